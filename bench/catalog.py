@@ -1,0 +1,101 @@
+"""What exists: frameworks, workloads, dtypes, suites. The one place to register either.
+
+Framework entries are data only — importing this module imports no framework, so the
+parent process (and `bench list`) stays light. The adapter module is imported inside
+the worker process that runs that framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from bench.frameworks.base import DEVICE_CHOICES
+from bench.precision import DTYPES
+from workloads import WORKLOADS
+
+SUITES = ("quick", "full")
+TIMINGS = ("latency", "queued", "both")
+
+
+@dataclass(frozen=True)
+class FrameworkSpec:
+    name: str
+    adapter: str  # "module:Class", imported only inside the worker
+    import_name: str  # what must be importable for the framework to count as installed
+    extra: str  # pip extra of metalbench
+    aliases: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)  # set before the framework is imported
+    env_by_dtype: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install 'metalbench[{self.extra}]'"
+
+    def worker_env(self, dtype: str) -> dict[str, str]:
+        """Environment a worker needs for `dtype`; cases differing here need separate workers."""
+        return {**self.env, **self.env_by_dtype.get(dtype, {})}
+
+
+FRAMEWORKS: dict[str, FrameworkSpec] = {
+    spec.name: spec
+    for spec in (
+        FrameworkSpec("torch", "bench.frameworks.pytorch:TorchAdapter", "torch", "torch", aliases=("pytorch",)),
+        FrameworkSpec(
+            "tensorflow",
+            "bench.frameworks.tensorflow:TensorFlowAdapter",
+            "tensorflow",
+            "tensorflow",
+            aliases=("tf",),
+            env={"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"},
+        ),
+        FrameworkSpec("jax", "bench.frameworks.jax:JaxAdapter", "jax", "jax"),
+        FrameworkSpec(
+            "mlx",
+            "bench.frameworks.mlx:MLXAdapter",
+            "mlx.core",
+            "mlx",
+            # MLX reads MLX_ENABLE_TF32 from the environment; default 1 would run fp32 as TF32.
+            env={"MLX_ENABLE_TF32": "0"},
+            env_by_dtype={"tf32": {"MLX_ENABLE_TF32": "1"}},
+        ),
+    )
+}
+
+DEFAULT_DTYPES = ("fp32", "tf32", "fp16", "bf16")
+
+
+def resolve_framework(name: str) -> str:
+    """Canonical framework name for a name or alias; ValueError naming the choices."""
+    key = name.strip().lower()
+    for spec in FRAMEWORKS.values():
+        if key == spec.name or key in spec.aliases:
+            return spec.name
+    raise ValueError(f"unknown framework {name!r} (choose from: {', '.join(FRAMEWORKS)})")
+
+
+def resolve_workload(name: str) -> str:
+    if name in WORKLOADS:
+        return name
+    raise ValueError(f"unknown workload {name!r} (choose from: {', '.join(WORKLOADS)})")
+
+
+def resolve_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
+    if value in choices:
+        return value
+    raise ValueError(f"unknown {kind} {value!r} (choose from: {', '.join(choices)})")
+
+
+__all__ = [
+    "DEFAULT_DTYPES",
+    "DEVICE_CHOICES",
+    "DTYPES",
+    "FRAMEWORKS",
+    "SUITES",
+    "TIMINGS",
+    "WORKLOADS",
+    "FrameworkSpec",
+    "resolve_choice",
+    "resolve_framework",
+    "resolve_workload",
+]

@@ -1,0 +1,154 @@
+"""What every framework adapter provides, and the logic they all share.
+
+An adapter is the only code that touches a framework. It selects a backend (metal,
+cuda or cpu), exposes the framework's completion barrier and memory counters, sets the
+math mode a dtype asks for, and builds each workload as a zero-argument callable on
+device-resident inputs. The timing protocol (bench.measure) and the checking
+(bench.precision) are shared and never re-implemented here.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+BACKENDS = ("metal", "cuda", "cpu")
+DEVICE_CHOICES = ("auto",) + BACKENDS
+
+
+class Unsupported(Exception):
+    """This framework, on this backend, has no way to run the case; the message says why."""
+
+
+class BackendUnavailable(Exception):
+    """The requested backend is not present; never silently replaced by another."""
+
+
+def choose_backend(requested: str, available: Sequence[str], framework: str) -> str:
+    """`available` is in preference order (metal, then cuda, then cpu); auto takes the first."""
+    if requested not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {requested!r} (choose from: {', '.join(DEVICE_CHOICES)})")
+    if not available:
+        raise BackendUnavailable(f"{framework} found no usable backend")
+    if requested == "auto":
+        return available[0]
+    if requested in available:
+        return requested
+    raise BackendUnavailable(
+        f"{framework}: backend {requested!r} is not available here (available: {', '.join(available)})"
+    )
+
+
+def dist_versions(*names: str) -> dict[str, str]:
+    """Installed versions of the named distributions; absent ones are left out."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A workload ready to time: `call` issues one operation and does not wait."""
+
+    call: Callable[[], Any]
+    implementation: str
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PeakMemory:
+    device_bytes: int | None
+    note: str = ""  # why device_bytes is null, or what it counts
+
+
+class Adapter(ABC):
+    """Base class of the four adapters. Subclasses fill in the abstract methods and
+    one `prepare_<workload>` method per workload they implement."""
+
+    name: ClassVar[str]
+
+    def __init__(self, device: str = "auto", threads: int | None = None) -> None:
+        self.threads_requested = threads
+        self.configure_threads(threads)
+        self.backend = choose_backend(device, self.available_backends(), self.name)
+        self.activate_backend()
+
+    # -- backend ---------------------------------------------------------------------
+    @abstractmethod
+    def available_backends(self) -> list[str]:
+        """Usable backends in preference order, probed through the framework's own API."""
+
+    def activate_backend(self) -> None:
+        """Make `self.backend` the default device. Called once, after selection."""
+
+    @abstractmethod
+    def device_name(self) -> str: ...
+
+    @abstractmethod
+    def versions(self) -> dict[str, str]:
+        """Framework version first, then plugins/backends that decide what ran."""
+
+    @abstractmethod
+    def threads(self) -> int | None:
+        """Intra-op threads the framework will use (CPU fairness)."""
+
+    def configure_threads(self, threads: int | None) -> None:
+        """Apply --threads before the framework starts its pools."""
+
+    # -- precision -------------------------------------------------------------------
+    def tf32_unsupported_reason(self) -> str | None:
+        """None where a reduced-precision fp32 matmul mode exists on this backend."""
+        if self.backend == "cpu":
+            return "no reduced-precision (TF32-class) fp32 matmul mode exists on CPU"
+        return None
+
+    @abstractmethod
+    def set_math_mode(self, dtype: str) -> str:
+        """Force fp32 strict for fp32, ask for TF32 for tf32; return the switch given."""
+
+    # -- execution -------------------------------------------------------------------
+    @abstractmethod
+    def asarray(self, x: np.ndarray, dtype: str) -> Any:
+        """Move a host array (exactly representable in `dtype`) to the device as `dtype`."""
+
+    @abstractmethod
+    def to_numpy(self, out: Any) -> np.ndarray: ...
+
+    @abstractmethod
+    def barrier(self, out: Any) -> None:
+        """Block until `out`, and all work queued before it, has completed."""
+
+    def enqueue(self, out: Any) -> None:
+        """Start computing `out` without waiting (only lazy frameworks need this)."""
+
+    def unsupported_reason(self, exc: BaseException) -> str | None:
+        """A reason when `exc` means "this framework/backend cannot do the case" rather
+        than a crash; such cases are recorded as unsupported, not error."""
+        if isinstance(exc, NotImplementedError):
+            return str(exc) or "not implemented"
+        return None
+
+    # -- memory ----------------------------------------------------------------------
+    @abstractmethod
+    def reset_peak_memory(self) -> None: ...
+
+    @abstractmethod
+    def peak_memory(self) -> PeakMemory: ...
+
+    def release(self) -> None:
+        """Return cached device memory between cases."""
+
+    # -- workloads -------------------------------------------------------------------
+    def prepare(self, workload: str, params: Mapping[str, Any], dtype: str, inputs: Mapping[str, np.ndarray]) -> Prepared:
+        builder = getattr(self, f"prepare_{workload}", None)
+        if builder is None:
+            raise Unsupported(f"the {self.name} adapter does not implement {workload!r} yet")
+        return builder(params, dtype, inputs)

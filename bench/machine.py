@@ -1,0 +1,74 @@
+"""Who ran this: the machine, OS, chip and code version stamped on every row."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    """The CPU/SoC marketing name: 'Apple M3 Max', 'AMD EPYC 9654 96-Core Processor', ..."""
+    if sys.platform == "darwin":
+        try:
+            return subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
+            ).stdout.strip() or platform.processor()
+        except (OSError, subprocess.SubprocessError):
+            return platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def suite_version() -> str:
+    """The git commit of the suite, with '-dirty' when the tree has local changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def os_description() -> str:
+    if sys.platform == "darwin":
+        return f"macOS {platform.mac_ver()[0]} ({platform.machine()})"
+    return f"{platform.system()} {platform.release()} ({platform.machine()})"
+
+
+def machine_info() -> dict[str, object]:
+    """Columns describing the host; `machine` is the key runs are grouped and gated by."""
+    host = socket.gethostname()
+    chip = cpu_name()
+    return {
+        "host": host,
+        "os": os_description(),
+        "chip": chip,
+        "cpu_count": os.cpu_count() or 0,
+        "memory_bytes": int(psutil.virtual_memory().total),
+        "python_version": platform.python_version(),
+        "suite_version": suite_version(),
+        "machine": f"{chip} / {platform.system()} {platform.machine()}",
+    }

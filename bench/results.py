@@ -1,0 +1,193 @@
+"""The results schema, atomic writes, and loading many runs as one table.
+
+One row per case. A run's file is rewritten whole after every row (to a temporary file,
+fsynced, then renamed over the old one), so at any instant `results/<run-id>.parquet` is
+a complete, readable file: a crash or Ctrl-C loses at most the case in flight. Parquet
+cannot be appended to; rewriting a few hundred rows costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "unsupported", "error", "timeout", "skipped")
+
+
+def _timing_fields(prefix: str) -> list[pa.Field]:
+    return [
+        pa.field(f"{prefix}median_s", pa.float64()),
+        pa.field(f"{prefix}mean_s", pa.float64()),
+        pa.field(f"{prefix}stdev_s", pa.float64()),
+        pa.field(f"{prefix}min_s", pa.float64()),
+        pa.field(f"{prefix}ci_low_s", pa.float64()),
+        pa.field(f"{prefix}ci_high_s", pa.float64()),
+        pa.field(f"{prefix}n_samples", pa.int64()),
+        pa.field(f"{prefix}inner_loops", pa.int64()),
+        pa.field(f"{prefix}samples_s", pa.list_(pa.float64())),
+        pa.field(f"{prefix}converged", pa.bool_()),
+    ]
+
+
+TIMING_PREFIXES = ("latency_", "queued_")
+
+SCHEMA = pa.schema(
+    [
+        pa.field("schema_version", pa.int64()),
+        pa.field("run_id", pa.string()),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+        pa.field("suite", pa.string()),
+        pa.field("framework", pa.string()),
+        pa.field("framework_version", pa.string()),
+        pa.field("versions", pa.string()),  # JSON: framework, plugins, backend libraries
+        pa.field("device_requested", pa.string()),
+        pa.field("backend", pa.string()),
+        pa.field("device_name", pa.string()),
+        pa.field("workload", pa.string()),
+        pa.field("workload_hash", pa.string()),
+        pa.field("params", pa.string()),  # JSON, keys sorted
+        pa.field("dtype", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("implementation", pa.string()),
+        pa.field("math_mode", pa.string()),
+        pa.field("timing", pa.string()),  # which timing the unprefixed median_s/... and throughput use
+        *_timing_fields(""),
+        *_timing_fields("latency_"),
+        *_timing_fields("queued_"),
+        pa.field("dispatch_overhead_s", pa.float64()),
+        pa.field("first_call_s", pa.float64()),
+        pa.field("flops", pa.float64()),
+        pa.field("bytes_moved", pa.float64()),
+        pa.field("tflops", pa.float64()),
+        pa.field("gbps", pa.float64()),
+        pa.field("peak_device_bytes", pa.int64()),
+        pa.field("peak_device_note", pa.string()),
+        pa.field("peak_rss_bytes", pa.int64()),
+        pa.field("rss_scope", pa.string()),
+        pa.field("max_rel_error", pa.float64()),
+        pa.field("rel_rms_error", pa.float64()),
+        pa.field("tolerance", pa.float64()),
+        pa.field("effective_precision", pa.string()),
+        pa.field("precision_matches", pa.bool_()),
+        pa.field("correct", pa.bool_()),
+        pa.field("cache_state", pa.string()),
+        pa.field("threads", pa.int64()),
+        pa.field("case_wall_s", pa.float64()),
+        pa.field("host", pa.string()),
+        pa.field("os", pa.string()),
+        pa.field("chip", pa.string()),
+        pa.field("machine", pa.string()),
+        pa.field("cpu_count", pa.int64()),
+        pa.field("memory_bytes", pa.int64()),
+        pa.field("python_version", pa.string()),
+        pa.field("suite_version", pa.string()),
+    ],
+    metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
+)
+COLUMNS = tuple(SCHEMA.names)
+KEY_COLUMNS = ("framework", "backend", "workload", "params", "dtype", "machine")
+
+
+class ResultsError(Exception):
+    """A results file that cannot be read as metalbench results; the message says why."""
+
+
+def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every schema column present (missing ones null); unknown keys are a bug, not data."""
+    unknown = set(row) - set(COLUMNS)
+    if unknown:
+        raise KeyError(f"row has columns outside the schema: {sorted(unknown)}")
+    out = {name: row.get(name) for name in COLUMNS}
+    out["schema_version"] = SCHEMA_VERSION
+    if isinstance(out.get("versions"), dict):
+        out["versions"] = json.dumps(out["versions"], sort_keys=True)
+    return out
+
+
+def write_table_atomically(rows: list[dict[str, Any]], path: Path) -> None:
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ResultsWriter:
+    """Owns one run's parquet file; `append` makes a row durable before it returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.rows: list[dict[str, Any]] = []
+        check_writable(self.path.parent)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        self.rows.append(normalise_row(row))
+        write_table_atomically(self.rows, self.path)
+
+
+def check_writable(directory: Path) -> None:
+    """Fail before any work starts if results cannot be saved there."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise ResultsError(f"cannot write results to {directory}: {exc.strerror or exc}") from None
+
+
+def _files(paths: Iterable[Path | str]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(q for q in p.rglob("*.parquet") if not q.name.startswith(".")))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise ResultsError(f"{p}: no such file or directory")
+    if not files:
+        raise ResultsError(f"no .parquet files found in {', '.join(map(str, paths))}")
+    return files
+
+
+def read_results(path: Path | str) -> pd.DataFrame:
+    """One results file, validated; ResultsError with a one-line reason otherwise."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+        raise ResultsError(f"{path}: not a readable parquet file ({str(exc).splitlines()[0]})") from None
+    meta = table.schema.metadata or {}
+    version = meta.get(b"metalbench_schema_version")
+    if version is None:
+        raise ResultsError(f"{path}: not a metalbench results file (no metalbench schema version in its metadata)")
+    if int(version) != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: results schema version {int(version)}, this metalbench reads {SCHEMA_VERSION}")
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise ResultsError(f"{path}: missing columns {', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}")
+    return table.to_pandas()
+
+
+def load_results(paths: Iterable[Path | str]) -> pd.DataFrame:
+    """Any mix of files and folders of them, concatenated; the `source` column says which file."""
+    frames = []
+    for f in _files(list(paths)):
+        df = read_results(f)
+        df["source"] = str(f)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)

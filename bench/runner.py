@@ -1,0 +1,288 @@
+"""Plans cases, runs one worker process per framework, and writes each row as it lands.
+
+The parent never measures: it blocks on the worker's pipe (select with a deadline, no
+polling loop, so it steals no core from the measurement), enforces the per-case
+time-out, restarts a worker that died or hung, and hands each finished row to the
+ResultsWriter before starting the next case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from bench import measure
+from bench.catalog import FRAMEWORKS, FrameworkSpec
+from bench.machine import REPO_ROOT, machine_info
+from bench.results import ResultsWriter
+from workloads import WORKLOADS, params_key
+
+
+@dataclass(frozen=True)
+class Case:
+    framework: str
+    workload: str
+    params: Mapping[str, Any]
+    dtype: str
+
+    @property
+    def label(self) -> str:
+        p = " ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.framework} {self.workload} {self.dtype} {p}"
+
+
+def plan(frameworks: Sequence[str], workloads: Sequence[str], dtypes: Sequence[str], suite: str) -> list[Case]:
+    """Framework-major order, so each framework's worker starts once per environment."""
+    cases = []
+    for fw in frameworks:
+        for wl in workloads:
+            workload = WORKLOADS[wl]
+            for params in workload.cases(suite):
+                for dtype in dtypes:
+                    if dtype in workload.dtypes:
+                        cases.append(Case(fw, wl, params, dtype))
+    return cases
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    suite: str = "quick"
+    device: str = "auto"
+    threads: int | None = None
+    timings: tuple[str, ...] = measure.TIMING_KINDS
+    protocol: measure.Protocol = field(default_factory=measure.Protocol)
+    case_timeout_s: float = 300.0
+    start_timeout_s: float = 180.0
+    pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
+
+
+class WorkerLost(Exception):
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class WorkerProcess:
+    """One live worker: a framework imported in a process of its own."""
+
+    def __init__(self, spec: FrameworkSpec, env_extra: Mapping[str, str], config: RunConfig, log_path: Path) -> None:
+        self.spec = spec
+        self.log_path = log_path
+        python = config.pythons.get(spec.name, sys.executable)
+        cmd = [python, "-m", "bench.worker", "--adapter", spec.adapter, "--framework", spec.name, "--device", config.device]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+        env["PYTHONUNBUFFERED"] = "1"
+        if config.threads:
+            cmd += ["--threads", str(config.threads)]
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "PJRT_NPROC"):
+                env[var] = str(config.threads)
+        env.update(env_extra)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env, start_new_session=True
+        )
+        self._buffer = b""
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self.proc.stdout, selectors.EVENT_READ)
+
+    def receive(self, timeout_s: float, what: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._selector.select(remaining):
+                self.kill()
+                raise WorkerLost("timeout", f"no answer within {timeout_s:g}s while {what}; worker killed")
+            chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+            if not chunk:
+                code = self.proc.wait()
+                raise WorkerLost("error", f"worker died while {what} ({_exit_description(code)}){self._log_tail()}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            code = self.proc.wait()
+            raise WorkerLost("error", f"worker gone before the case started ({_exit_description(code)}){self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        self._log.flush()
+        try:
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return f"; last log line: {lines[-1][:300]}" if lines else ""
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self._close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send({"op": "exit"})
+                self.proc.wait(timeout=30)
+            except (WorkerLost, subprocess.TimeoutExpired):
+                self.kill()
+        self._close()
+
+    def _close(self) -> None:
+        self._selector.close()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._log.close()
+
+
+def _exit_description(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Runner:
+    """Runs a plan, one row per case, each written before the next case starts."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        writer: ResultsWriter,
+        run_id: str,
+        frameworks: Mapping[str, FrameworkSpec] = FRAMEWORKS,
+        on_row: Callable[[Case, dict[str, Any]], None] | None = None,
+        on_start: Callable[[Case], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.writer = writer
+        self.run_id = run_id
+        self.frameworks = frameworks
+        self.on_row = on_row or (lambda case, row: None)
+        self.on_start = on_start or (lambda case: None)
+        self.machine = machine_info()
+        self.log_dir = writer.path.with_suffix(".logs")
+        self._worker: WorkerProcess | None = None
+        self._worker_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
+        self._hello: dict[str, dict[str, Any]] = {}  # framework -> its last worker's hello
+        self._unavailable: dict[str, dict[str, Any]] = {}  # framework -> failed hello (skip the rest)
+
+    def run(self, cases: Iterable[Case]) -> list[dict[str, Any]]:
+        rows = []
+        try:
+            for case in cases:
+                self.on_start(case)
+                started = time.perf_counter()
+                row = self._run_one(case)
+                row["case_wall_s"] = time.perf_counter() - started
+                full = self._complete_row(case, row)
+                self.writer.append(full)
+                rows.append(full)
+                self.on_row(case, full)
+        finally:
+            self._stop_worker(kill=sys.exc_info()[0] is not None)
+        return rows
+
+    def _run_one(self, case: Case) -> dict[str, Any]:
+        spec = self.frameworks[case.framework]
+        if case.framework in self._unavailable:
+            return dict(self._unavailable[case.framework])
+        try:
+            worker = self._ensure_worker(spec, case.dtype)
+        except WorkerLost as lost:
+            return {"status": lost.status, "reason": f"worker failed to start: {lost.reason}"}
+        if worker is None:
+            return dict(self._unavailable[case.framework])
+        message = {
+            "op": "case",
+            "workload": case.workload,
+            "params": dict(case.params),
+            "dtype": case.dtype,
+            "timings": list(self.config.timings),
+            "protocol": dataclasses.asdict(self.config.protocol),
+        }
+        try:
+            worker.send(message)
+            reply = worker.receive(self.config.case_timeout_s, f"running {case.label}")
+        except WorkerLost as lost:
+            self._stop_worker(kill=True)
+            return {"status": lost.status, "reason": lost.reason}
+        return reply["row"]
+
+    def _ensure_worker(self, spec: FrameworkSpec, dtype: str) -> WorkerProcess | None:
+        env = spec.worker_env(dtype)
+        key = (spec.name, tuple(sorted(env.items())))
+        if self._worker is not None and self._worker_key == key and self._worker.proc.poll() is None:
+            return self._worker
+        self._stop_worker(kill=False)
+        log = self.log_dir / f"{spec.name}.log"
+        worker = WorkerProcess(spec, env, self.config, log)
+        hello = worker.receive(self.config.start_timeout_s, f"starting {spec.name}")
+        if not hello.get("ok"):
+            worker.close()
+            reason = hello["reason"]
+            if hello.get("status") == "skipped":
+                reason += f"; install it with: {spec.install_hint}"
+            self._unavailable[spec.name] = {"status": hello.get("status", "error"), "reason": reason}
+            return None
+        self._worker, self._worker_key = worker, key
+        self._hello[spec.name] = hello
+        return worker
+
+    def _stop_worker(self, kill: bool) -> None:
+        if self._worker is not None:
+            (self._worker.kill if kill else self._worker.close)()
+        self._worker, self._worker_key = None, None
+
+    def _complete_row(self, case: Case, row: dict[str, Any]) -> dict[str, Any]:
+        hello = self._hello.get(case.framework, {})
+        versions = hello.get("versions", {})
+        full = {
+            "run_id": self.run_id,
+            "timestamp": datetime.now(timezone.utc),
+            "suite": self.config.suite,
+            "framework": case.framework,
+            "framework_version": next(iter(versions.values()), None),
+            "versions": versions,
+            "device_requested": self.config.device,
+            "backend": hello.get("backend"),
+            "device_name": hello.get("device_name"),
+            "workload": case.workload,
+            "workload_hash": WORKLOADS[case.workload].definition_hash(),
+            "params": params_key(case.params),
+            "dtype": case.dtype,
+            **self.machine,
+        }
+        full.update(row)
+        if full.get("threads") is None:
+            full["threads"] = hello.get("threads")
+        return full
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"

@@ -1,0 +1,55 @@
+"""Like-with-like tables: who is fastest, only among rows that measured the same thing.
+
+Two rows are comparable when they ran the same workload, parameters and dtype, on the
+same machine, with the same timing kind — and each really computed at the precision
+its dtype promises (correct, precision_matches). Anything else is shown but never
+ranked, with the reason in `not_ranked`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+COMPARABLE = ("machine", "workload", "params", "dtype", "timing")
+
+
+def not_ranked_reason(row: pd.Series) -> str:
+    if row.get("status") != "ok":
+        return str(row.get("status"))
+    if not bool(row.get("precision_matches")):
+        return f"measured {row.get('effective_precision')}, not {row.get('dtype')}"
+    if not bool(row.get("correct")):
+        return "output outside tolerance"
+    if not (isinstance(row.get("median_s"), float) and math.isfinite(row["median_s"])):
+        return "no timing"
+    return ""
+
+
+def rank(df: pd.DataFrame) -> pd.DataFrame:
+    """Adds `not_ranked`, `rank` (1 = fastest) and `vs_best` (time / best time) per group."""
+    out = df.copy()
+    out["not_ranked"] = out.apply(not_ranked_reason, axis=1) if len(out) else pd.Series(dtype=str)
+    out["rank"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    out["vs_best"] = float("nan")
+    rankable = out["not_ranked"] == ""
+    if rankable.any():
+        groups = out[rankable].groupby(list(COMPARABLE), dropna=False)["median_s"]
+        out.loc[rankable, "rank"] = groups.rank(method="min").astype("Int64")
+        out.loc[rankable, "vs_best"] = out.loc[rankable, "median_s"] / groups.transform("min")
+    return out
+
+
+def describe_params(params: str) -> str:
+    try:
+        p = json.loads(params)
+    except (TypeError, ValueError):
+        return str(params)
+    if {"m", "n", "k"} <= p.keys():
+        return f"{p['m']}×{p['k']}·{p['k']}×{p['n']}"
+    if {"batch", "heads", "seq", "head_dim"} <= p.keys():
+        causal = " causal" if p.get("causal") else ""
+        return f"B{p['batch']} H{p['heads']} S{p['seq']} D{p['head_dim']}{causal}"
+    return " ".join(f"{k}={v}" for k, v in p.items())

@@ -1,0 +1,197 @@
+"""Inside a worker process: one framework, one case at a time, rows back over a pipe.
+
+Started by the runner as `python -m bench.worker --adapter MODULE:CLASS ...`, possibly
+with another interpreter (one virtual environment per framework). Protocol: JSON lines.
+The runner writes one case per line on stdin; the worker answers with one message per
+line on a private copy of the original stdout, and points fd 1 at stderr so nothing a
+framework prints can corrupt the protocol. The worker never writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+import zlib
+from typing import Any, Mapping, TextIO
+
+import numpy as np
+
+from bench import measure
+from bench.frameworks.base import Adapter, BackendUnavailable, Unsupported
+from bench.memory import peak_rss_bytes, reset_peak_rss
+from bench.precision import FORMATS, compare, to_storage
+from workloads import WORKLOADS, params_key
+
+
+def case_seed(workload: str, params: Mapping[str, Any], dtype: str) -> int:
+    """The same inputs for every framework running this case (like with like)."""
+    return zlib.crc32(f"{workload}|{params_key(params)}|{dtype}".encode())
+
+
+def _timing_columns(prefix: str, t: measure.Timing | None) -> dict[str, Any]:
+    if t is None:
+        return {}
+    s = t.summary
+    return {
+        f"{prefix}median_s": s.median,
+        f"{prefix}mean_s": s.mean,
+        f"{prefix}stdev_s": s.stdev,
+        f"{prefix}min_s": s.minimum,
+        f"{prefix}ci_low_s": s.ci_low,
+        f"{prefix}ci_high_s": s.ci_high,
+        f"{prefix}n_samples": s.n,
+        f"{prefix}inner_loops": t.inner_loops,
+        f"{prefix}samples_s": list(t.samples_s),
+        f"{prefix}converged": t.converged,
+    }
+
+
+def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
+    """Check then time one case; returns the worker's part of the row."""
+    workload = WORKLOADS[case["workload"]]
+    params, dtype = case["params"], case["dtype"]
+    timings = tuple(case.get("timings", measure.TIMING_KINDS))
+    protocol = measure.Protocol(**case.get("protocol", {}))
+    row: dict[str, Any] = {"status": "ok", "reason": "", "cache_state": "warm", "threads": adapter.threads()}
+
+    if dtype == "tf32" and (why := adapter.tf32_unsupported_reason()):
+        raise Unsupported(why)
+    row["math_mode"] = adapter.set_math_mode(dtype)
+
+    rng = np.random.default_rng(case_seed(workload.name, params, dtype))
+    inputs = {k: to_storage(v, dtype) for k, v in workload.make_inputs(params, rng).items()}
+    reference = workload.reference({k: v.astype(np.float64) for k, v in inputs.items()}, params)
+
+    adapter.release()
+    adapter.reset_peak_memory()
+    row["rss_scope"] = reset_peak_rss()
+    prepared = adapter.prepare(workload.name, params, dtype, inputs)
+    row["implementation"] = prepared.implementation
+
+    out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
+    full = adapter.to_numpy(out)
+    report = compare(full[workload.check_index(params)], reference, dtype, workload.tolerance[dtype])
+    row.update(
+        max_rel_error=report.max_rel_error,
+        rel_rms_error=report.rel_rms_error,
+        tolerance=workload.tolerance[dtype],
+        effective_precision=report.effective_precision,
+        precision_matches=report.precision_matches,
+        correct=report.correct,
+    )
+    if not report.correct:
+        problems = []
+        if not report.within_tolerance:
+            problems.append(f"max_rel_error {report.max_rel_error:.2e} > tolerance {workload.tolerance[dtype]:.0e}")
+        if not report.precision_matches:
+            problems.append(f"{dtype} row measured {report.effective_precision}")
+        row["reason"] = "; ".join(problems)
+    output_bytes = full.size * FORMATS[dtype].itemsize
+    del out, full
+
+    per_call = measure.warm_up(prepared.call, adapter.barrier, protocol)
+    latency = queued = None
+    if "latency" in timings:
+        latency = measure.time_latency(prepared.call, adapter.barrier, per_call, protocol)
+    if "queued" in timings:
+        queued = measure.time_queued(prepared.call, adapter.barrier, adapter.enqueue, per_call, output_bytes, protocol)
+    row.update(_timing_columns("latency_", latency))
+    row.update(_timing_columns("queued_", queued))
+    primary = queued or latency
+    assert primary is not None
+    row["timing"] = primary.kind
+    row.update(_timing_columns("", primary))
+    if latency and queued:
+        row["dispatch_overhead_s"] = latency.summary.median - queued.summary.median
+
+    flops = workload.flops(params)
+    moved = workload.bytes_moved(params, FORMATS[dtype].itemsize)
+    median = primary.summary.median
+    row.update(flops=flops, bytes_moved=moved, tflops=flops / median / 1e12, gbps=moved / median / 1e9)
+
+    peak = adapter.peak_memory()
+    row.update(peak_device_bytes=peak.device_bytes, peak_device_note=peak.note, peak_rss_bytes=peak_rss_bytes())
+    del prepared
+    adapter.release()
+    return row
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip().rstrip(":")
+
+
+def serve(adapter_path: str, framework: str, device: str, threads: int | None, channel: TextIO) -> int:
+    def send(message: dict[str, Any]) -> None:
+        channel.write(json.dumps(message, default=float) + "\n")
+        channel.flush()
+
+    module_name, _, class_name = adapter_path.partition(":")
+    try:
+        adapter_cls = getattr(importlib.import_module(module_name), class_name)
+    except ImportError as exc:
+        send({"type": "hello", "ok": False, "status": "skipped", "reason": f"{framework} is not installed ({_describe(exc)})"})
+        return 0
+    try:
+        adapter = adapter_cls(device=device, threads=threads)
+        hello = {
+            "type": "hello",
+            "ok": True,
+            "backend": adapter.backend,
+            "device_name": adapter.device_name(),
+            "versions": adapter.versions(),
+            "threads": adapter.threads(),
+        }
+    except BackendUnavailable as exc:
+        send({"type": "hello", "ok": False, "status": "error", "reason": str(exc)})
+        return 0
+    except Exception as exc:  # a framework that fails to initialise costs its cases, not the run
+        traceback.print_exc()
+        send({"type": "hello", "ok": False, "status": "error", "reason": f"{framework} failed to start: {_describe(exc)}"})
+        return 0
+    send(hello)
+
+    for line in sys.stdin:
+        case = json.loads(line)
+        if case.get("op") == "exit":
+            break
+        try:
+            row = run_case(adapter, case)
+        except Unsupported as exc:
+            row = {"status": "unsupported", "reason": str(exc)}
+        except Exception as exc:
+            traceback.print_exc()
+            why = adapter.unsupported_reason(exc)
+            row = {"status": "unsupported", "reason": why} if why else {"status": "error", "reason": _describe(exc)}
+            try:
+                adapter.release()
+            except Exception:
+                pass
+        send({"type": "row", "row": row})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.worker", description="metalbench worker (started by the runner)")
+    ap.add_argument("--adapter", required=True, help="MODULE:CLASS of the framework adapter")
+    ap.add_argument("--framework", required=True)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # stray prints from frameworks go to the log, not into the protocol
+    sys.stdout = sys.stderr
+    started = time.perf_counter()
+    try:
+        return serve(args.adapter, args.framework, args.device, args.threads, channel)
+    finally:
+        print(f"worker {args.framework} exiting after {time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

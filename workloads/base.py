@@ -1,0 +1,65 @@
+"""The vocabulary every workload definition speaks.
+
+A workload is defined once, in plain NumPy: its parameter grid per suite, its FLOP and
+byte counts, how to draw inputs, and a float64 reference. Framework adapters only ever
+see the inputs this module produced, so every framework is checked against the same
+numbers. Nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+Params = Mapping[str, Any]
+Inputs = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmarked operation, described independently of any framework.
+
+    `make_inputs` returns float64 arrays; the runner rounds them to the storage dtype
+    before the reference is computed, so the reference sees exactly the numbers the
+    framework sees and any remaining error is the framework's arithmetic.
+    """
+
+    name: str
+    summary: str
+    dtypes: tuple[str, ...]
+    suites: Mapping[str, Sequence[Params]]
+    flops: Callable[[Params], float]
+    bytes_moved: Callable[[Params, int], float]
+    make_inputs: Callable[[Params, np.random.Generator], Inputs]
+    reference: Callable[[Inputs, Params], np.ndarray]
+    tolerance: Mapping[str, float]
+    check_index: Callable[[Params], tuple[slice, ...]] = lambda p: ()
+    """The part of the output that `reference` returns (and that is compared). GPU-sized
+    cases check a slice so the float64 reference stays affordable on the host."""
+
+    def cases(self, suite: str) -> list[Params]:
+        return [dict(p) for p in self.suites[suite]]
+
+    def definition_hash(self) -> str:
+        """A short digest of everything that gives this workload its meaning.
+
+        Stored in every row so that comparisons never pair results of a workload whose
+        definition (maths, inputs, FLOP count) changed between two runs.
+        """
+        parts = [self.name, json.dumps(sorted(self.tolerance.items()))]
+        for fn in (self.flops, self.bytes_moved, self.make_inputs, self.reference):
+            try:
+                parts.append(inspect.getsource(fn))
+            except (OSError, TypeError):
+                parts.append(getattr(fn, "__qualname__", repr(fn)))
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def params_key(params: Params) -> str:
+    """Canonical JSON text of a parameter dict (the `params` column)."""
+    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
