@@ -79,6 +79,7 @@ SCHEMA = pa.schema(
         pa.field("effective_precision", pa.string()),
         pa.field("precision_matches", pa.bool_()),
         pa.field("correct", pa.bool_()),
+        pa.field("metrics", pa.string()),  # JSON: workload-specific figures (tokens/s, loss curve, ...)
         pa.field("cache_state", pa.string()),
         pa.field("threads", pa.int64()),
         pa.field("case_wall_s", pa.float64()),
@@ -108,8 +109,9 @@ def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
         raise KeyError(f"row has columns outside the schema: {sorted(unknown)}")
     out = {name: row.get(name) for name in COLUMNS}
     out["schema_version"] = SCHEMA_VERSION
-    if isinstance(out.get("versions"), dict):
-        out["versions"] = json.dumps(out["versions"], sort_keys=True)
+    for key in ("versions", "metrics"):
+        if isinstance(out.get(key), dict):
+            out[key] = json.dumps(out[key], sort_keys=True)
     return out
 
 

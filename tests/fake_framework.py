@@ -1,0 +1,58 @@
+"""A NumPy 'framework' for runner tests: it can crash, hang, or skip its barrier on demand.
+
+Selected through params keys that the workload itself ignores: {"behaviour": "crash"}
+exits the worker process mid-case, {"behaviour": "hang"} never answers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Mapping
+
+import numpy as np
+
+from bench.frameworks.base import Adapter, PeakMemory, Prepared
+
+
+class FakeAdapter(Adapter):
+    name = "fake"
+
+    def available_backends(self) -> list[str]:
+        return ["cpu"]
+
+    def device_name(self) -> str:
+        return "numpy"
+
+    def versions(self) -> dict[str, str]:
+        return {"numpy": np.__version__}
+
+    def threads(self) -> int | None:
+        return 1
+
+    def set_math_mode(self, dtype: str) -> str:
+        return "numpy"
+
+    def asarray(self, x: np.ndarray, dtype: str) -> Any:
+        return np.asarray(x, dtype=np.float64)
+
+    def to_numpy(self, out: Any) -> np.ndarray:
+        return np.asarray(out)
+
+    def barrier(self, out: Any) -> None:
+        pass
+
+    def reset_peak_memory(self) -> None:
+        pass
+
+    def peak_memory(self) -> PeakMemory:
+        return PeakMemory(None, "fake framework")
+
+    def prepare_matmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        behaviour = p.get("behaviour")
+        if behaviour == "crash":
+            os._exit(3)
+        if behaviour == "hang":
+            time.sleep(3600)
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        return Prepared(lambda: a @ b, "numpy.matmul")

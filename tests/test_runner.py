@@ -1,0 +1,74 @@
+"""The runner isolates frameworks in workers: crashes and hangs cost one case, not the run."""
+
+from __future__ import annotations
+
+from bench.catalog import FrameworkSpec
+from bench.results import read_results
+from bench.runner import Case, plan
+
+SMALL = {"m": 8, "n": 8, "k": 8}
+
+
+def fake(params, dtype="fp32"):
+    return Case("fake", "matmul", params, dtype)
+
+
+def test_crashing_worker_is_recorded_and_run_continues(run_cases):
+    rows, path = run_cases([fake(SMALL), fake({**SMALL, "behaviour": "crash"}), fake(SMALL)])
+    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+    assert "exit code 3" in rows[1]["reason"]
+    assert len(read_results(path)) == 3
+
+
+def test_hanging_worker_times_out_and_run_continues(run_cases):
+    rows, _ = run_cases([fake({**SMALL, "behaviour": "hang"}), fake(SMALL)], case_timeout_s=3)
+    assert [r["status"] for r in rows] == ["timeout", "ok"]
+    assert "no answer within 3s" in rows[0]["reason"]
+
+
+def test_every_row_is_on_disk_as_soon_as_it_exists(run_cases, tmp_path):
+    seen = []
+
+    def check(case, row):
+        seen.append(len(read_results(tmp_path / "results" / "run.parquet")))
+
+    from bench.catalog import FRAMEWORKS
+    from bench.results import ResultsWriter
+    from bench.runner import Runner, RunConfig
+    from tests.conftest import FAKE, QUICK_PROTOCOL
+
+    writer = ResultsWriter(tmp_path / "results" / "run.parquet")
+    Runner(RunConfig(protocol=QUICK_PROTOCOL), writer, "r", frameworks={**FRAMEWORKS, "fake": FAKE}, on_row=check).run(
+        [fake(SMALL), fake(SMALL)]
+    )
+    assert seen == [1, 2]
+
+
+def test_framework_not_installed_is_skipped_with_install_hint(run_cases):
+    missing = FrameworkSpec("ghost", "no_such_module_xyz:Adapter", "no_such_module_xyz", "ghost")
+    rows, _ = run_cases([Case("ghost", "matmul", SMALL, "fp32")] * 2, frameworks={"ghost": missing})
+    assert [r["status"] for r in rows] == ["skipped", "skipped"]
+    assert "pip install 'metalbench[ghost]'" in rows[0]["reason"]
+
+
+def test_unavailable_backend_is_an_error_not_a_fallback(run_cases):
+    rows, _ = run_cases([fake(SMALL)], device="metal")
+    assert rows[0]["status"] == "error"
+    assert "backend 'metal' is not available here (available: cpu)" in rows[0]["reason"]
+    assert rows[0]["backend"] is None
+
+
+def test_ok_row_has_both_timings_and_a_correctness_verdict(run_cases):
+    rows, _ = run_cases([fake(SMALL)])
+    row = rows[0]
+    assert row["status"] == "ok" and row["correct"] and row["effective_precision"] == "fp32-class"
+    assert row["timing"] == "queued" and row["median_s"] == row["queued_median_s"]
+    assert len(row["latency_samples_s"]) == row["latency_n_samples"] >= 5
+    assert row["dispatch_overhead_s"] == row["latency_median_s"] - row["queued_median_s"]
+    assert row["backend"] == "cpu" and row["framework_version"]
+
+
+def test_plan_orders_by_framework_and_skips_dtypes_a_workload_lacks():
+    cases = plan(["torch", "mlx"], ["sdpa"], ["fp32", "tf32"], "quick")
+    assert {c.dtype for c in cases} == {"fp32"}  # sdpa defines no tf32
+    assert [c.framework for c in cases] == ["torch"] * 2 + ["mlx"] * 2
