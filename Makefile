@@ -1,32 +1,90 @@
 # metalbench front door. `make bench` and `make test` create .venv when it is missing.
-PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BENCH := $(VENV)/bin/bench
-EXTRAS ?= all,dev
 ARGS ?=
 PYTEST_ARGS ?=
-ifeq ($(shell uname -s),Linux)
-CONSTRAINTS := -c constraints/linux-cpu.txt
+
+# Where the frameworks live (README, "Environments"). Linux and the rest: one .venv with
+# every framework. macOS arm64: the Metal plugins pin old stacks (jax-metal needs jax 0.5.0,
+# tensorflow-metal stops at TF 2.19 and Python 3.12), so .venv holds the engine only and
+# each framework gets .venv-<framework>, pinned by locks/macos-arm64-<framework>.txt; the
+# runner starts that framework's workers with that environment's interpreter.
+PLATFORM := $(shell uname -s)-$(shell uname -m)
+ifeq ($(PLATFORM),Darwin-arm64)
+PYTHON ?= python3.12
+EXTRAS ?= report,dev
+INSTALL_LOCK := locks/macos-arm64-engine.txt
+FRAMEWORK_ENVS := torch tensorflow jax mlx
+else
+PYTHON ?= python3
+EXTRAS ?= all,dev
+INSTALL_LOCK := $(if $(filter Linux-%,$(PLATFORM)),constraints/linux-cpu.txt)
+FRAMEWORK_ENVS :=
 endif
+CONSTRAINTS := $(if $(INSTALL_LOCK),-c $(INSTALL_LOCK))
+FRAMEWORK_VENVS := $(FRAMEWORK_ENVS:%=.venv-%/.installed)
+RUN_PYTHONS := $(foreach fw,$(FRAMEWORK_ENVS),--python $(fw)=.venv-$(fw)/bin/python)
 
-.PHONY: bench test env clean
+.PHONY: bench test report env clean gate baseline
 
-$(VENV)/.installed: pyproject.toml constraints/linux-cpu.txt
+$(VENV)/.installed: pyproject.toml $(INSTALL_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	touch $@
 
-## bench: run the quick suite on every installed framework; writes results/<run-id>.parquet
-bench: $(VENV)/.installed
-	$(BENCH) run --suite quick $(ARGS)
+# macOS arm64 only: .venv-<framework> holds metalbench[<framework>] at its lock's versions.
+.venv-%/.installed: pyproject.toml locks/macos-arm64-%.txt
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --disable-pip-version-check -c locks/macos-arm64-$*.txt -e '.[$*]'
+	touch $@
+
+## bench: run the quick suite on every installed framework; writes results/<run-id>.parquet and reports/index.html
+bench: $(VENV)/.installed $(FRAMEWORK_VENVS)
+	$(BENCH) run --suite quick $(RUN_PYTHONS) $(ARGS)
+	$(BENCH) report results -o reports
+
+## report: render reports/index.html from every run in results/ (open it, or: bench report --serve)
+report: $(VENV)/.installed
+	$(BENCH) report results -o reports
 
 ## test: the test suite (what CI runs)
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-env: $(VENV)/.installed
-	$(BENCH) env
+env: $(VENV)/.installed $(FRAMEWORK_VENVS)
+	$(BENCH) env $(RUN_PYTHONS)
+
+## baseline: 3 quick-suite runs → results/baselines/<machine>.parquet (commit it; the gate compares against it)
+BASELINE_RUNS ?= 3
+baseline: $(VENV)/.installed $(FRAMEWORK_VENVS)
+	rm -rf results/baseline-runs
+	for i in $$(seq $(BASELINE_RUNS)); do \
+	  $(BENCH) run --suite quick $(RUN_PYTHONS) --out results/baseline-runs --run-id baseline-$$i $(ARGS) || exit $$?; done
+	$(BENCH) baseline results/baseline-runs
+
+## gate: quick suite vs the committed baseline (exit 1 on a regression); an alarm is re-measured once
+## and fails only if the second run shows it too. Markdown in results/gate/summary.md. GATE_ARGS="--threshold 10%"
+GATE_DIR := results/gate
+GATE_ARGS ?=
+GATE_COMPARE = $(BENCH) compare "$$baseline" $(GATE_DIR) --markdown $(GATE_DIR)/summary.md --json $(GATE_DIR)/summary.json $(GATE_ARGS)
+gate: $(VENV)/.installed $(FRAMEWORK_VENVS)
+	@baseline=$$($(BENCH) baseline --print-path); \
+	if [ ! -f "$$baseline" ]; then \
+	  echo "gate: no baseline for this machine ($$baseline). Make one with 'make baseline' on this machine, then commit it."; exit 2; fi; \
+	rm -rf $(GATE_DIR); \
+	$(BENCH) run --suite quick $(RUN_PYTHONS) --out $(GATE_DIR) --run-id gate-1 $(ARGS) || exit $$?; \
+	$(GATE_COMPARE); rc=$$?; \
+	if [ $$rc -eq 1 ]; then \
+	  echo "gate: a regression was seen; re-measuring once to confirm it (noise does not repeat, a real slowdown does)"; \
+	  $(BENCH) run --suite quick $(RUN_PYTHONS) --out $(GATE_DIR) --run-id gate-2 $(ARGS) || exit $$?; \
+	  $(GATE_COMPARE); rc=$$?; fi; \
+	exit $$rc
+
+## locks: re-resolve locks/*.txt after a dependency change (needs uv: pip install uv)
+.PHONY: locks
+locks: $(VENV)/.installed
+	$(PY) scripts/lock.py
 
 clean:
-	rm -rf results/*.logs reports/*.html .pytest_cache
+	rm -rf results/*.logs reports/*.html reports/data .pytest_cache

@@ -80,6 +80,37 @@ def resolve_workload(name: str) -> str:
     raise ValueError(f"unknown workload {name!r} (choose from: {', '.join(WORKLOADS)})")
 
 
+def parse_params(workload: str, text: str) -> dict[str, object]:
+    """`m=4096,n=4096,k=4096` -> a parameter dict for `workload`, checked against the keys
+    its suites use. Sizes must be positive integers; flags are true/false."""
+    template = dict(WORKLOADS[workload].cases("quick")[0])
+    given: dict[str, object] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key not in template:
+            raise ValueError(f"bad parameter {item!r} for {workload} (expected KEY=VALUE with KEY one of: {', '.join(template)})")
+        if isinstance(template[key], bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"bad value for {workload} {key}: {value!r} (expected true or false)")
+            given[key] = value.lower() in ("true", "1")
+        else:
+            try:
+                number = int(value)
+            except ValueError:
+                number = 0
+            if number < 1:
+                raise ValueError(f"bad size for {workload}: {key}={value} (must be a positive integer)")
+            given[key] = number
+    missing = [k for k in template if k not in given]
+    if missing:
+        raise ValueError(f"{workload} needs every parameter: missing {', '.join(missing)} (e.g. {params_example(workload)})")
+    return given
+
+
+def params_example(workload: str) -> str:
+    return ",".join(f"{k}={str(v).lower()}" for k, v in WORKLOADS[workload].cases("quick")[0].items())
+
+
 def resolve_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
     if value in choices:
         return value
@@ -95,6 +126,7 @@ __all__ = [
     "TIMINGS",
     "WORKLOADS",
     "FrameworkSpec",
+    "parse_params",
     "resolve_choice",
     "resolve_framework",
     "resolve_workload",

@@ -25,10 +25,12 @@ from bench.catalog import (
     SUITES,
     TIMINGS,
     WORKLOADS,
+    parse_params,
     resolve_choice,
     resolve_framework,
     resolve_workload,
 )
+from bench import gate_cli
 from bench.results import ResultsError, ResultsWriter, load_results
 from bench.runner import Case, Runner, RunConfig, new_run_id, plan
 from bench.summary import describe_params, rank
@@ -136,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"comma-separated; default all: {', '.join(WORKLOADS)}")
     run.add_argument("-d", "--dtype", type=_list_of(lambda t: resolve_choice("dtype", t, DTYPES)), action="extend",
                      metavar="NAMES", help=f"comma-separated; default every dtype the workload defines: {', '.join(DTYPES)}")
+    run.add_argument("-p", "--params", action="append", default=[], metavar="K=V,...",
+                     help="run these parameters instead of the suite's grid, e.g. m=4096,n=4096,k=4096 "
+                     "(repeatable; needs exactly one --workload)")
     run.add_argument("--suite", type=_choice("suite", SUITES), default="quick",
                      help="quick: finishes in minutes on a laptop CPU; full: sizes that fill a GPU (default quick)")
     run.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto",
@@ -159,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="summarise one or more results files", description="Print results as tables.")
     show.add_argument("paths", nargs="+", type=Path, metavar="RESULTS", help="parquet files or folders of them")
     show.add_argument("--all", action="store_true", help="also list every non-ok row with its reason")
+
+    gate_cli.add_parsers(sub)  # compare, baseline, export
+
+    report = sub.add_parser("report", help="render the HTML report (default results/ → reports/index.html)",
+                            description="Render one self-contained HTML report of any results files; "
+                            "several runs and machines merge, with the machine as a dimension.")
+    report.add_argument("paths", nargs="*", type=Path, default=[Path("results")], metavar="RESULTS",
+                        help="parquet files or folders of them (default results/)")
+    report.add_argument("-o", "--out", type=Path, default=Path("reports"), help="output folder (default reports/)")
+    report.add_argument("--baseline", type=_choice("framework", tuple(FRAMEWORKS)), default=None,
+                        help="framework the speed-ups are relative to (default torch where it has rows)")
+    report.add_argument("--serve", action="store_true", help="then serve the folder on localhost and print the address")
+    report.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    report.add_argument("--port", type=int, default=8000, help="port to serve on; 0 picks a free one (default 8000)")
+    report.add_argument("--serve-seconds", type=_positive_float, default=None, metavar="SECONDS",
+                        help="stop serving after this long (default: until Ctrl-C)")
     return parser
 
 
@@ -189,7 +210,7 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
     table = Table(title=title, header_style="bold", caption_justify="left")
     for col, justify in (
         ("case", "left"), ("dtype", "left"), ("framework", "left"), ("backend", "left"), ("status", "left"),
-        ("latency", "right"), ("queued", "right"), ("overhead", "right"), ("TFLOP/s", "right"),
+        ("latency", "right"), ("queued", "right"), ("overhead", "right"), ("TFLOP/s", "right"), ("GB/s", "right"),
         ("rel. err", "right"), ("precision", "left"), ("vs best", "right"),
     ):
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
@@ -213,7 +234,7 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
             case if key != previous else "", r["dtype"] if key != previous else "", r["framework"],
             _text(r.get("backend")), status,
             fmt_time(r.get("latency_median_s")), fmt_time(r.get("queued_median_s")), fmt_time(r.get("dispatch_overhead_s")),
-            fmt_num(r.get("tflops")), fmt_num(r.get("max_rel_error"), ".0e"),
+            fmt_num(r.get("tflops")), fmt_num(r.get("gbps")), fmt_num(r.get("max_rel_error"), ".0e"),
             _text(r.get("effective_precision")).replace("-class", ""), rank_text,
             end_section=False,
         )
@@ -272,7 +293,15 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     frameworks = list(dict.fromkeys(args.framework or FRAMEWORKS))
     workloads = list(dict.fromkeys(args.workload or WORKLOADS))
     dtypes = list(dict.fromkeys(args.dtype or DTYPES))
-    cases = plan(frameworks, workloads, dtypes, args.suite)
+    grid = None
+    if args.params:
+        if len(workloads) != 1:
+            raise UsageError("--params needs exactly one --workload")
+        try:
+            grid = [parse_params(workloads[0], text) for text in args.params]
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    cases = plan(frameworks, workloads, dtypes, args.suite, grid)
     if not cases:
         raise UsageError(f"no cases: none of the workloads {', '.join(workloads)} defines dtype(s) {', '.join(dtypes)}")
     budget = args.budget or (1.0 if args.suite == "quick" else 5.0)
@@ -330,7 +359,28 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "env": cmd_env, "run": cmd_run, "show": cmd_show}
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from bench.report import ReportError, build_report, serve
+
+    try:
+        index = build_report(args.paths, args.out, baseline=args.baseline,
+                             warn=lambda message: sys.stderr.write(f"bench report: warning: {message}\n"))
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    console.print(f"report → {index}")
+    if args.serve:
+        def announce(url: str) -> None:
+            print(f"serving {args.out} at {url} (Ctrl-C to stop)", flush=True)
+
+        try:
+            serve(args.out, args.host, args.port, seconds=args.serve_seconds, announce=announce)
+        except OSError as exc:
+            raise UsageError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "env": cmd_env, "run": cmd_run, "show": cmd_show, "report": cmd_report}
+COMMANDS.update(gate_cli.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -339,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 170)
     try:
         return COMMANDS[args.command](args, console)
     except (UsageError, ResultsError) as exc:

@@ -73,6 +73,11 @@ SCHEMA = pa.schema(
         pa.field("peak_device_note", pa.string()),
         pa.field("peak_rss_bytes", pa.int64()),
         pa.field("rss_scope", pa.string()),
+        pa.field("plausible", pa.bool_()),  # null where no ceiling is known for the device
+        pa.field("plausibility_note", pa.string()),
+        pa.field("peak_tflops", pa.float64()),  # datasheet peak for this dtype (bench.roofline)
+        pa.field("peak_gbps", pa.float64()),
+        pa.field("peak_source", pa.string()),
         pa.field("max_rel_error", pa.float64()),
         pa.field("rel_rms_error", pa.float64()),
         pa.field("tolerance", pa.float64()),

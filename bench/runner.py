@@ -25,6 +25,7 @@ from bench import measure
 from bench.catalog import FRAMEWORKS, FrameworkSpec
 from bench.machine import REPO_ROOT, machine_info
 from bench.results import ResultsWriter
+from bench.roofline import plausibility
 from workloads import WORKLOADS, params_key
 
 
@@ -41,16 +42,23 @@ class Case:
         return f"{self.framework} {self.workload} {self.dtype} {p}"
 
 
-def plan(frameworks: Sequence[str], workloads: Sequence[str], dtypes: Sequence[str], suite: str) -> list[Case]:
-    """Framework-major order, so each framework's worker starts once per environment."""
+def plan(
+    frameworks: Sequence[str],
+    workloads: Sequence[str],
+    dtypes: Sequence[str],
+    suite: str,
+    params: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Case]:
+    """Framework-major order, so each framework's worker starts once per environment.
+    `params` replaces the suite's parameter grid (one workload at a time)."""
     cases = []
     for fw in frameworks:
         for wl in workloads:
             workload = WORKLOADS[wl]
-            for params in workload.cases(suite):
+            for params_ in params or workload.cases(suite):
                 for dtype in dtypes:
                     if dtype in workload.dtypes:
-                        cases.append(Case(fw, wl, params, dtype))
+                        cases.append(Case(fw, wl, params_, dtype))
     return cases
 
 
@@ -280,6 +288,7 @@ class Runner:
         full.update(row)
         if full.get("threads") is None:
             full["threads"] = hello.get("threads")
+        full.update(plausibility(full))
         return full
 
 

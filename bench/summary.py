@@ -16,10 +16,17 @@ import pandas as pd
 COMPARABLE = ("machine", "workload", "params", "dtype", "timing")
 
 
+def _is_false(value: object) -> bool:
+    """False, numpy False or 0 — but not null (null means "not judged", e.g. a training loss)."""
+    return value is not None and not pd.isna(value) and not bool(value)
+
+
 def not_ranked_reason(row: pd.Series) -> str:
     if row.get("status") != "ok":
         return str(row.get("status"))
-    if not bool(row.get("precision_matches")):
+    if _is_false(row.get("plausible")):
+        return "implausible: faster than the device's peak"
+    if _is_false(row.get("precision_matches")):
         return f"measured {row.get('effective_precision')}, not {row.get('dtype')}"
     if not bool(row.get("correct")):
         return "output outside tolerance"

@@ -74,21 +74,23 @@ def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
     row["implementation"] = prepared.implementation
 
     out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
-    full = adapter.to_numpy(out)
-    report = compare(full[workload.check_index(params)], reference, dtype, workload.tolerance[dtype])
+    full = adapter.to_numpy(prepared.checked(out))
+    checked = full[workload.check_index(params)]
+    report = compare(checked, reference, dtype, workload.tolerance[dtype], workload.precision_witness)
+    metrics: dict[str, Any] = dict(prepared.metrics()) if prepared.metrics else {}
+    problems = workload.assess(checked, inputs, params, metrics) if workload.assess else []
     row.update(
         max_rel_error=report.max_rel_error,
         rel_rms_error=report.rel_rms_error,
         tolerance=workload.tolerance[dtype],
         effective_precision=report.effective_precision,
         precision_matches=report.precision_matches,
-        correct=report.correct,
+        correct=report.correct and not problems,
     )
-    if not report.correct:
-        problems = []
+    if not row["correct"]:
         if not report.within_tolerance:
             problems.append(f"max_rel_error {report.max_rel_error:.2e} > tolerance {workload.tolerance[dtype]:.0e}")
-        if not report.precision_matches:
+        if report.precision_matches is False:
             problems.append(f"{dtype} row measured {report.effective_precision}")
         row["reason"] = "; ".join(problems)
     output_bytes = full.size * FORMATS[dtype].itemsize
@@ -113,6 +115,9 @@ def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
     moved = workload.bytes_moved(params, FORMATS[dtype].itemsize)
     median = primary.summary.median
     row.update(flops=flops, bytes_moved=moved, tflops=flops / median / 1e12, gbps=moved / median / 1e9)
+    if workload.rates:
+        metrics.update({name: work / median for name, work in workload.rates(params, FORMATS[dtype].itemsize).items()})
+    row["metrics"] = metrics or None
 
     peak = adapter.peak_memory()
     row.update(peak_device_bytes=peak.device_bytes, peak_device_note=peak.note, peak_rss_bytes=peak_rss_bytes())

@@ -33,3 +33,13 @@ def test_rank_and_ratio_to_best_within_a_group():
     got = dict(zip(df.framework, zip(df["rank"], df["vs_best"])))
     assert got["mlx"] == (1, 1.0) and got["torch"] == (2, 2.0) and got["jax"] == (3, 4.0)
     assert pd.isna(got["tensorflow"][0])
+
+
+def test_rows_whose_precision_was_not_judged_are_still_ranked():
+    df = rank(rows(torch=(2.0, {"precision_matches": None, "effective_precision": "not-classified"}), mlx=(1.0, {})))
+    assert df["rank"].tolist() == [2, 1]
+
+
+def test_an_implausible_row_is_never_ranked():
+    df = rank(rows(torch=(2.0, {}), mlx=(1e-9, {"plausible": False})))
+    assert df["rank"].tolist()[0] == 1 and "implausible" in df["not_ranked"].tolist()[1]

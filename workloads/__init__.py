@@ -4,9 +4,13 @@ The registry below is the one place a new workload is listed.
 """
 
 from workloads.base import Workload, params_key
+from workloads.lora import LORA
 from workloads.matmul import MATMUL
+from workloads.qmatmul import QMATMUL
 from workloads.sdpa import SDPA
+from workloads.stream import STREAM
+from workloads.train_step import TRAIN_STEP
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (MATMUL, SDPA)}
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (MATMUL, SDPA, STREAM, QMATMUL, TRAIN_STEP, LORA)}
 
 __all__ = ["WORKLOADS", "Workload", "params_key"]

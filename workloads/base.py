@@ -41,6 +41,22 @@ class Workload:
     check_index: Callable[[Params], tuple[slice, ...]] = lambda p: ()
     """The part of the output that `reference` returns (and that is compared). GPU-sized
     cases check a slice so the float64 reference stays affordable on the host."""
+    precision_witness: bool = True
+    """False when the output cannot witness which number format ran: a scalar training
+    loss averages thousands of roundings away, so its error is checked against the
+    tolerance but not classified (the row says `not-classified`)."""
+    assess: Callable[[np.ndarray, Inputs, Params, dict[str, Any]], list[str]] | None = None
+    """Workload-specific figures and verdicts beyond the reference check. Called with the
+    checked output, the stored inputs, the params and the row's `metrics` (which already
+    holds what the adapter's `Prepared.metrics` gathered); it adds figures to `metrics`
+    and returns problems, each of which makes the row incorrect (e.g. "loss did not fall")."""
+    rates: Callable[[Params, int], Mapping[str, float]] | None = None
+    """Work per call in units other than FLOPs and bytes (tokens, samples, weight GB),
+    given the params and the dtype's itemsize; the worker divides each by the per-call
+    median and stores it in `metrics` under the same name (tokens_per_s, weight_gbps)."""
+    depends_on: tuple[Any, ...] = ()
+    """Modules or functions whose source also defines the workload (a shared model or
+    quantizer): included in `definition_hash`."""
 
     def cases(self, suite: str) -> list[Params]:
         return [dict(p) for p in self.suites[suite]]
@@ -52,7 +68,8 @@ class Workload:
         definition (maths, inputs, FLOP count) changed between two runs.
         """
         parts = [self.name, json.dumps(sorted(self.tolerance.items()))]
-        for fn in (self.flops, self.bytes_moved, self.make_inputs, self.reference):
+        hooks = tuple(h for h in (self.assess, self.rates) if h is not None)
+        for fn in (self.flops, self.bytes_moved, self.make_inputs, self.reference, *hooks, *self.depends_on):
             try:
                 parts.append(inspect.getsource(fn))
             except (OSError, TypeError):

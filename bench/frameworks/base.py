@@ -61,6 +61,14 @@ class Prepared:
     call: Callable[[], Any]
     implementation: str
     notes: Mapping[str, Any] = field(default_factory=dict)
+    checked: Callable[[Any], Any] = lambda out: out
+    """The part of a call's output that is checked against the reference. A training
+    step returns its loss together with the updated state, so the barrier waits on the
+    whole step while only the loss is compared."""
+    metrics: Callable[[], Mapping[str, Any]] | None = None
+    """Framework-side figures gathered after the check and before timing (a training
+    run's loss curve over a fixed number of steps, its trainable-parameter count);
+    they land in the row's `metrics` and the workload's `assess` judges them."""
 
 
 @dataclass(frozen=True)

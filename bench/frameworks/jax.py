@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.frameworks.base import Adapter, PeakMemory, Prepared, dist_versions
+from bench.frameworks import jax_workloads
 
 _METAL_PLATFORMS = {"metal", "mps", "mtl"}
 _DTYPES = {"fp32": jnp.float32, "tf32": jnp.float32, "fp16": jnp.float16, "bf16": jnp.bfloat16}
@@ -48,7 +49,7 @@ class JaxAdapter(Adapter):
         for platform in ("metal", "mps", "mtl", "cuda", "gpu", "cpu"):
             try:
                 devices = jax.devices(platform)
-            except RuntimeError:
+            except (RuntimeError, ValueError):  # "Unknown backend" for platforms not installed
                 continue
             if devices:
                 found.setdefault(_platform_backend(devices[0].platform), devices[0])
@@ -133,13 +134,32 @@ class JaxAdapter(Adapter):
         fn = jax.jit(jnp.matmul)
         return Prepared(lambda: fn(a, b), "jax.jit(jnp.matmul)")
 
+    def prepare_stream(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        v = self.asarray(x["x"], dtype)
+        fn = jax.jit(lambda v: v * 2)
+        return Prepared(lambda: fn(v), "jax.jit(x * 2)")
+
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
         # jax.nn.dot_product_attention takes (batch, seq, heads, dim): transpose outside the timed call.
         q, k, v = (self.asarray(np.swapaxes(x[n], 1, 2), dtype) for n in ("q", "k", "v"))
         causal = bool(p["causal"])
         impl = self._sdpa_implementation(q, k, v, causal)
-        fn = jax.jit(lambda q, k, v: jnp.swapaxes(jax.nn.dot_product_attention(q, k, v, is_causal=causal, implementation=impl), 1, 2))
-        return Prepared(lambda: fn(q, k, v), f"jax.nn.dot_product_attention(implementation={impl!r})")
+        fn = jax.jit(lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=causal, implementation=impl))
+        return Prepared(
+            lambda: fn(q, k, v),
+            f"jax.nn.dot_product_attention(implementation={impl!r})",
+            checked=lambda out: jnp.swapaxes(out, 1, 2),  # back to (B, H, S, D), outside the timed call
+        )
+
+    # qmatmul, train_step, lora: bench/frameworks/jax_workloads.py
+    def prepare_qmatmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return jax_workloads.prepare_qmatmul(self, p, dtype, x)
+
+    def prepare_train_step(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return jax_workloads.prepare_training(self, p, dtype, x, lora=False)
+
+    def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return jax_workloads.prepare_training(self, p, dtype, x, lora=True)
 
     def _sdpa_implementation(self, q: Any, k: Any, v: Any, causal: bool) -> str | None:
         """cuDNN's fused kernel where it accepts the case (5x XLA's on H100), else XLA."""

@@ -23,6 +23,7 @@ import mlx.core as mx
 import numpy as np
 
 from bench.frameworks.base import Adapter, PeakMemory, Prepared, Unsupported, dist_versions
+from bench.frameworks import mlx_workloads
 
 _DTYPES = {"fp32": mx.float32, "tf32": mx.float32, "fp16": mx.float16, "bf16": mx.bfloat16}
 _DEVICES = {"metal": mx.gpu, "cuda": mx.gpu, "cpu": mx.cpu}
@@ -109,6 +110,10 @@ class MLXAdapter(Adapter):
         a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
         return Prepared(lambda: mx.matmul(a, b), "mx.matmul")
 
+    def prepare_stream(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        v = self.asarray(x["x"], dtype)
+        return Prepared(lambda: v * 2, "array * 2")
+
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
         q, k, v = (self.asarray(x[n], dtype) for n in ("q", "k", "v"))
         scale = float(p["head_dim"]) ** -0.5
@@ -118,3 +123,13 @@ class MLXAdapter(Adapter):
             lambda: mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask),
             f"mx.fast.scaled_dot_product_attention ({fused})",
         )
+
+    # qmatmul, train_step, lora: bench/frameworks/mlx_workloads.py
+    def prepare_qmatmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return mlx_workloads.prepare_qmatmul(self, p, dtype, x)
+
+    def prepare_train_step(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return mlx_workloads.prepare_training(self, p, dtype, x, lora=False)
+
+    def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return mlx_workloads.prepare_training(self, p, dtype, x, lora=True)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.frameworks.base import Adapter, PeakMemory, Prepared
+from bench.frameworks import pytorch_workloads
 
 _DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -146,6 +147,10 @@ class TorchAdapter(Adapter):
         a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
         return Prepared(lambda: torch.matmul(a, b), "torch.matmul")
 
+    def prepare_stream(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        v = self.asarray(x["x"], dtype)
+        return Prepared(lambda: v * 2, "tensor * 2")
+
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
         q, k, v = (self.asarray(x[n], dtype) for n in ("q", "k", "v"))
         causal = bool(p["causal"])
@@ -153,3 +158,13 @@ class TorchAdapter(Adapter):
             lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
             "torch.nn.functional.scaled_dot_product_attention (dispatcher's choice of kernel)",
         )
+
+    # qmatmul, train_step, lora: bench/frameworks/pytorch_workloads.py
+    def prepare_qmatmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return pytorch_workloads.prepare_qmatmul(self, p, dtype, x)
+
+    def prepare_train_step(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return pytorch_workloads.prepare_training(self, p, dtype, x, lora=False)
+
+    def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return pytorch_workloads.prepare_training(self, p, dtype, x, lora=True)

@@ -125,6 +125,11 @@ class TensorFlowAdapter(Adapter):
         fn = self._graph(tf.linalg.matmul)
         return Prepared(lambda: fn(a, b), "tf.function(tf.linalg.matmul)")
 
+    def prepare_stream(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        v = self.asarray(x["x"], dtype)
+        fn = self._graph(lambda v: v * 2)
+        return Prepared(lambda: fn(v), "tf.function(x * 2)")
+
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
         import keras
 
@@ -132,5 +137,25 @@ class TensorFlowAdapter(Adapter):
         # einsum -> softmax -> einsum (no fused kernel), hence "composed" in the implementation.
         q, k, v = (self.asarray(np.swapaxes(x[n], 1, 2), dtype) for n in ("q", "k", "v"))
         causal = bool(p["causal"])
-        fn = self._graph(lambda q, k, v: tf.transpose(keras.ops.dot_product_attention(q, k, v, is_causal=causal), [0, 2, 1, 3]))
-        return Prepared(lambda: fn(q, k, v), "keras.ops.dot_product_attention (composed: einsum-softmax-einsum)")
+        fn = self._graph(lambda q, k, v: keras.ops.dot_product_attention(q, k, v, is_causal=causal))
+        return Prepared(
+            lambda: fn(q, k, v),
+            "keras.ops.dot_product_attention (composed: einsum-softmax-einsum)",
+            checked=lambda out: tf.transpose(out, [0, 2, 1, 3]),  # back to (B, H, S, D), outside the timed call
+        )
+
+    # qmatmul, train_step, lora: bench/frameworks/tensorflow_workloads.py
+    def prepare_qmatmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        from bench.frameworks import tensorflow_workloads
+
+        return tensorflow_workloads.prepare_qmatmul(self, p, dtype, x)
+
+    def prepare_train_step(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        from bench.frameworks import tensorflow_workloads
+
+        return tensorflow_workloads.prepare_training(self, p, dtype, x, lora=False)
+
+    def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        from bench.frameworks import tensorflow_workloads
+
+        return tensorflow_workloads.prepare_training(self, p, dtype, x, lora=True)

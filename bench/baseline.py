@@ -1,0 +1,49 @@
+"""Committed baselines: results/baselines/<machine-slug>.parquet, one per machine.
+
+A baseline holds several runs of the quick suite (3 by default), so the gate can see each
+case's run-to-run spread and never blames a change for noise it had already shown.
+The file is ordinary results: `bench show` and `bench compare` read it as they read any.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bench.results import SCHEMA, ResultsError, _files, read_results
+
+BASELINE_DIR = Path("results/baselines")
+
+
+def machine_slug(machine: str) -> str:
+    """'Apple M3 Max / Darwin arm64' → 'apple-m3-max-darwin-arm64'."""
+    return re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-") or "unknown-machine"
+
+
+def baseline_path(machine: str, directory: Path = BASELINE_DIR) -> Path:
+    return directory / f"{machine_slug(machine)}.parquet"
+
+
+def write_baselines(paths: Iterable[Path | str], directory: Path = BASELINE_DIR) -> list[Path]:
+    """Every run in `paths` goes into its machine's baseline file, replacing the old one."""
+    files = _files(list(paths))
+    for f in files:
+        read_results(f)  # validates schema and version, with a one-line error
+    table = pa.concat_tables([pq.read_table(f).select(SCHEMA.names).cast(SCHEMA) for f in files])
+    if table.num_rows == 0:
+        raise ResultsError(f"no result rows in {', '.join(map(str, files))}")
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for machine in table.column("machine").unique().to_pylist():
+        part = table.filter(pc.equal(table.column("machine"), machine))
+        target = baseline_path(machine or "unknown", directory)
+        tmp = target.with_name(f".{target.name}.tmp")
+        pq.write_table(part.replace_schema_metadata(SCHEMA.metadata), tmp)
+        tmp.replace(target)
+        written.append(target)
+    return written

@@ -1,0 +1,96 @@
+"""The gate's answer, written for people: a rich table, Markdown for a CI job summary, JSON.
+
+Formatting only; every number is decided in `bench.compare`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from bench.compare import FAILING_VERDICTS, CaseResult, Comparison
+
+STYLE = {"now failing": "bold red", "slower": "bold red", "precision changed": "bold red", "insufficient": "red",
+         "changed definition": "yellow", "missing": "yellow", "new": "cyan", "now correct": "green",
+         "faster": "green", "same": "", "not measured": "dim"}
+COLUMNS = ("verdict", "case", "baseline", "candidate", "ratio", "95% CI", "p (Holm)", "noise", "note")
+
+
+def _time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "—"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _cells(c: CaseResult) -> list[str]:
+    fin = math.isfinite(c.ratio)
+    return [
+        c.verdict, c.label, _time(c.baseline_s), _time(c.candidate_s),
+        f"{c.ratio:.3f}×" if fin else "—",
+        f"{c.ci_low:.3f}–{c.ci_high:.3f}" if fin else "—",
+        f"{c.p_adjusted:.2g}" if math.isfinite(c.p_adjusted) else "—",
+        f"{c.noise_floor:.0%}" if fin and c.baseline_runs > 1 else "—",
+        c.detail,
+    ]
+
+
+def rich_table(result: Comparison) -> Table:
+    table = Table(title=f"{result.baseline} → {result.candidate}", header_style="bold", caption=result.headline)
+    for col in COLUMNS:
+        table.add_column(col, justify="right" if col in ("baseline", "candidate", "ratio", "p (Holm)", "noise") else "left")
+    for c in result.cases:
+        style = STYLE.get(c.verdict, "")
+        cells = _cells(c)
+        cells[0] = f"[{style}]{c.verdict}[/]" if style else c.verdict
+        table.add_row(*cells)
+    return table
+
+
+def markdown(result: Comparison) -> str:
+    """A summary for $GITHUB_STEP_SUMMARY: headline, the failing cases first, then the rest
+    folded away so a long suite does not bury the answer."""
+    icon = {0: "✅", 1: "❌", 2: "⚠️"}[result.exit_code]
+    lines = [f"## {icon} metalbench regression gate", "", f"**{result.headline}**", "",
+             f"baseline `{result.baseline}` → candidate `{result.candidate}`, metric `{result.config.metric}`", ""]
+
+    def table(cases: list[CaseResult]) -> list[str]:
+        rows = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        rows += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(c)) + " |" for c in cases]
+        return rows
+
+    failing = [c for c in result.cases if c.verdict in FAILING_VERDICTS or c.verdict == "insufficient"]
+    if failing:
+        lines += table(failing) + [""]
+    rest = [c for c in result.cases if c not in failing]
+    if rest:
+        lines += ["<details><summary>all other cases</summary>", ""] + table(rest) + ["", "</details>", ""]
+    lines.append("A case is `slower` only when its ratio is beyond the threshold (or its own run-to-run noise, if "
+                 "wider), a Mann-Whitney U test rejects after Holm's correction, and every candidate run agrees.")
+    return "\n".join(lines) + "\n"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(result: Comparison, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_clean(result.to_dict()), indent=2, default=str))
+
+
+def write_markdown(result: Comparison, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown(result))
