@@ -349,8 +349,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     df = load_results(args.paths)
-    for run_id, part in df.groupby("run_id", sort=False):
-        console.print(summary_table(part, f"run {run_id} — {part['machine'].iloc[0]}"))
+    for machine, part in df.groupby("machine", sort=False):  # rows of one machine rank together, across runs
+        runs = ", ".join(part["run_id"].unique())
+        console.print(summary_table(part, f"{machine} — {part['backend'].dropna().unique().tolist()} — runs {runs}"))
     counts = df["status"].value_counts().to_dict()
     console.print(f"{len(df)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     if args.all:

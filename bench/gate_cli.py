@@ -36,7 +36,7 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("baseline", type=Path, nargs=1, metavar="BASELINE", help="parquet file or folder of runs")
     c.add_argument("candidate", type=Path, nargs="+", metavar="CANDIDATE", help="parquet file(s) or folder of runs")
     c.add_argument("--threshold", type=_threshold, default=GateConfig.threshold, metavar="PCT",
-                   help=f"smallest change that counts, e.g. 5%% or 0.05 (default {GateConfig.threshold:.0%})")
+                   help=f"smallest change that counts, e.g. 5%% or 0.05 (default {GateConfig.threshold * 100:g}%%)")
     c.add_argument("--metric", choices=tuple(METRICS), default="median_s",
                    help="which timing: the headline (median_s) or latency/queued explicitly (default median_s)")
     c.add_argument("--alpha", type=float, default=GateConfig.alpha,

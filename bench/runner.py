@@ -288,6 +288,10 @@ class Runner:
         full.update(row)
         if full.get("threads") is None:
             full["threads"] = hello.get("threads")
+        if full.get("backend") == "cuda" and full.get("device_name"):
+            # A discrete GPU is what such a row measured: it leads the machine key. (On Metal the
+            # chip name, e.g. "Apple M3 Max", already names the GPU.)
+            full["machine"] = f"{full['device_name']} · {self.machine['machine']}"
         full.update(plausibility(full))
         return full
 

@@ -59,4 +59,5 @@ def describe_params(params: str) -> str:
     if {"batch", "heads", "seq", "head_dim"} <= p.keys():
         causal = " causal" if p.get("causal") else ""
         return f"B{p['batch']} H{p['heads']} S{p['seq']} D{p['head_dim']}{causal}"
-    return " ".join(f"{k}={v}" for k, v in p.items())
+    text = " ".join(f"{k}={v}" for k, v in p.items())
+    return text if len(text) <= 48 else text[:47] + "…"

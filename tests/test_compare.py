@@ -204,6 +204,13 @@ def test_compare_cli_exit_codes_markdown_and_json(tmp_path):
     assert {c["verdict"] for c in doc["cases"]} == {"slower", "same"}
 
 
+@pytest.mark.parametrize("command", ["compare", "baseline", "export"])
+def test_each_gate_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0 and command in capsys.readouterr().out
+
+
 def test_threshold_accepts_percent_and_fraction():
     assert gate.parse_threshold("5%") == pytest.approx(0.05)
     assert gate.parse_threshold("0.07") == pytest.approx(0.07)
