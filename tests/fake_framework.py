@@ -56,3 +56,40 @@ class FakeAdapter(Adapter):
             time.sleep(3600)
         a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
         return Prepared(lambda: a @ b, "numpy.matmul")
+
+
+class AsyncAdapter(FakeAdapter):
+    """Work runs on a background thread, like a GPU queue; the barrier waits for it."""
+
+    name = "fake-async"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        super().__init__(*args, **kwargs)
+
+    def to_numpy(self, out: Any) -> np.ndarray:
+        return np.asarray(out.result())
+
+    def barrier(self, out: Any) -> None:
+        out.result()
+
+    def release(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1)
+
+    def prepare_matmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        return Prepared(lambda: self.pool.submit(np.matmul, a, b), "numpy.matmul on a worker thread")
+
+
+class ForgetfulAdapter(AsyncAdapter):
+    """The bug published MPS/CUDA tables had: the barrier returns without waiting."""
+
+    name = "fake-no-barrier"
+
+    def barrier(self, out: Any) -> None:
+        pass

@@ -1,0 +1,38 @@
+"""A harness that forgets to wait reports impossible speed; the suite must say so."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.catalog import FrameworkSpec
+from bench.roofline import cpu_peak, plausibility
+from bench.runner import Case
+from bench.summary import rank
+
+BIG = {"m": 768, "n": 768, "k": 768}
+SPECS = {
+    "async": FrameworkSpec("async", "tests.fake_framework:AsyncAdapter", "numpy", "fake"),
+    "forgetful": FrameworkSpec("forgetful", "tests.fake_framework:ForgetfulAdapter", "numpy", "fake"),
+}
+
+
+def test_a_missing_barrier_is_reported_implausible_and_never_ranked(run_cases):
+    rows, _ = run_cases([Case("async", "matmul", BIG, "fp32"), Case("forgetful", "matmul", BIG, "fp32")], frameworks=SPECS)
+    waited, forgot = rows
+    assert waited["status"] == forgot["status"] == "ok"
+    assert waited["plausible"] is True
+    assert forgot["plausible"] is False and "did the barrier wait" in forgot["plausibility_note"]
+    ranked = rank(pd.DataFrame(rows).assign(machine="m"))
+    assert ranked["rank"].tolist()[0] == 1 and pd.isna(ranked["rank"].tolist()[1])
+
+
+def test_datasheet_peaks_for_known_gpus_and_a_generous_cpu_bound():
+    h100 = plausibility({"status": "ok", "backend": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "dtype": "bf16",
+                         "tflops": 750.0, "gbps": 100.0})
+    assert h100["plausible"] is True and h100["peak_tflops"] == 989.4
+    too_fast = plausibility({"status": "ok", "backend": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "dtype": "fp32",
+                             "tflops": 400.0, "gbps": 1.0})
+    assert too_fast["plausible"] is False  # 400 TFLOP/s is TF32 speed, impossible for strict fp32
+    unknown = plausibility({"status": "ok", "backend": "metal", "device_name": "Apple M9 Hyper", "dtype": "fp32", "tflops": 1.0})
+    assert unknown["plausible"] is None
+    assert cpu_peak(2).tflops["fp32"] > 5
