@@ -185,7 +185,7 @@ def child(framework: str, device: str, suite: str, budget: float) -> list[dict]:
         ratios: dict[str, list[float]] = {"latency": [], "queued": []}
         suite_t: dict[str, list[float]] = {"latency": [], "queued": []}
         direct_t: dict[str, list[float]] = {"latency": [], "queued": []}
-        for _ in range(3):  # interleave so drift hits both the same
+        for _ in range(5):  # interleave so drift hits both the same
             lat = measure.time_latency(prep.call, adapter.barrier, per_call, protocol).summary.median
             que = measure.time_queued(prep.call, adapter.barrier, adapter.enqueue, per_call, out_bytes, protocol).summary.median
             for kind, suite_median in (("latency", lat), ("queued", que)):

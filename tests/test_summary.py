@@ -43,3 +43,12 @@ def test_rows_whose_precision_was_not_judged_are_still_ranked():
 def test_an_implausible_row_is_never_ranked():
     df = rank(rows(torch=(2.0, {}), mlx=(1e-9, {"plausible": False})))
     assert df["rank"].tolist()[0] == 1 and "implausible" in df["not_ranked"].tolist()[1]
+
+
+def test_workload_definition_hashes_are_stable_across_processes():
+    import subprocess
+    import sys
+
+    code = "from workloads import WORKLOADS; print(sorted((n, w.definition_hash()) for n, w in WORKLOADS.items()))"
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    assert len(runs) == 1

@@ -8,6 +8,7 @@ numbers. Nothing here imports a framework.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -70,11 +71,19 @@ class Workload:
         parts = [self.name, json.dumps(sorted(self.tolerance.items()))]
         hooks = tuple(h for h in (self.assess, self.rates) if h is not None)
         for fn in (self.flops, self.bytes_moved, self.make_inputs, self.reference, *hooks, *self.depends_on):
-            try:
-                parts.append(inspect.getsource(fn))
-            except (OSError, TypeError):
-                parts.append(getattr(fn, "__qualname__", repr(fn)))
+            parts.append(_source_text(fn))
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def _source_text(obj: Any) -> str:
+    """Source of a function or module; a functools.partial is its function plus its bound
+    arguments (its repr holds a memory address, which would change the hash every run)."""
+    if isinstance(obj, functools.partial):
+        return _source_text(obj.func) + repr(obj.args) + repr(sorted(obj.keywords.items()))
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return getattr(obj, "__qualname__", type(obj).__qualname__)
 
 
 def params_key(params: Params) -> str:

@@ -8,10 +8,7 @@ trainable and the frozen base weights did not move.
 
 from __future__ import annotations
 
-from functools import partial
-
-from workloads import corpus, decoder, training
-from workloads.base import Workload
+from workloads import training
 
 
 def _case(layers: int, d_model: int, heads: int, seq: int, batch: int, steps: int, rank: int, alpha: int, lr: float = 1e-2) -> dict:
@@ -22,21 +19,12 @@ def _case(layers: int, d_model: int, heads: int, seq: int, batch: int, steps: in
     }
 
 
-LORA = Workload(
-    name="lora",
-    summary="LoRA fine-tune (rank-r adapters on q, v; base frozen) of the small decoder, bf16 compute",
-    dtypes=("bf16",),
-    suites={
+LORA = training.training_workload(
+    "lora",
+    "LoRA fine-tune (rank-r adapters on q, v; base frozen) of the small decoder, bf16 compute",
+    {
         "quick": [_case(2, 64, 4, 32, 8, 8, 8, 16)],
         "full": [_case(4, 256, 8, 128, 16, 20, 8, 16), _case(8, 512, 8, 256, 8, 20, 16, 32)],
     },
-    flops=partial(training.step_flops, lora=True),
-    bytes_moved=partial(training.step_bytes, lora=True),
-    make_inputs=partial(training.make_inputs, lora=True),
-    reference=training.reference,
-    tolerance={"bf16": 2e-3},  # observed 1e-5..5e-5; a zeroed layer moves the loss ~7e-3
-    precision_witness=False,
-    assess=partial(training.assess, lora=True),
-    rates=training.rates,
-    depends_on=(decoder, corpus, training),
+    lora=True,
 )

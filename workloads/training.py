@@ -11,12 +11,14 @@ another framework's; each row records the tolerance it is meant to meet).
 
 from __future__ import annotations
 
+import sys
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from workloads import corpus, decoder
-from workloads.base import Inputs, Params
+from workloads.base import Inputs, Params, Workload
 
 MIN_FALL = 0.02  # the loss after `steps` steps must be at least 2% below the first
 AGREEMENT_RTOL = 0.02  # frameworks' final losses agree within this (relative to their mean)
@@ -96,3 +98,22 @@ def assess(output: np.ndarray, x: Inputs, p: Params, metrics: dict[str, Any], lo
     if lora and metrics.get("frozen_max_abs_change", 0.0) != 0.0:
         problems.append(f"frozen base weights changed (max |Δ| = {metrics['frozen_max_abs_change']:.3g})")
     return problems
+
+
+def training_workload(name: str, summary: str, suites: dict[str, list[Params]], lora: bool) -> Workload:
+    """train_step and lora share everything but the `lora` flag and their grids."""
+    return Workload(
+        name=name,
+        summary=summary,
+        dtypes=("bf16",),
+        suites=suites,
+        flops=partial(step_flops, lora=lora),
+        bytes_moved=partial(step_bytes, lora=lora),
+        make_inputs=partial(make_inputs, lora=lora),
+        reference=reference,
+        tolerance={"bf16": 2e-3},  # observed 1e-5..5e-5; a zeroed layer moves the loss ~7e-3
+        precision_witness=False,
+        assess=partial(assess, lora=lora),
+        rates=rates,
+        depends_on=(decoder, corpus, sys.modules[__name__]),
+    )
