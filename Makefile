@@ -57,10 +57,14 @@ env: $(VENV)/.installed $(FRAMEWORK_VENVS)
 
 ## baseline: 3 quick-suite runs → results/baselines/<machine>.parquet (commit it; the gate compares against it)
 BASELINE_RUNS ?= 3
+# Baseline and gate runs are single-threaded: on a shared runner a multi-threaded CPU pool turns a
+# neighbour's load into 5-120x swings between runs (torch's OpenMP threads wait for a core another
+# job holds); with one thread torch's A/A false alarms fell from 8.2% to 0.2% (README, gate).
+GATE_RUN_ARGS ?= --threads 1
 baseline: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	rm -rf results/baseline-runs
 	for i in $$(seq $(BASELINE_RUNS)); do \
-	  $(BENCH) run --suite quick $(RUN_PYTHONS) --out results/baseline-runs --run-id baseline-$$i $(ARGS) || exit $$?; done
+	  $(BENCH) run --suite quick $(RUN_PYTHONS) $(GATE_RUN_ARGS) --out results/baseline-runs --run-id baseline-$$i $(ARGS) || exit $$?; done
 	$(BENCH) baseline results/baseline-runs
 
 ## gate: quick suite vs the committed baseline (exit 1 on a regression); an alarm is re-measured once
@@ -73,11 +77,11 @@ gate: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	if [ ! -f "$$baseline" ]; then \
 	  echo "gate: no baseline for this machine ($$baseline). Make one with 'make baseline' on this machine, then commit it."; exit 2; fi; \
 	rm -rf $(GATE_DIR); \
-	$(BENCH) run --suite quick $(RUN_PYTHONS) --out $(GATE_DIR) --run-id gate-1 $(ARGS) || exit $$?; \
+	$(BENCH) run --suite quick $(RUN_PYTHONS) $(GATE_RUN_ARGS) --out $(GATE_DIR) --run-id gate-1 $(ARGS) || exit $$?; \
 	$(GATE_COMPARE); rc=$$?; \
 	if [ $$rc -eq 1 ]; then \
 	  echo "gate: a regression was seen; re-measuring once to confirm it (noise does not repeat, a real slowdown does)"; \
-	  $(BENCH) run --suite quick $(RUN_PYTHONS) --out $(GATE_DIR) --run-id gate-2 $(ARGS) || exit $$?; \
+	  $(BENCH) run --suite quick $(RUN_PYTHONS) $(GATE_RUN_ARGS) --out $(GATE_DIR) --run-id gate-2 $(ARGS) || exit $$?; \
 	  $(GATE_COMPARE); rc=$$?; fi; \
 	exit $$rc
 

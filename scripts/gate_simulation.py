@@ -12,7 +12,7 @@ this machine (it makes them with `bench run` when the pool is short), then:
 
 usage: .venv/bin/python scripts/gate_simulation.py [--runs 8] [--pool results/gate-sim]
            [--baseline-runs 3] [--candidate-runs 2] [--threshold 5%] [--trials 200]
-           [--framework torch,jax] [--budget 1.0]
+           [--framework torch,jax] [--budget 1.0] [--threads 1]
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def read_pool(pool: Path, workloads: list[str]) -> pd.DataFrame:
     return df[df["workload"].isin(workloads)]
 
 
-def ensure_pool(pool: Path, runs: int, workloads: list[str], frameworks: str | None, budget: float | None) -> list[str]:
+def ensure_pool(pool: Path, runs: int, workloads: list[str], frameworks: str | None, budget: float | None,
+                threads: int | None = None) -> list[str]:
     """Complete runs in `pool`, making new ones with `bench run` until there are `runs`."""
     def complete() -> list[str]:
         df = read_pool(pool, workloads)
@@ -59,6 +60,7 @@ def ensure_pool(pool: Path, runs: int, workloads: list[str], frameworks: str | N
         cmd = [str(BENCH), "run", "--out", str(pool), "--run-id", run_id, "--workload", ",".join(workloads)]
         cmd += ["--framework", frameworks] if frameworks else []
         cmd += ["--budget", str(budget)] if budget else []
+        cmd += ["--threads", str(threads)] if threads else []
         print(f"[{len(have) + 1}/{runs}] {' '.join(cmd)}", flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         have = complete()
@@ -94,6 +96,7 @@ def main() -> int:
     ap.add_argument("--framework", default=None)
     ap.add_argument("--workload", default="matmul,sdpa", help="the workloads measured (default: matmul,sdpa)")
     ap.add_argument("--budget", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="--threads for the pool's runs (e.g. 1 on a shared 2-core box)")
     ap.add_argument("--baseline-runs", type=int, default=3)
     ap.add_argument("--candidate-runs", type=int, default=2)
     ap.add_argument("--threshold", type=parse_threshold, default=GateConfig.threshold)
@@ -104,7 +107,7 @@ def main() -> int:
     args = ap.parse_args()
 
     workloads = args.workload.split(",")
-    run_ids = ensure_pool(args.pool, args.runs, workloads, args.framework, args.budget)
+    run_ids = ensure_pool(args.pool, args.runs, workloads, args.framework, args.budget, args.threads)
     df = read_pool(args.pool, workloads)
     df = df[df["run_id"].isin(run_ids)]
     config = GateConfig(threshold=args.threshold, noise_floor=not args.no_noise_floor, n_resamples=200)  # the interval is shown, not used to decide
