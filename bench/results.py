@@ -101,6 +101,9 @@ SCHEMA = pa.schema(
 )
 COLUMNS = tuple(SCHEMA.names)
 KEY_COLUMNS = ("framework", "backend", "workload", "params", "dtype", "machine")
+# Without these a file is not usable results; any other column missing from an older file of
+# the same schema version (one added since) reads as null.
+CORE_COLUMNS = ("run_id", "framework", "backend", "workload", "params", "dtype", "status", "median_s", "machine")
 
 
 class ResultsError(Exception):
@@ -185,9 +188,12 @@ def read_results(path: Path | str) -> pd.DataFrame:
     if int(version) != SCHEMA_VERSION:
         raise ResultsError(f"{path}: results schema version {int(version)}, this metalbench reads {SCHEMA_VERSION}")
     missing = [c for c in COLUMNS if c not in table.column_names]
-    if missing:
-        raise ResultsError(f"{path}: missing columns {', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}")
-    return table.to_pandas()
+    core_missing = [c for c in CORE_COLUMNS if c in missing]
+    if core_missing:
+        raise ResultsError(f"{path}: missing columns {', '.join(core_missing[:5])}{'…' if len(core_missing) > 5 else ''}")
+    for name in missing:  # a column added later within this schema version: null for older files
+        table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
+    return table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]).to_pandas()
 
 
 def load_results(paths: Iterable[Path | str]) -> pd.DataFrame:

@@ -54,8 +54,13 @@ def describe_params(params: str) -> str:
         p = json.loads(params)
     except (TypeError, ValueError):
         return str(params)
+    if {"m", "n", "k", "bits"} <= p.keys():
+        return f"{p['m']}×{p['k']}·{p['k']}×{p['n']} int{p['bits']} {p.get('scheme', '')} g{p.get('group', '')}".strip()
     if {"m", "n", "k"} <= p.keys():
         return f"{p['m']}×{p['k']}·{p['k']}×{p['n']}"
+    if {"layers", "d_model", "seq", "batch"} <= p.keys():
+        lora = f" r{p['lora_rank']}" if "lora_rank" in p else ""
+        return f"L{p['layers']} d{p['d_model']} S{p['seq']} B{p['batch']}{lora}"
     if {"batch", "heads", "seq", "head_dim"} <= p.keys():
         causal = " causal" if p.get("causal") else ""
         return f"B{p['batch']} H{p['heads']} S{p['seq']} D{p['head_dim']}{causal}"

@@ -90,3 +90,16 @@ def test_pandas_reads_it_back_directly(tmp_path):
     w = ResultsWriter(tmp_path / "a.parquet")
     w.append(row())
     assert pd.read_parquet(w.path)["framework"].tolist() == ["torch"]
+
+
+def test_older_file_of_the_same_version_reads_with_later_columns_null(tmp_path):
+    w = ResultsWriter(tmp_path / "a.parquet")
+    w.append(row())
+    table = pq.read_table(w.path)
+    older = table.drop_columns(["plausible", "metrics"])
+    pq.write_table(older, tmp_path / "older.parquet")
+    df = read_results(tmp_path / "older.parquet")
+    assert list(df.columns) == list(COLUMNS) and df["plausible"].isna().all()
+    pq.write_table(table.drop_columns(["status"]), tmp_path / "broken.parquet")
+    with pytest.raises(ResultsError, match="missing columns status"):
+        read_results(tmp_path / "broken.parquet")
