@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--params", action="append", default=[], metavar="K=V,...",
                      help="run these parameters instead of the suite's grid, e.g. m=4096,n=4096,k=4096 "
                      "(repeatable; needs exactly one --workload)")
+    run.add_argument("--model", type=Path, default=None, metavar="DIR",
+                     help="generate only: a local Hugging Face Llama checkpoint (config.json + *.safetensors) "
+                     "whose architecture and weights replace the cases' (never downloads)")
     run.add_argument("--suite", type=_choice("suite", SUITES), default="quick",
                      help="quick: finishes in minutes on a laptop CPU; full: sizes that fill a GPU (default quick)")
     run.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto",
@@ -301,6 +304,15 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             grid = [parse_params(workloads[0], text) for text in args.params]
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    if args.model:
+        if workloads != ["generate"]:
+            raise UsageError("--model needs --workload generate")
+        from workloads.generate import with_model
+
+        try:
+            grid = [with_model(p, str(args.model)) for p in (grid or WORKLOADS["generate"].cases(args.suite))]
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"--model {args.model}: {exc}") from None
     cases = plan(frameworks, workloads, dtypes, args.suite, grid)
     if not cases:
         raise UsageError(f"no cases: none of the workloads {', '.join(workloads)} defines dtype(s) {', '.join(dtypes)}")

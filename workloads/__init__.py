@@ -4,6 +4,7 @@ The registry below is the one place a new workload is listed.
 """
 
 from workloads.base import Workload, params_key
+from workloads.generate import GENERATE
 from workloads.lora import LORA
 from workloads.matmul import MATMUL
 from workloads.qmatmul import QMATMUL
@@ -11,6 +12,6 @@ from workloads.sdpa import SDPA
 from workloads.stream import STREAM
 from workloads.train_step import TRAIN_STEP
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (MATMUL, SDPA, STREAM, QMATMUL, TRAIN_STEP, LORA)}
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (MATMUL, SDPA, STREAM, QMATMUL, TRAIN_STEP, LORA, GENERATE)}
 
 __all__ = ["WORKLOADS", "Workload", "params_key"]

@@ -176,3 +176,8 @@ class JaxAdapter(Adapter):
             return "cudnn"
         except Exception:
             return "xla"
+
+    def prepare_generate(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        from bench.frameworks import jax_generate
+
+        return jax_generate.prepare_generate(self, p, dtype, x)

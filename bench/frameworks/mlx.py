@@ -133,3 +133,8 @@ class MLXAdapter(Adapter):
 
     def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
         return mlx_workloads.prepare_training(self, p, dtype, x, lora=True)
+
+    def prepare_generate(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        from bench.frameworks import mlx_generate
+
+        return mlx_generate.prepare_generate(self, p, dtype, x)

@@ -168,3 +168,8 @@ class TorchAdapter(Adapter):
 
     def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
         return pytorch_workloads.prepare_training(self, p, dtype, x, lora=True)
+
+    def prepare_generate(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        from bench.frameworks import pytorch_generate
+
+        return pytorch_generate.prepare_generate(self, p, dtype, x)

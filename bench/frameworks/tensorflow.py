@@ -159,3 +159,8 @@ class TensorFlowAdapter(Adapter):
         from bench.frameworks import tensorflow_workloads
 
         return tensorflow_workloads.prepare_training(self, p, dtype, x, lora=True)
+
+    def prepare_generate(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        from bench.frameworks import tensorflow_generate
+
+        return tensorflow_generate.prepare_generate(self, p, dtype, x)

@@ -1,0 +1,104 @@
+"""What every adapter's `generate` shares: turning a framework's prefill and decode step
+into a Prepared whose call is one decode step at a fixed cache position, and whose
+`metrics` runs the user-facing measurements (prefill, time to first token, greedy
+generation) on the same model and cache, after the check and before the timing.
+
+An adapter supplies four functions on device data:
+  prefill(tokens) -> logits    tokens (B, T) from position 0; fills the cache
+  decode(tokens, pos) -> out   tokens (B,) at position `pos`; out holds the logits (B, V)
+                               and whatever the barrier must wait on (the new cache)
+  logits_of(out) -> logits     the logits part of `out`
+  argmax(logits) -> np.ndarray the greedy picks, read back on the host (a sync)
+and `put(np_tokens)` to move token ids to the device. Prefill and generation are timed
+here with the adapter's barrier, a few repetitions each, median kept; every figure is
+labelled so it sits beside llama-bench (pp512 / tg128) and mlx-lm's tokens-per-sec.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.frameworks.base import Prepared
+from bench.precision import FORMATS
+from workloads import WORKLOADS, generate, llama
+
+PREFILL_REPEATS = 3  # medians of a few: these figures are secondary to the timed decode step
+GENERATE_REPEATS = 2
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) or 1.0))
+
+
+def generation_prepared(
+    adapter: Any,
+    p: dict[str, Any],
+    dtype: str,
+    prompt: np.ndarray,
+    *,
+    prefill: Callable[[Any], Any],
+    decode: Callable[[Any, int], Any],
+    put: Callable[[np.ndarray], Any],
+    argmax: Callable[[Any], np.ndarray],
+    implementation: str,
+    logits_of: Callable[[Any], Any] = lambda out: out,
+) -> Prepared:
+    n_prompt, batch = p["prompt"], p["batch"]
+    prompt = np.asarray(prompt, dtype=np.int64)
+    context, full = put(prompt[:, :n_prompt]), put(prompt)
+    step_token = put(prompt[:, n_prompt])
+    adapter.barrier(prefill(context))  # the context the timed decode step sees (and compiles prefill)
+    first_out: dict[str, np.ndarray] = {}
+
+    def call() -> Any:
+        return decode(step_token, n_prompt)
+
+    def checked(out: Any) -> Any:
+        logits = logits_of(out)
+        if "logits" not in first_out:
+            first_out["logits"] = adapter.to_numpy(logits)
+        return logits
+
+    def timed(fn: Callable[[], Any]) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    def metrics() -> dict[str, Any]:
+        found: dict[str, Any] = {"weights_dtype": dtype, "tolerance": WORKLOADS["generate"].tolerance[dtype]}
+        # cache vs recompute: this framework's decode logits against its own prefill of prompt+1
+        recomputed = adapter.to_numpy(prefill(full))
+        found["cache_vs_recompute_max_rel"] = _rel(first_out["logits"], recomputed)
+        prefill_s = [timed(lambda: adapter.barrier(prefill(context))) for _ in range(PREFILL_REPEATS)]
+        ttft_s = [timed(lambda: argmax(prefill(context))) for _ in range(PREFILL_REPEATS)]
+        found.update(
+            pp_label=f"pp{n_prompt}",
+            pp_tokens_per_s=batch * n_prompt / statistics.median(prefill_s),
+            prefill_s=statistics.median(prefill_s),
+            ttft_s=statistics.median(ttft_s),
+        )
+        generate_s, tokens = [], []
+        for _ in range(GENERATE_REPEATS):
+            picks = argmax(prefill(context))  # the first token comes from the prefill
+            tokens = [picks]
+            t0 = time.perf_counter()
+            for i in range(p["new_tokens"]):
+                picks = argmax(logits_of(decode(put(picks), n_prompt + i)))
+                tokens.append(picks)
+            generate_s.append(time.perf_counter() - t0)
+        found.update(
+            tg_label=f"tg{p['new_tokens']}",
+            tg_tokens_per_s=batch * p["new_tokens"] / statistics.median(generate_s),
+            generated_tokens=[int(t[0]) for t in tokens],
+            model_bytes=llama.model_bytes(p, FORMATS[dtype].itemsize),
+            kv_cache_bytes=generate.kv_cache_bytes(p, FORMATS[dtype].itemsize, n_prompt + p["new_tokens"]),
+        )
+        found["peak_memory_bytes"] = adapter.peak_memory().device_bytes
+        adapter.barrier(prefill(context))  # restore the context of the timed step
+        return found
+
+    return Prepared(call, implementation, checked=checked, metrics=metrics)

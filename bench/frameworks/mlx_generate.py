@@ -1,0 +1,112 @@
+"""MLX's `generate` (called from MLXAdapter.prepare_generate), the way mlx-lm runs a
+model: `mx.fast.rms_norm`, `mx.fast.rope` (traditional=False: rotate-half, with the
+cache offset), `mx.fast.scaled_dot_product_attention` with un-tiled KV heads (GQA is
+native), a preallocated cache written by slice assignment (mlx-lm's KVCache), and
+quantized weights through `mx.quantized_matmul` on the shared codes packed into MLX's
+uint32 layout (not `mx.quantize`, whose own rounding would give MLX other weights).
+Lazy graph per step, no `mx.compile` (mlx-lm's generate does not compile the step;
+on mlx-cpu compiling runs a C++ compiler). The barrier evaluates logits and cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import mlx.core as mx
+import numpy as np
+
+from bench.frameworks.base import Prepared, Unsupported
+from bench.frameworks.generation import generation_prepared
+from workloads import llama, quant
+
+
+class MLXLlamaOps:
+    def __init__(self, p: Mapping[str, Any]) -> None:
+        self.hd, self.eps, self.theta = llama.head_dim(p), llama.norm_eps(p), llama.rope_theta(p)
+
+    def embed(self, table: mx.array, tokens: mx.array) -> mx.array:
+        return table[tokens]
+
+    def linear(self, x: mx.array, w: Any) -> mx.array:
+        if isinstance(w, tuple):
+            wq, s, b, group, bits = w
+            return mx.quantized_matmul(x, wq, s, b, transpose=True, group_size=group, bits=bits)
+        return x @ w.T
+
+    def rms_norm(self, x: mx.array, g: mx.array) -> mx.array:
+        return mx.fast.rms_norm(x, g, self.eps)
+
+    def silu(self, x: mx.array) -> mx.array:
+        return x * mx.sigmoid(x)
+
+    def split_heads(self, x: mx.array, heads: int) -> mx.array:
+        b, t, _ = x.shape
+        return x.reshape(b, t, heads, self.hd).transpose(0, 2, 1, 3)
+
+    def merge_heads(self, x: mx.array) -> mx.array:
+        b, h, t, hd = x.shape
+        return x.transpose(0, 2, 1, 3).reshape(b, t, h * hd)
+
+    def rope(self, x: mx.array, pos: int) -> mx.array:
+        return mx.fast.rope(x, self.hd, traditional=False, base=self.theta, scale=1.0, offset=pos)
+
+    def attend(self, q: mx.array, k: mx.array, v: mx.array, cache: Any, pos: int) -> tuple[mx.array, Any]:
+        t = q.shape[-2]
+        if cache is not None:
+            cache["k"][:, :, pos : pos + t, :] = k
+            cache["v"][:, :, pos : pos + t, :] = v
+            k, v = cache["k"][:, :, : pos + t, :], cache["v"][:, :, : pos + t, :]
+        if pos != 0 and t > 1:
+            raise NotImplementedError("chunked prefill after a cached context is not part of this workload")
+        mask = "causal" if t > 1 else None
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=self.hd**-0.5, mask=mask), cache
+
+    def logits(self, x: mx.array) -> mx.array:
+        return x.astype(mx.float32)
+
+
+def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+    bits, group = p["bits"], p["group"]
+    if bits not in (4, 8, 16):
+        raise Unsupported(f"no {bits}-bit weight path in this adapter")
+
+    def build(name: str, flat: Mapping[str, np.ndarray]) -> Any:
+        if name in flat:
+            return adapter.asarray(flat[name], dtype)
+        wq = mx.array(quant.pack_uint32(np.asarray(flat[name + ".q"]), bits))
+        return (wq, adapter.asarray(flat[name + ".scale"], dtype), adapter.asarray(flat[name + ".bias"], dtype), group, bits)
+
+    tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))
+    mx.eval(tree)
+    max_len = p["prompt"] + p["new_tokens"]
+    shape = (p["batch"], p["kv_heads"], max_len, llama.head_dim(p))
+    caches = [{"k": mx.zeros(shape, dtype=tree["embed"].dtype), "v": mx.zeros(shape, dtype=tree["embed"].dtype)} for _ in range(p["layers"])]
+    mx.eval(caches)
+    ops = MLXLlamaOps(p)
+
+    def prefill(tokens: mx.array) -> tuple[mx.array, list[Any]]:
+        return llama.forward(ops, tree, tokens, caches, 0, p)[0], caches
+
+    def decode(tokens: mx.array, pos: int) -> tuple[mx.array, list[Any]]:
+        return llama.forward(ops, tree, tokens[:, None], caches, pos, p)[0], caches  # the barrier evaluates both
+
+    weights = f"dense {dtype}" if bits == 16 else f"mx.quantized_matmul affine int{bits} g{group}, {dtype} activations"
+    return generation_prepared(
+        adapter,
+        dict(p),
+        dtype,
+        x["prompt"],
+        prefill=lambda t: _evaluated(prefill(t)),
+        decode=decode,
+        logits_of=lambda out: out[0],
+        put=lambda a: mx.array(np.asarray(a, dtype=np.int32)),
+        argmax=lambda logits: np.array(mx.argmax(logits, axis=-1)),
+        implementation=f"mx.fast (rms_norm, rope, SDPA with native GQA), preallocated KV cache, lazy eager steps; weights {weights}",
+    )
+
+
+def _evaluated(out: tuple[mx.array, list[Any]]) -> mx.array:
+    """Prefill's logits with the cache it wrote evaluated too (the cache must not stay a
+    growing lazy graph between steps)."""
+    mx.async_eval(out)
+    return out[0]

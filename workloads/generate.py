@@ -1,0 +1,163 @@
+"""LLM inference: prefill and greedy decode of the Llama-style model in workloads.llama,
+with a KV cache, dense (bits=16: weights in the row's dtype) or int8/int4 group-wise
+(affine, g64, workloads.quant) weights.
+
+The timed call — what `median_s` means — is ONE DECODE STEP at a fixed cache position:
+batch `batch`, one new token per sequence at position `prompt` after a prefilled
+context of `prompt` tokens (the cache is written at that position and attention reads
+positions 0..prompt). So `median_s` is the per-token decode latency at that context
+length and `metrics.decode_tokens_per_s` = batch / median_s. The figures users trade
+are gathered by the adapter (bench/frameworks/generation.py) between the check and the
+timing, on the same model and cache, and stored in `metrics`:
+
+* `pp_tokens_per_s` — prefill throughput, batch·prompt / prefill time, labelled
+  `pp_label` ("pp512" = llama-bench's prompt processing at 512 tokens);
+* `ttft_s` — time to first token: prefill + greedy pick read back on the host;
+* `tg_tokens_per_s` — greedy generation of `new_tokens` tokens, one decode step per
+  token with each pick read back (as llama-bench tg / mlx-lm generation tokens-per-sec),
+  batch·new_tokens / time, labelled `tg_label` ("tg128");
+* `model_bytes`, `params`, `peak_memory_bytes` (the adapter's counter after generation).
+
+Correctness: the checked output is the decode step's logits (row 0 of the batch),
+against a float64 forward that recomputes the whole prompt+1 sequence WITHOUT a cache —
+so it checks prefill, cache and decode together. `assess` adds the greedy tokens: the
+first `CHECK_STEPS` tokens the framework generated against float64 greedy decoding
+(fp32 rows must match all of them: `greedy_match_steps`; every row records
+`token_agreement`, the share of steps whose pick equals float64's given the same
+prefix — teacher-forced, so one near-tie does not end the comparison), and the
+adapter's own cache-vs-recompute gap (its decode logits against its own prefill of the
+prompt+1 sequence). Quantized rows' reference is the dequantized model, so errors
+judge the kernels; the scheme's own cost is not part of this workload (see qmatmul).
+A deep model's logits compound many roundings, so they witness no single number
+format: rows are `not-classified` (precision_witness=False), and the tolerance is on
+the logits' max relative error.
+
+Tokens travel as int64 arrays (never rounded to the dtype); vocabularies above 256 are
+not exactly representable in bf16.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from workloads import checkpoint, llama, quant
+from workloads.base import Inputs, Params, Workload
+
+CHECK_STEPS = 16  # greedy steps compared with the float64 reference
+
+
+def _case(layers: int, d_model: int, heads: int, kv_heads: int, ffn: int, vocab: int, tied: bool, prompt: int, new_tokens: int, batch: int, bits: int) -> dict[str, Any]:
+    return {
+        "layers": layers, "d_model": d_model, "heads": heads, "kv_heads": kv_heads, "ffn": ffn, "vocab": vocab, "tied": tied,
+        "prompt": prompt, "new_tokens": new_tokens, "batch": batch, "bits": bits, "group": 64,
+    }  # fmt: skip
+
+
+def tiny(prompt: int = 16, new_tokens: int = 16, batch: int = 1, bits: int = 16) -> dict[str, Any]:
+    return _case(2, 128, 4, 2, 256, 512, False, prompt, new_tokens, batch, bits)
+
+
+def qwen25_05b(prompt: int = 512, new_tokens: int = 128, batch: int = 1, bits: int = 16) -> dict[str, Any]:
+    """Qwen2.5-0.5B's shapes: 24 layers, hidden 896, 14 query / 2 KV heads (hd 64),
+    intermediate 4864, vocabulary 151,936, tied embeddings (494M parameters)."""
+    return _case(24, 896, 14, 2, 4864, 151_936, True, prompt, new_tokens, batch, bits)
+
+
+def with_model(p: Params, folder: str) -> dict[str, Any]:
+    """A case's parameters with the architecture (and weights) of a local checkpoint."""
+    return {**p, **checkpoint.model_params(folder)}
+
+
+def _inputs(p: Params, rng: np.random.Generator) -> Inputs:
+    out = llama.init(p, rng)
+    out["prompt"] = rng.integers(0, p["vocab"], size=(p["batch"], p["prompt"] + 1), dtype=np.int64)
+    return out
+
+
+def _tree(x: Inputs, p: Params) -> dict[str, Any]:
+    return llama.nest({k: np.asarray(v, dtype=np.float64) for k, v in x.items() if k != "prompt"}, p)
+
+
+def _reference(x: Inputs, p: Params) -> np.ndarray:
+    """Logits (1, V) of the last of prompt+1 tokens of sequence 0, recomputed without a cache."""
+    tokens = np.asarray(x["prompt"][:1], dtype=np.int64)
+    logits, _ = llama.forward(llama.NumpyOps(p), _tree(x, p), tokens, None, 0, p)
+    return logits
+
+
+def _flops(p: Params) -> float:
+    """One decode step: 2·batch·(matmul weights) + attention over prompt+1 positions
+    (QKᵀ and PV: 4·batch·heads·hd·(prompt+1) per layer)."""
+    linear = sum(a * b for a, b in llama.linear_shapes(p).values())
+    attention = 4.0 * p["batch"] * p["heads"] * llama.head_dim(p) * (p["prompt"] + 1) * p["layers"]
+    return 2.0 * p["batch"] * linear + attention
+
+
+def kv_cache_bytes(p: Params, itemsize: int, positions: int) -> float:
+    return float(2 * p["layers"] * p["batch"] * p["kv_heads"] * llama.head_dim(p) * positions * itemsize)
+
+
+def _bytes(p: Params, itemsize: int) -> float:
+    """One decode step reads every weight once (the embedding: one row per sequence, not
+    counted) and the KV cache up to the position: the bound batch-1 decode sits on."""
+    embedding = p["vocab"] * p["d_model"] * itemsize
+    return llama.model_bytes(p, itemsize) - embedding + (embedding if p["tied"] and p["bits"] == 16 else 0) + kv_cache_bytes(p, itemsize, p["prompt"] + 1)
+
+
+def _rates(p: Params, itemsize: int) -> dict[str, float]:
+    return {"decode_tokens_per_s": float(p["batch"])}
+
+
+def _assess(output: np.ndarray, x: Inputs, p: Params, metrics: dict[str, Any]) -> list[str]:
+    problems = []
+    steps = min(CHECK_STEPS, p["new_tokens"] + 1)
+    tree, prompt = _tree(x, p), x["prompt"][0, : p["prompt"]]
+    got = [int(t) for t in metrics.get("generated_tokens", [])][:steps]
+    ref_tokens = llama.greedy(tree, prompt, steps, p)
+    metrics.update(reference_tokens=ref_tokens, check_steps=steps)
+    if len(got) < steps:
+        problems.append(f"the adapter generated {len(got)} tokens, {steps} needed for the check")
+    else:
+        # free-running: how many steps before the first disagreement (one near-tie in the
+        # logits ends it, so at reduced precision it says little); teacher-forced: the
+        # share of steps where the framework picked what float64 picks given the
+        # framework's own prefix (each step judged on its own)
+        same = next((i for i, (a, b) in enumerate(zip(got, ref_tokens)) if a != b), steps)
+        forced = llama.greedy(tree, prompt, steps, p, forced=got)
+        metrics["greedy_match_steps"] = same
+        metrics["token_agreement"] = float(np.mean([a == b for a, b in zip(got, forced)]))
+        if metrics.get("weights_dtype") == "fp32" and same < steps:
+            problems.append(f"fp32 greedy tokens diverge from float64 at step {same} of {steps}")
+    gap = metrics.get("cache_vs_recompute_max_rel")
+    tolerance = metrics.get("tolerance")
+    if gap is None or tolerance is None or not gap <= tolerance:
+        problems.append(f"decode with the KV cache differs from recomputing the sequence: {gap} > {tolerance}")
+    metrics.update(params=llama.param_count(p), scheme="dense" if p["bits"] == 16 else f"affine int{p['bits']} g{p['group']}")
+    return problems
+
+
+GENERATE = Workload(
+    name="generate",
+    summary="LLM inference (Llama-style, GQA, KV cache): one decode step timed; pp/tg/ttft in metrics",
+    dtypes=("fp32", "bf16"),  # fp16: add it here and a tolerance (1e-2 observed-safe on CPU)
+    suites={
+        "quick": [tiny()],  # int8/int4 at tiny size: tests/test_generate.py; the quick suite stays < 40 s
+        "full": [
+            *(qwen25_05b(512, 128, 1, bits) for bits in (16, 8, 4)),
+            qwen25_05b(128, 128, 1, 16),
+            *(qwen25_05b(128, 128, 4, bits) for bits in (16, 4)),
+        ],
+    },
+    flops=_flops,
+    bytes_moved=_bytes,
+    make_inputs=_inputs,
+    reference=_reference,
+    tolerance={"fp32": 1e-4, "bf16": 3e-2},  # observed on CPU: ~1e-6; ≤ 1.4e-2 (mlx-cpu quantized bf16: 5-6e-2)
+    check_index=lambda p: (slice(0, 1),),
+    precision_witness=False,
+    assess=_assess,
+    rates=_rates,
+    depends_on=(llama, quant, checkpoint),
+)
