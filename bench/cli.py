@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -242,8 +243,8 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
             end_section=False,
         )
         previous = key
-    if notes:
-        table.caption = "\n".join(f"[{n}] {text[:160]}" for text, n in notes.items())
+    if notes:  # reasons are plain text: escape them, or "metalbench[mlx]" reads as rich markup
+        table.caption = "\n".join(f"\\[{n}] {escape(text[:160])}" for text, n in notes.items())
     return table
 
 
@@ -343,7 +344,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     def on_row(case: Case, row: dict[str, Any]) -> None:
         progress.advance(task)
         if row["status"] in ("error", "timeout"):
-            progress.console.print(f"[red]{row['status']}[/] {case.label}: {row.get('reason', '')[:200]}")
+            progress.console.print(f"[red]{row['status']}[/] {escape(case.label)}: {escape(str(row.get('reason') or '')[:200])}")
 
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
     try:
