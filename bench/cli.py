@@ -217,7 +217,7 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
         ("latency", "right"), ("queued", "right"), ("overhead", "right"), ("TFLOP/s", "right"), ("GB/s", "right"),
         ("rel. err", "right"), ("precision", "left"), ("vs best", "right"),
     ):
-        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, no_wrap=True, max_width=44 if col == "case" else None)  # type: ignore[arg-type]
     notes: dict[str, int] = {}
     previous = None
     for _, r in ranked.iterrows():
@@ -239,7 +239,7 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
             _text(r.get("backend")), status,
             fmt_time(r.get("latency_median_s")), fmt_time(r.get("queued_median_s")), fmt_time(r.get("dispatch_overhead_s")),
             fmt_num(r.get("tflops")), fmt_num(r.get("gbps")), fmt_num(r.get("max_rel_error"), ".0e"),
-            _text(r.get("effective_precision")).replace("-class", ""), rank_text,
+            _text(r.get("effective_precision")).removesuffix("-class"), rank_text,
             end_section=False,
         )
         previous = key
@@ -403,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 170)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     try:
         return COMMANDS[args.command](args, console)
     except (UsageError, ResultsError) as exc:
