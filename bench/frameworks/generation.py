@@ -22,12 +22,26 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.frameworks.base import Prepared
+from bench.frameworks.base import Prepared, Unsupported
 from bench.precision import FORMATS
-from workloads import WORKLOADS, generate, llama
+from workloads import WORKLOADS, generate, llama, quant
 
 PREFILL_REPEATS = 3  # medians of a few: these figures are secondary to the timed decode step
 GENERATE_REPEATS = 2
+
+
+def weight_bits(p: Any, supported: tuple[int, ...] = (4, 8, 16)) -> int:
+    """The case's weight width (16 = dense), or Unsupported naming what this adapter has."""
+    bits = int(p["bits"])
+    if bits not in supported:
+        raise Unsupported(f"no {bits}-bit weight path in this adapter")
+    return bits
+
+
+def stored_codes(flat: Any, name: str, bits: int) -> np.ndarray:
+    """A quantized weight's codes as the dequant-fused paths store them: int4 two per byte, int8 as uint8."""
+    codes = flat[name + ".q"]
+    return quant.pack_nibbles(codes) if bits == 4 else np.asarray(codes, dtype=np.uint8)
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:

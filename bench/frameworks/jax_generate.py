@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.frameworks.base import Prepared, Unsupported
-from bench.frameworks.generation import generation_prepared
+from bench.frameworks.base import Prepared
+from bench.frameworks.generation import generation_prepared, stored_codes, weight_bits
 from bench.frameworks.jax_workloads import _dequant_matmul
-from workloads import llama, quant
+from workloads import llama
 
 
 class JaxLlamaOps:
@@ -79,16 +79,12 @@ class JaxLlamaOps:
 
 
 def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-    bits = p["bits"]
-    if bits not in (4, 8, 16):
-        raise Unsupported(f"no {bits}-bit weight path in this adapter")
+    bits = weight_bits(p)
 
     def build(name: str, flat: Mapping[str, np.ndarray]) -> Any:
         if name in flat:
             return adapter.asarray(flat[name], dtype)
-        codes = flat[name + ".q"]
-        codes = quant.pack_nibbles(codes) if bits == 4 else np.asarray(codes, dtype=np.uint8)
-        return {"codes": jax.device_put(codes, adapter.device), "scale": adapter.asarray(flat[name + ".scale"], dtype),
+        return {"codes": jax.device_put(stored_codes(flat, name, bits), adapter.device), "scale": adapter.asarray(flat[name + ".scale"], dtype),
                 "bias": adapter.asarray(flat[name + ".bias"], dtype)}  # fmt: skip
 
     tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 import mlx.core as mx
 import numpy as np
 
-from bench.frameworks.base import Prepared, Unsupported
-from bench.frameworks.generation import generation_prepared
+from bench.frameworks.base import Prepared
+from bench.frameworks.generation import generation_prepared, weight_bits
 from workloads import llama, quant
 
 
@@ -66,9 +66,7 @@ class MLXLlamaOps:
 
 
 def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-    bits, group = p["bits"], p["group"]
-    if bits not in (4, 8, 16):
-        raise Unsupported(f"no {bits}-bit weight path in this adapter")
+    bits, group = weight_bits(p), p["group"]
 
     def build(name: str, flat: Mapping[str, np.ndarray]) -> Any:
         if name in flat:

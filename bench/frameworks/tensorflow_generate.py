@@ -16,10 +16,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench.frameworks.base import Prepared, Unsupported
-from bench.frameworks.generation import generation_prepared
+from bench.frameworks.base import Prepared
+from bench.frameworks.generation import generation_prepared, stored_codes, weight_bits
 from bench.frameworks.tensorflow_workloads import _dequant_matmul
-from workloads import llama, quant
+from workloads import llama
 
 
 class TFLlamaOps:
@@ -83,16 +83,13 @@ class TFLlamaOps:
 
 
 def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-    bits = p["bits"]
-    if bits not in (4, 8, 16):
-        raise Unsupported(f"no {bits}-bit weight path in this adapter")
+    bits = weight_bits(p)
 
     def build(name: str, flat: Mapping[str, np.ndarray]) -> Any:
         if name in flat:
             return adapter.asarray(flat[name], dtype)
-        codes = flat[name + ".q"]
         with tf.device(adapter.device):
-            c = tf.constant(quant.pack_nibbles(codes) if bits == 4 else np.asarray(codes, dtype=np.uint8))
+            c = tf.constant(stored_codes(flat, name, bits))
         return (c, adapter.asarray(flat[name + ".scale"], dtype), adapter.asarray(flat[name + ".bias"], dtype), bits)
 
     tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))
