@@ -44,6 +44,11 @@ def stored_codes(flat: Any, name: str, bits: int) -> np.ndarray:
     return quant.pack_nibbles(codes) if bits == 4 else np.asarray(codes, dtype=np.uint8)
 
 
+def dequant_fused_weights(bits: int, group: int, dtype: str) -> str:
+    """The `implementation` words for the dequant-inside-the-compiled-step paths (JAX, TF)."""
+    return f"dense {dtype}" if bits == 16 else f"dequant-fused uint8 codes int{bits} g{group}, {dtype} activations"
+
+
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) or 1.0))
 

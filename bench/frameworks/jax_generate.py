@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.frameworks.base import Prepared
-from bench.frameworks.generation import generation_prepared, stored_codes, weight_bits
+from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
 from bench.frameworks.jax_workloads import _dequant_matmul
 from workloads import llama
 
@@ -115,7 +115,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         logits, state["cache"] = decode_fn(tree, state["cache"], tokens, positions[pos])
         return logits, state["cache"]  # the barrier waits for the logits and the new cache
 
-    weights = f"dense {dtype}" if bits == 16 else f"dequant-fused uint8 codes int{bits} g{p['group']}, {dtype} activations"
+    weights = dequant_fused_weights(bits, p["group"], dtype)
     return generation_prepared(
         adapter,
         dict(p),

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench.frameworks.base import Prepared
-from bench.frameworks.generation import generation_prepared, stored_codes, weight_bits
+from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
 from bench.frameworks.tensorflow_workloads import _dequant_matmul
 from workloads import llama
 
@@ -122,7 +122,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
             return tf.constant(np.asarray(a, dtype=np.int32))
 
     how = "tf.function(jit_compile=True)" if xla else "tf.function (no XLA on Metal)"
-    weights = f"dense {dtype}" if bits == 16 else f"dequant-fused uint8 codes int{bits} g{p['group']}, {dtype} activations"
+    weights = dequant_fused_weights(bits, p["group"], dtype)
     return generation_prepared(
         adapter,
         dict(p),

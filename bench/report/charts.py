@@ -24,6 +24,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from bench.report.data import case_order
 from bench.report.peaks import T, Roofs, roofs_for
 from bench.report.style import new_figure, to_svg
+from bench.summary import COMPARABLE
 
 MIB = 2**20
 MICRO = 1e-6
@@ -198,7 +199,7 @@ def throughput_chart(rows: pd.DataFrame, colours: dict[str, str], chart_id: str)
 
 def speedup_chart(rows: pd.DataFrame, colours: dict[str, str], baseline: str, chart_id: str) -> Chart | None:
     """Speed-up = baseline time / framework time, within one like-with-like group only."""
-    keys = ["machine", "workload", "params", "dtype", "timing"]
+    keys = list(COMPARABLE)
     base = rows[rows["framework"] == baseline][keys + ["median_s"]].rename(columns={"median_s": "base_s"})
     merged = rows[rows["framework"] != baseline].merge(base, on=keys)
     if merged.empty:
