@@ -40,19 +40,19 @@ class FrameworkSpec:
 FRAMEWORKS: dict[str, FrameworkSpec] = {
     spec.name: spec
     for spec in (
-        FrameworkSpec("torch", "bench.frameworks.pytorch:TorchAdapter", "torch", "torch", aliases=("pytorch",)),
+        FrameworkSpec("torch", "bench.frameworks.torch.adapter:TorchAdapter", "torch", "torch", aliases=("pytorch",)),
         FrameworkSpec(
             "tensorflow",
-            "bench.frameworks.tensorflow:TensorFlowAdapter",
+            "bench.frameworks.tensorflow.adapter:TensorFlowAdapter",
             "tensorflow",
             "tensorflow",
             aliases=("tf",),
             env={"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"},
         ),
-        FrameworkSpec("jax", "bench.frameworks.jax:JaxAdapter", "jax", "jax"),
+        FrameworkSpec("jax", "bench.frameworks.jax.adapter:JaxAdapter", "jax", "jax"),
         FrameworkSpec(
             "mlx",
-            "bench.frameworks.mlx:MLXAdapter",
+            "bench.frameworks.mlx.adapter:MLXAdapter",
             "mlx.core",
             "mlx",
             # MLX reads MLX_ENABLE_TF32 from the environment; default 1 would run fp32 as TF32.

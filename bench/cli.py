@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench import measure
+from bench.fmt import fmt_num, fmt_time
 from bench.catalog import (
     DEVICE_CHOICES,
     DTYPES,
@@ -31,7 +32,7 @@ from bench.catalog import (
     resolve_framework,
     resolve_workload,
 )
-from bench import gate_cli
+from bench.gate import commands as gate_cli
 from bench.results import ResultsError, ResultsWriter, load_results
 from bench.runner import Case, Runner, RunConfig, new_run_id, plan
 from bench.summary import describe_params, rank
@@ -187,22 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# -- formatting ---------------------------------------------------------------------------
-def fmt_time(seconds: Any) -> str:
-    if seconds is None or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return "—"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if abs(seconds) >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
-def fmt_num(value: Any, spec: str = ".3g") -> str:
-    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "—"
-    return format(value, spec)
-
-
+# -- tables -----------------------------------------------------------------------------
 def _text(value: Any) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.compare import FASTER, SLOWER, GateConfig, compare, parse_threshold  # noqa: E402
+from bench.gate.compare import FASTER, SLOWER, GateConfig, compare, parse_threshold  # noqa: E402
 
 BENCH = Path(sys.executable).with_name("bench")
 

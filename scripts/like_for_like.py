@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cli import fmt_time  # noqa: E402
+from bench.fmt import fmt_time  # noqa: E402
 from bench.measure import Protocol  # noqa: E402
 from bench.results import ResultsWriter  # noqa: E402
 from bench.runner import Runner, RunConfig, new_run_id, plan  # noqa: E402

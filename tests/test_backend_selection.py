@@ -38,7 +38,7 @@ class Recorder:
 # -- torch ---------------------------------------------------------------------------------
 def test_torch_on_fake_mps(monkeypatch):
     torch = pytest.importorskip("torch")
-    from bench.frameworks import pytorch
+    from bench.frameworks.torch import adapter as pytorch
 
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -56,7 +56,7 @@ def test_torch_on_fake_mps(monkeypatch):
 
 def test_torch_reports_accelerator_peak_on_mps_when_available(monkeypatch):
     torch = pytest.importorskip("torch")
-    from bench.frameworks import pytorch
+    from bench.frameworks.torch import adapter as pytorch
 
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     monkeypatch.setattr(torch.accelerator, "max_memory_allocated", Recorder(12345))
@@ -69,7 +69,7 @@ def test_torch_reports_accelerator_peak_on_mps_when_available(monkeypatch):
 
 def test_torch_refuses_metal_where_there_is_none(monkeypatch):
     torch = pytest.importorskip("torch")
-    from bench.frameworks import pytorch
+    from bench.frameworks.torch import adapter as pytorch
 
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(BackendUnavailable, match="'metal' is not available"):
@@ -80,7 +80,7 @@ def test_torch_fp32_forces_highest_and_tf32_asks_for_high():
     pytest.importorskip("torch")
     import torch
 
-    from bench.frameworks import pytorch
+    from bench.frameworks.torch import adapter as pytorch
 
     adapter = pytorch.TorchAdapter(device="cpu")
     adapter.set_math_mode("tf32")
@@ -92,7 +92,7 @@ def test_torch_fp32_forces_highest_and_tf32_asks_for_high():
 # -- mlx -----------------------------------------------------------------------------------
 def test_mlx_on_fake_metal(monkeypatch):
     mx = pytest.importorskip("mlx.core")
-    from bench.frameworks import mlx as mlx_adapter
+    from bench.frameworks.mlx import adapter as mlx_adapter
 
     monkeypatch.setattr(mx.metal, "is_available", lambda: True)
     chosen = Recorder()
@@ -107,7 +107,7 @@ def test_mlx_on_fake_metal(monkeypatch):
 
 def test_mlx_barrier_evaluates_and_queue_starts_async_eval(monkeypatch):
     mx = pytest.importorskip("mlx.core")
-    from bench.frameworks import mlx as mlx_adapter
+    from bench.frameworks.mlx import adapter as mlx_adapter
 
     evaluated, started = Recorder(), Recorder()
     adapter = mlx_adapter.MLXAdapter(device="cpu")
@@ -120,7 +120,7 @@ def test_mlx_barrier_evaluates_and_queue_starts_async_eval(monkeypatch):
 
 def test_mlx_refuses_a_worker_started_with_the_wrong_tf32_setting(monkeypatch):
     pytest.importorskip("mlx.core")
-    from bench.frameworks import mlx as mlx_adapter
+    from bench.frameworks.mlx import adapter as mlx_adapter
     from bench.frameworks.base import Unsupported
 
     adapter = mlx_adapter.MLXAdapter(device="cpu")
@@ -149,7 +149,7 @@ class FakeJaxDevice:
 
 def test_jax_on_fake_metal_plugin(monkeypatch):
     jax = pytest.importorskip("jax")
-    from bench.frameworks import jax as jax_adapter
+    from bench.frameworks.jax import adapter as jax_adapter
 
     metal = FakeJaxDevice("METAL", "Apple M3")
 
@@ -174,7 +174,7 @@ def test_jax_on_fake_metal_plugin(monkeypatch):
 
 @pytest.mark.parametrize("platform", ["mps", "mtl"])
 def test_jax_community_metal_plugins_count_as_metal(platform):
-    from bench.frameworks.jax import _platform_backend
+    from bench.frameworks.jax.adapter import _platform_backend
 
     assert _platform_backend(platform) == "metal"
     assert _platform_backend("gpu") == "cuda"
@@ -182,7 +182,7 @@ def test_jax_community_metal_plugins_count_as_metal(platform):
 
 def test_jax_peak_is_reported_only_when_this_case_set_it():
     pytest.importorskip("jax")
-    from bench.frameworks import jax as jax_adapter
+    from bench.frameworks.jax import adapter as jax_adapter
 
     adapter = jax_adapter.JaxAdapter(device="cpu")
     stats = {"peak_bytes_in_use": 100}
@@ -198,7 +198,7 @@ def test_jax_peak_is_reported_only_when_this_case_set_it():
 # -- tensorflow ----------------------------------------------------------------------------
 def test_tensorflow_gpu_on_apple_silicon_is_metal(monkeypatch):
     tf = pytest.importorskip("tensorflow")
-    from bench.frameworks import tensorflow as tf_adapter
+    from bench.frameworks.tensorflow import adapter as tf_adapter
 
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
     monkeypatch.setattr(tf_adapter.sys, "platform", "darwin")
@@ -213,7 +213,7 @@ def test_tensorflow_gpu_on_apple_silicon_is_metal(monkeypatch):
 
 def test_tensorflow_gpu_elsewhere_is_cuda(monkeypatch):
     tf = pytest.importorskip("tensorflow")
-    from bench.frameworks import tensorflow as tf_adapter
+    from bench.frameworks.tensorflow import adapter as tf_adapter
 
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
     monkeypatch.setattr(tf_adapter.sys, "platform", "linux")
@@ -223,7 +223,7 @@ def test_tensorflow_gpu_elsewhere_is_cuda(monkeypatch):
 
 def test_tensorflow_barrier_uses_sync_devices(monkeypatch):
     pytest.importorskip("tensorflow")
-    from bench.frameworks import tensorflow as tf_adapter
+    from bench.frameworks.tensorflow import adapter as tf_adapter
 
     adapter = tf_adapter.TensorFlowAdapter(device="cpu")
     sync = Recorder()

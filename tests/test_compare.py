@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from bench import compare as gate
-from bench.baseline import baseline_path, machine_slug, write_baselines
+from bench.gate import compare as gate
+from bench.gate.baseline import baseline_path, machine_slug, write_baselines
 from bench.cli import main
 from bench.results import ResultsError, ResultsWriter, load_results
 from bench.stats import holm_adjust, min_mann_whitney_p, ratio_of_medians

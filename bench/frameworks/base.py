@@ -9,6 +9,7 @@ device-resident inputs. The timing protocol (bench.measure) and the checking
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -155,8 +156,22 @@ class Adapter(ABC):
         """Return cached device memory between cases."""
 
     # -- workloads -------------------------------------------------------------------
+    #: Modules beside the adapter (in its framework's folder) that hold `prepare_<workload>`
+    #: functions. Imported only when a case of theirs runs, so a worker that times matmul
+    #: never imports the training or generation code (or their optional dependencies).
+    workload_modules: ClassVar[tuple[str, ...]] = ("ops", "generate")
+
     def prepare(self, workload: str, params: Mapping[str, Any], dtype: str, inputs: Mapping[str, np.ndarray]) -> Prepared:
-        builder = getattr(self, f"prepare_{workload}", None)
-        if builder is None:
-            raise Unsupported(f"the {self.name} adapter does not implement {workload!r} yet")
-        return builder(params, dtype, inputs)
+        """Build `workload` for timing. Short workloads are `prepare_<workload>` methods of
+        the adapter; longer ones are `prepare_<workload>(adapter, params, dtype, inputs)`
+        functions in the framework folder's `workload_modules`. Neither: `Unsupported`."""
+        method = getattr(self, f"prepare_{workload}", None)
+        if method is not None:
+            return method(params, dtype, inputs)
+        package = type(self).__module__.rpartition(".")[0]
+        for name in self.workload_modules:
+            module = importlib.import_module(f"{package}.{name}")
+            builder = getattr(module, f"prepare_{workload}", None)
+            if builder is not None:
+                return builder(self, params, dtype, inputs)
+        raise Unsupported(f"the {self.name} adapter does not implement {workload!r} yet")

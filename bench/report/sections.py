@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from bench.cli import fmt_num, fmt_time  # the CLI's tables and the report print numbers alike
+from bench.fmt import fmt_bytes, fmt_num, fmt_time
 from bench.report.data import comparable
 
 STATUS_ORDER = ("ok", "unsupported", "skipped", "timeout", "error")
@@ -24,15 +24,6 @@ STATUS_ORDER = ("ok", "unsupported", "skipped", "timeout", "error")
 def _finite(value: Any) -> bool:
     """A finite number, numpy scalars included (parquet integers arrive as numpy.int64)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def fmt_bytes(n: Any) -> str:
-    if not _finite(n):
-        return "—"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f} B"
 
 
 # -- headline -----------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import mlx.core as mx
 import numpy as np
 
 from bench.frameworks.base import Adapter, PeakMemory, Prepared, Unsupported, dist_versions
-from bench.frameworks import mlx_workloads
 
 _DTYPES = {"fp32": mx.float32, "tf32": mx.float32, "fp16": mx.float16, "bf16": mx.bfloat16}
 _DEVICES = {"metal": mx.gpu, "cuda": mx.gpu, "cpu": mx.cpu}
@@ -124,17 +123,3 @@ class MLXAdapter(Adapter):
             f"mx.fast.scaled_dot_product_attention ({fused})",
         )
 
-    # qmatmul, train_step, lora: bench/frameworks/mlx_workloads.py
-    def prepare_qmatmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        return mlx_workloads.prepare_qmatmul(self, p, dtype, x)
-
-    def prepare_train_step(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        return mlx_workloads.prepare_training(self, p, dtype, x, lora=False)
-
-    def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        return mlx_workloads.prepare_training(self, p, dtype, x, lora=True)
-
-    def prepare_generate(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        from bench.frameworks import mlx_generate
-
-        return mlx_generate.prepare_generate(self, p, dtype, x)

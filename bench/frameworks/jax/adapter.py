@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.frameworks.base import Adapter, PeakMemory, Prepared, dist_versions
-from bench.frameworks import jax_workloads
 
 _METAL_PLATFORMS = {"metal", "mps", "mtl"}
 _DTYPES = {"fp32": jnp.float32, "tf32": jnp.float32, "fp16": jnp.float16, "bf16": jnp.bfloat16}
@@ -157,16 +156,6 @@ class JaxAdapter(Adapter):
             checked=lambda out: jnp.swapaxes(out, 1, 2),  # back to (B, H, S, D), outside the timed call
         )
 
-    # qmatmul, train_step, lora: bench/frameworks/jax_workloads.py
-    def prepare_qmatmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        return jax_workloads.prepare_qmatmul(self, p, dtype, x)
-
-    def prepare_train_step(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        return jax_workloads.prepare_training(self, p, dtype, x, lora=False)
-
-    def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        return jax_workloads.prepare_training(self, p, dtype, x, lora=True)
-
     def _sdpa_implementation(self, q: Any, k: Any, v: Any, causal: bool) -> str | None:
         """cuDNN's fused kernel where it accepts the case (5x XLA's on H100), else XLA."""
         if self.backend != "cuda":
@@ -177,7 +166,3 @@ class JaxAdapter(Adapter):
         except Exception:
             return "xla"
 
-    def prepare_generate(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        from bench.frameworks import jax_generate
-
-        return jax_generate.prepare_generate(self, p, dtype, x)

@@ -127,3 +127,11 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         trainable_params=sum(int(np.prod(v.shape)) for v in trainable),
         frozen=frozen if lora else None,
     )
+
+
+def prepare_train_step(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+    return prepare_training(adapter, p, dtype, x, lora=False)
+
+
+def prepare_lora(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+    return prepare_training(adapter, p, dtype, x, lora=True)

@@ -144,23 +144,3 @@ class TensorFlowAdapter(Adapter):
             checked=lambda out: tf.transpose(out, [0, 2, 1, 3]),  # back to (B, H, S, D), outside the timed call
         )
 
-    # qmatmul, train_step, lora: bench/frameworks/tensorflow_workloads.py
-    def prepare_qmatmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        from bench.frameworks import tensorflow_workloads
-
-        return tensorflow_workloads.prepare_qmatmul(self, p, dtype, x)
-
-    def prepare_train_step(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        from bench.frameworks import tensorflow_workloads
-
-        return tensorflow_workloads.prepare_training(self, p, dtype, x, lora=False)
-
-    def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        from bench.frameworks import tensorflow_workloads
-
-        return tensorflow_workloads.prepare_training(self, p, dtype, x, lora=True)
-
-    def prepare_generate(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        from bench.frameworks import tensorflow_generate
-
-        return tensorflow_generate.prepare_generate(self, p, dtype, x)

@@ -144,3 +144,11 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         trainable_params=sum(v.size for _, v in tree_flatten(model.trainable_parameters())),
         frozen=frozen if lora else None,
     )
+
+
+def prepare_train_step(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+    return prepare_training(adapter, p, dtype, x, lora=False)
+
+
+def prepare_lora(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+    return prepare_training(adapter, p, dtype, x, lora=True)

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from bench.frameworks.base import Adapter, PeakMemory, Prepared
-from bench.frameworks import pytorch_workloads
 
 _DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -159,17 +158,3 @@ class TorchAdapter(Adapter):
             "torch.nn.functional.scaled_dot_product_attention (dispatcher's choice of kernel)",
         )
 
-    # qmatmul, train_step, lora: bench/frameworks/pytorch_workloads.py
-    def prepare_qmatmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        return pytorch_workloads.prepare_qmatmul(self, p, dtype, x)
-
-    def prepare_train_step(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        return pytorch_workloads.prepare_training(self, p, dtype, x, lora=False)
-
-    def prepare_lora(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        return pytorch_workloads.prepare_training(self, p, dtype, x, lora=True)
-
-    def prepare_generate(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-        from bench.frameworks import pytorch_generate
-
-        return pytorch_generate.prepare_generate(self, p, dtype, x)

@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.frameworks.base import Prepared
 from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
-from bench.frameworks.jax_workloads import _dequant_matmul
+from bench.frameworks.jax.ops import _dequant_matmul
 from workloads import llama
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bench.compare import FAILING_VERDICTS, CaseResult, Comparison
+from bench.gate.compare import FAILING_VERDICTS, CaseResult, Comparison
 
 STYLE = {"now failing": "bold red", "slower": "bold red", "precision changed": "bold red", "insufficient": "red",
          "changed definition": "yellow", "missing": "yellow", "new": "cyan", "now correct": "green",

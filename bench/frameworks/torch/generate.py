@@ -91,7 +91,7 @@ def _int4_linear(adapter: Any, q: np.ndarray, scale: np.ndarray, bias: np.ndarra
         packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(torch.from_numpy(np.asarray(q).astype(np.int32)), 2)
         op = torch.ops.aten._weight_int4pack_mm_for_cpu
     else:
-        from bench.frameworks.pytorch_workloads import _pack_int4
+        from bench.frameworks.torch.ops import _pack_int4
 
         packed, op = _pack_int4(adapter.device, np.asarray(q)), torch.ops.aten._weight_int4pack_mm
 

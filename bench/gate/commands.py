@@ -13,8 +13,8 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.baseline import BASELINE_DIR, baseline_path, write_baselines
-from bench.compare import METRICS, GateConfig, compare_paths, parse_threshold
+from bench.gate.baseline import BASELINE_DIR, baseline_path, write_baselines
+from bench.gate.compare import METRICS, GateConfig, compare_paths, parse_threshold
 from bench.results import ResultsError, load_results
 
 DEFAULT_BASELINE_RUNS = 3
@@ -64,7 +64,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from bench.compare_output import rich_table, write_json, write_markdown
+    from bench.gate.output import rich_table, write_json, write_markdown
 
     config = GateConfig(threshold=args.threshold, alpha=args.alpha, metric=args.metric)
     result = compare_paths(args.baseline, args.candidate, config)
@@ -108,7 +108,7 @@ def cmd_baseline(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
-    from bench.export import write_pytest_benchmark
+    from bench.gate.export import write_pytest_benchmark
 
     df = load_results(args.paths)
     if df.empty:

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from bench.frameworks.base import Prepared
 from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
-from bench.frameworks.tensorflow_workloads import _dequant_matmul
+from bench.frameworks.tensorflow.ops import _dequant_matmul
 from workloads import llama
 
 

@@ -1,0 +1,44 @@
+"""How numbers are printed, for the CLI's tables, the gate's summaries and the report alike.
+
+A leaf module (it imports nothing of the project) so that anything that shows a number can
+use it without importing the command line; that import once made a circle
+(report → cli → report).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+
+def finite(value: Any) -> bool:
+    """A finite real number, numpy scalars included (parquet integers arrive as numpy.int64)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fmt_time(seconds: Any) -> str:
+    """Seconds in the largest unit that keeps the number ≥ 1 (3 significant figures); "—" for
+    anything that is not a finite number."""
+    if not finite(seconds):
+        return "—"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_num(value: Any, spec: str = ".3g") -> str:
+    if not finite(value):
+        return "—"
+    return format(value, spec)
+
+
+def fmt_bytes(n: Any) -> str:
+    """Binary units (KiB, MiB, GiB): memory is allocated in powers of two."""
+    if not finite(n):
+        return "—"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
