@@ -33,8 +33,9 @@ from bench.catalog import (
     resolve_workload,
 )
 from bench.gate import commands as gate_cli
+from bench.plan import Case, plan
 from bench.results import ResultsError, ResultsWriter, load_results
-from bench.runner import Case, Runner, RunConfig, new_run_id, plan
+from bench.runner import Runner, RunConfig, new_run_id
 from bench.summary import describe_params, rank
 
 EXIT_USAGE = 2

@@ -157,3 +157,37 @@ def time_queued(
 
     samples, converged = _sample_adaptively(take, protocol, clock)
     return Timing("queued", samples, k, converged=converged)
+
+
+@dataclass(frozen=True)
+class TimingField:
+    """One column a Timing becomes in a row: `<prefix><suffix>`, its Python type (the
+    results schema maps it to an arrow type) and how to read it off the Timing."""
+
+    suffix: str
+    type: type
+    value: Callable[[Timing], Any]
+
+
+# The one table of timing columns. The results schema (bench.results, which re-exports it)
+# is built from it and the worker writes a Timing's columns with it; it lives here, beside
+# Timing, because the worker never imports bench.results (tests/test_layering.py).
+TIMING_FIELDS: tuple[TimingField, ...] = (
+    TimingField("median_s", float, lambda t: t.summary.median),
+    TimingField("mean_s", float, lambda t: t.summary.mean),
+    TimingField("stdev_s", float, lambda t: t.summary.stdev),
+    TimingField("min_s", float, lambda t: t.summary.minimum),
+    TimingField("ci_low_s", float, lambda t: t.summary.ci_low),
+    TimingField("ci_high_s", float, lambda t: t.summary.ci_high),
+    TimingField("n_samples", int, lambda t: t.summary.n),
+    TimingField("inner_loops", int, lambda t: t.inner_loops),
+    TimingField("samples_s", list, lambda t: list(t.samples_s)),
+    TimingField("converged", bool, lambda t: t.converged),
+)
+
+
+def timing_columns(prefix: str, timing: Timing | None) -> dict[str, Any]:
+    """A Timing as row columns (`latency_median_s`, ...); nothing for a timing not taken."""
+    if timing is None:
+        return {}
+    return {f"{prefix}{f.suffix}": f.value(timing) for f in TIMING_FIELDS}

@@ -16,47 +16,23 @@ import os
 import sys
 import time
 import traceback
-import zlib
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
 from bench import measure
 from bench.frameworks.base import Adapter, BackendUnavailable, Unsupported
 from bench.memory import peak_rss_bytes, reset_peak_rss
+from bench.plan import CaseMessage, case_seed
 from bench.precision import FORMATS, compare, to_storage
-from workloads import WORKLOADS, params_key
+from workloads import WORKLOADS
 
 
-def case_seed(workload: str, params: Mapping[str, Any], dtype: str) -> int:
-    """The same inputs for every framework running this case (like with like)."""
-    return zlib.crc32(f"{workload}|{params_key(params)}|{dtype}".encode())
-
-
-def _timing_columns(prefix: str, t: measure.Timing | None) -> dict[str, Any]:
-    if t is None:
-        return {}
-    s = t.summary
-    return {
-        f"{prefix}median_s": s.median,
-        f"{prefix}mean_s": s.mean,
-        f"{prefix}stdev_s": s.stdev,
-        f"{prefix}min_s": s.minimum,
-        f"{prefix}ci_low_s": s.ci_low,
-        f"{prefix}ci_high_s": s.ci_high,
-        f"{prefix}n_samples": s.n,
-        f"{prefix}inner_loops": t.inner_loops,
-        f"{prefix}samples_s": list(t.samples_s),
-        f"{prefix}converged": t.converged,
-    }
-
-
-def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
+def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     """Check then time one case; returns the worker's part of the row."""
-    workload = WORKLOADS[case["workload"]]
-    params, dtype = case["params"], case["dtype"]
-    timings = tuple(case.get("timings", measure.TIMING_KINDS))
-    protocol = measure.Protocol(**case.get("protocol", {}))
+    workload = WORKLOADS[case.workload]
+    params, dtype = case.params, case.dtype
+    timings, protocol = case.timings, case.protocol
     row: dict[str, Any] = {"status": "ok", "reason": "", "cache_state": "warm", "threads": adapter.threads()}
 
     if dtype == "tf32" and (why := adapter.tf32_unsupported_reason()):
@@ -79,7 +55,7 @@ def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
     checked = full[workload.check_index(params)]
     report = compare(checked, reference, dtype, workload.tolerance[dtype], workload.precision_witness)
     metrics: dict[str, Any] = dict(prepared.metrics()) if prepared.metrics else {}
-    problems = workload.assess(checked, inputs, params, metrics) if workload.assess else []
+    problems = workload.assess(checked, inputs, params, dtype, metrics) if workload.assess else []
     row.update(
         max_rel_error=report.max_rel_error,
         rel_rms_error=report.rel_rms_error,
@@ -103,12 +79,12 @@ def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
         latency = measure.time_latency(prepared.call, adapter.barrier, per_call, protocol)
     if "queued" in timings:
         queued = measure.time_queued(prepared.call, adapter.barrier, adapter.enqueue, per_call, output_bytes, protocol)
-    row.update(_timing_columns("latency_", latency))
-    row.update(_timing_columns("queued_", queued))
+    row.update(measure.timing_columns("latency_", latency))
+    row.update(measure.timing_columns("queued_", queued))
     primary = queued or latency
     assert primary is not None
     row["timing"] = primary.kind
-    row.update(_timing_columns("", primary))
+    row.update(measure.timing_columns("", primary))
     if latency and queued:
         row["dispatch_overhead_s"] = latency.summary.median - queued.summary.median
 
@@ -163,11 +139,11 @@ def serve(adapter_path: str, framework: str, device: str, threads: int | None, c
     send(hello)
 
     for line in sys.stdin:
-        case = json.loads(line)
-        if case.get("op") == "exit":
+        message = json.loads(line)
+        if message.get("op") == "exit":
             break
         try:
-            row = run_case(adapter, case)
+            row = run_case(adapter, CaseMessage.from_json(message))
         except Unsupported as exc:
             row = {"status": "unsupported", "reason": str(exc)}
         except Exception as exc:

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from bench import measure  # noqa: E402
 from bench.catalog import FRAMEWORKS  # noqa: E402
 from bench.precision import to_storage  # noqa: E402
-from bench.worker import case_seed  # noqa: E402
+from bench.plan import case_seed  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
 CASES = {
