@@ -77,6 +77,16 @@ def machine_key(host: str, backend: str | None, device_name: str | None) -> str:
     return host
 
 
+def stored_machine_key(chip: str, os_text: str, backend: str | None, device_name: str | None) -> str:
+    """The key `machine_key` gives a stored row, recomputed from its `chip`, `os` (as
+    `os_description` wrote it: 'Linux 6.8.0 (x86_64)', 'macOS 15.1 (arm64)'), `backend`
+    and `device_name` columns: how a committed baseline is checked to be one the runner
+    could have written."""
+    system = "Darwin" if os_text.startswith("macOS ") else os_text.split(" ", 1)[0]
+    arch = os_text.rpartition("(")[2].rstrip(")")
+    return machine_key(host_key(chip, system, arch), backend, device_name)
+
+
 def machine_info() -> dict[str, object]:
     """Columns describing the host; `machine` is the host's key (`machine_key` with no
     backend); a row's own key is made from it once its backend is known."""

@@ -4,15 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import measure
-from bench.catalog import FrameworkSpec
 from bench.results import ResultsWriter
 from bench.runner import Runner, RunConfig
-
-FAKE = FrameworkSpec("fake", "tests.fake_framework:FakeAdapter", "numpy", "fake")
-
-# A small sampling budget: tests check behaviour, not speed.
-QUICK_PROTOCOL = measure.Protocol(budget_s=0.05, min_samples=5, max_samples=20, warmup_s=0.0, min_sample_s=1e-4)
+from tests.helpers import FAKE, QUICK_PROTOCOL
 
 
 @pytest.fixture

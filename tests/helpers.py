@@ -1,0 +1,62 @@
+"""Shared test helpers (conftest.py holds fixtures only): the fake framework's catalog
+entry, a quick timing protocol, finders for result rows, and the catalog's frameworks
+as pytest parameters that skip when a framework is not installed here."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from typing import Any, Iterable, Mapping
+
+import pytest
+
+from bench import measure
+from bench.catalog import FRAMEWORKS, FrameworkSpec
+from workloads import params_key
+
+FAKE = FrameworkSpec("fake", "tests.fake_framework:FakeAdapter", "numpy", "fake")
+
+# A small sampling budget: tests check behaviour, not speed.
+QUICK_PROTOCOL = measure.Protocol(budget_s=0.05, min_samples=5, max_samples=20, warmup_s=0.0, min_sample_s=1e-4)
+
+
+def installed(framework: str) -> bool:
+    """Whether the catalog's framework can be imported by this interpreter (which the
+    runner's workers use by default), found without importing it into the test process."""
+    try:
+        return importlib.util.find_spec(FRAMEWORKS[framework].import_name) is not None
+    except ModuleNotFoundError:  # the parent package of a dotted name ("mlx" of "mlx.core") is absent
+        return False
+
+
+def each_framework() -> list[Any]:
+    """`catalog.FRAMEWORKS` as parameters; one not installed here is skipped, not failed."""
+    return [
+        pytest.param(name, marks=pytest.mark.skipif(not installed(name), reason=f"{name} is not installed ({spec.install_hint})"))
+        for name, spec in FRAMEWORKS.items()
+    ]
+
+
+def installed_frameworks() -> list[str]:
+    """The catalog's frameworks this interpreter has (for module-scoped runs over all of them)."""
+    return [name for name in FRAMEWORKS if installed(name)]
+
+
+def rows_where(rows: Iterable[Mapping[str, Any]], params: Mapping[str, Any] | None = None, **columns: Any) -> list[Mapping[str, Any]]:
+    """The rows whose columns equal `columns` (and whose params are `params`, if given)."""
+    want = dict(columns, **({"params": params_key(params)} if params is not None else {}))
+    return [r for r in rows if all(r[k] == v for k, v in want.items())]
+
+
+def one_row(rows: Iterable[Mapping[str, Any]], params: Mapping[str, Any] | None = None, **columns: Any) -> Mapping[str, Any]:
+    found = rows_where(rows, params, **columns)
+    assert len(found) == 1, f"{len(found)} rows match {columns} {params or ''}"
+    return found[0]
+
+
+def metrics(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's workload figures (stored as JSON text, as every written row holds them)."""
+    return json.loads(row["metrics"]) if row["metrics"] else {}
+
+
+__all__ = ["FAKE", "QUICK_PROTOCOL", "each_framework", "installed", "installed_frameworks", "metrics", "one_row", "params_key", "rows_where"]
