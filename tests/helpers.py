@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import struct
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pytest
 
 from bench import measure
@@ -59,4 +62,26 @@ def metrics(row: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(row["metrics"]) if row["metrics"] else {}
 
 
-__all__ = ["FAKE", "QUICK_PROTOCOL", "each_framework", "installed", "installed_frameworks", "metrics", "one_row", "params_key", "rows_where"]
+def write_safetensors(path: str | Path, tensors: Mapping[str, np.ndarray]) -> None:
+    """Float32 tensors in the safetensors layout workloads.checkpoint reads (8-byte header
+    length, JSON header, raw bytes): a tiny checkpoint without the safetensors package."""
+    header: dict[str, Any] = {}
+    blobs, offset = [], 0
+    for name, value in tensors.items():
+        data = np.ascontiguousarray(value, dtype=np.float32).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(np.shape(value)), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    Path(path).write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def unpack_nibbles(packed: np.ndarray) -> np.ndarray:
+    """The inverse of workloads.quant.pack_nibbles (the adapters unpack on the device)."""
+    hi, lo = packed >> 4, packed & 0x0F
+    return np.stack([hi, lo], axis=-1).reshape(packed.shape[0], -1)
+
+
+__all__ = ["FAKE", "QUICK_PROTOCOL", "each_framework", "installed", "installed_frameworks", "metrics", "one_row", "params_key",
+           "rows_where", "unpack_nibbles", "write_safetensors"]
