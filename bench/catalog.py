@@ -22,10 +22,10 @@ TIMINGS = ("latency", "queued", "both")
 class FrameworkSpec:
     name: str
     adapter: str  # "module:Class", imported only inside the worker
-    import_name: str  # what must be importable for the framework to count as installed
+    import_name: str  # importable when installed: the tests skip a framework without it (a run asks its worker)
     extra: str  # pip extra of metalbench
     aliases: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)  # set before the framework is imported
+    env: Mapping[str, str] = field(default_factory=dict)  # the worker's environment (the runner adds --threads'); adapters set none
     env_by_dtype: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
@@ -61,8 +61,6 @@ FRAMEWORKS: dict[str, FrameworkSpec] = {
         ),
     )
 }
-
-DEFAULT_DTYPES = ("fp32", "tf32", "fp16", "bf16")
 
 
 def resolve_framework(name: str) -> str:
@@ -118,7 +116,6 @@ def resolve_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 __all__ = [
-    "DEFAULT_DTYPES",
     "DEVICE_CHOICES",
     "DTYPES",
     "FRAMEWORKS",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
@@ -44,6 +44,13 @@ def choose_backend(requested: str, available: Sequence[str], framework: str) -> 
     )
 
 
+def tf32_needs_ampere(compute_capability: tuple[int, int]) -> str | None:
+    """Why a CUDA GPU of this compute capability has no TF32 (None from Ampere, 8.0, on)."""
+    if tuple(compute_capability) < (8, 0):
+        return "TF32 needs an NVIDIA GPU of compute capability 8.0 or newer"
+    return None
+
+
 def dist_versions(*names: str) -> dict[str, str]:
     """Installed versions of the named distributions; absent ones are left out."""
     found = {}
@@ -61,7 +68,6 @@ class Prepared:
 
     call: Callable[[], Any]
     implementation: str
-    notes: Mapping[str, Any] = field(default_factory=dict)
     checked: Callable[[Any], Any] = lambda out: out
     """The part of a call's output that is checked against the reference. A training
     step returns its loss together with the updated state, so the barrier waits on the
@@ -85,7 +91,6 @@ class Adapter(ABC):
     name: ClassVar[str]
 
     def __init__(self, device: str = "auto", threads: int | None = None) -> None:
-        self.threads_requested = threads
         self.configure_threads(threads)
         self.backend = choose_backend(device, self.available_backends(), self.name)
         self.activate_backend()
@@ -98,8 +103,14 @@ class Adapter(ABC):
     def activate_backend(self) -> None:
         """Make `self.backend` the default device. Called once, after selection."""
 
-    @abstractmethod
-    def device_name(self) -> str: ...
+    def device_name(self) -> str:
+        """The device's own name. On CPU it is the host's CPU (what `bench env` and the
+        rows show); an adapter names its accelerators itself."""
+        if self.backend == "cpu":
+            from bench.machine import cpu_name
+
+            return cpu_name()
+        raise NotImplementedError(f"the {self.name} adapter does not name its {self.backend} device")
 
     @abstractmethod
     def versions(self) -> dict[str, str]:

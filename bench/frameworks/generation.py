@@ -38,9 +38,8 @@ def weight_bits(p: Any, supported: tuple[int, ...] = (4, 8, 16)) -> int:
     return bits
 
 
-def stored_codes(flat: Any, name: str, bits: int) -> np.ndarray:
-    """A quantized weight's codes as the dequant-fused paths store them: int4 two per byte, int8 as uint8."""
-    codes = flat[name + ".q"]
+def stored_codes(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Quantized codes as the dequant-fused paths (qmatmul, generate) store them: int4 two per byte, int8 as uint8."""
     return quant.pack_nibbles(codes) if bits == 4 else np.asarray(codes, dtype=np.uint8)
 
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared, dist_versions
+from bench.frameworks.base import Adapter, PeakMemory, Prepared, dist_versions, tf32_needs_ampere
 
 _METAL_PLATFORMS = {"metal", "mps", "mtl"}
 _DTYPES = {"fp32": jnp.float32, "tf32": jnp.float32, "fp16": jnp.float16, "bf16": jnp.bfloat16}
@@ -38,10 +38,6 @@ def _platform_backend(platform: str) -> str:
 
 class JaxAdapter(Adapter):
     name = "jax"
-
-    def configure_threads(self, threads: int | None) -> None:
-        if threads:  # XLA:CPU sizes its pool from PJRT_NPROC when the backend starts (lazily, after this)
-            os.environ["PJRT_NPROC"] = str(threads)
 
     def _devices_by_backend(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -64,6 +60,7 @@ class JaxAdapter(Adapter):
         self._peak_before: int | None = None
 
     def threads(self) -> int | None:
+        """XLA:CPU sizes its pool from PJRT_NPROC, which the runner sets for --threads."""
         if self.backend != "cpu":
             return None
         return int(os.environ.get("PJRT_NPROC") or os.cpu_count() or 1)
@@ -78,9 +75,8 @@ class JaxAdapter(Adapter):
         if self.backend == "metal":
             return "jax-metal exposes no TF32-class fp32 matmul mode"
         if self.backend == "cuda":
-            cc = getattr(self.device, "compute_capability", "8.0")
-            if float(cc) < 8.0:
-                return "TF32 needs an NVIDIA GPU of compute capability 8.0 or newer"
+            major, _, minor = str(getattr(self.device, "compute_capability", "8.0")).partition(".")
+            return tf32_needs_ampere((int(major), int(minor or 0)))
         return super().tf32_unsupported_reason()
 
     def set_math_mode(self, dtype: str) -> str:

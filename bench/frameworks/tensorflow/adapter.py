@@ -17,13 +17,10 @@ import platform
 import sys
 from typing import Any, Mapping
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from bench.frameworks.base import Adapter, PeakMemory, Prepared, dist_versions  # noqa: E402
+from bench.frameworks.base import Adapter, PeakMemory, Prepared, dist_versions
 
 _DTYPES = {"fp32": tf.float32, "tf32": tf.float32, "fp16": tf.float16, "bf16": tf.bfloat16}
 
@@ -61,9 +58,7 @@ class TensorFlowAdapter(Adapter):
             gpu = tf.config.list_physical_devices("GPU")[0]
             details = tf.config.experimental.get_device_details(gpu)
             return str(details.get("device_name") or gpu.name)
-        from bench.machine import cpu_name
-
-        return cpu_name()
+        return super().device_name()
 
     def versions(self) -> dict[str, str]:
         return {"tensorflow": tf.__version__, **dist_versions("tensorflow-metal", "keras")}

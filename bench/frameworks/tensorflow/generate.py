@@ -1,11 +1,11 @@
-"""TensorFlow's `generate` (called from TensorFlowAdapter.prepare_generate): a
+"""TensorFlow's `generate` (found by TensorFlowAdapter.prepare): a
 `tf.function` prefill and a `tf.function` decode step (XLA `jit_compile=True` where the
 device has XLA; not on Metal), the KV cache held in one `tf.Variable` per layer and
 tensor, (B, L, Hkv, hd): prefill writes it by sliced assignment, decode by
 `scatter_nd_update` at a traced position, so one compiled step serves every position. Attention is `keras.ops.dot_product_attention`
 (TF has no fused SDPA: einsum → softmax → einsum; Keras repeats the KV heads for GQA),
 decode attends over the whole cache with a length mask. Quantized weights: uint8 codes
-dequantized in the same function as the matmul (tensorflow_workloads._dequant_matmul).
+dequantized in the same function as the matmul (ops.dequant_matmul).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from bench.frameworks.base import Prepared
 from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
-from bench.frameworks.tensorflow.ops import _dequant_matmul
+from bench.frameworks.tensorflow.ops import dequant_matmul
 from workloads import llama
 
 
@@ -33,7 +33,7 @@ class TFLlamaOps:
         if isinstance(w, tuple):
             codes, scale, bias, bits = w
             lead = tf.shape(x)[:-1]
-            y = _dequant_matmul(tf.reshape(x, [-1, x.shape[-1]]), codes, scale, bias, bits)
+            y = dequant_matmul(tf.reshape(x, [-1, x.shape[-1]]), codes, scale, bias, bits)
             return tf.reshape(y, tf.concat([lead, [y.shape[-1]]], 0))
         return tf.linalg.matmul(x, w, transpose_b=True)
 
@@ -89,7 +89,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         if name in flat:
             return adapter.asarray(flat[name], dtype)
         with tf.device(adapter.device):
-            c = tf.constant(stored_codes(flat, name, bits))
+            c = tf.constant(stored_codes(flat[name + ".q"], bits))
         return (c, adapter.asarray(flat[name + ".scale"], dtype), adapter.asarray(flat[name + ".bias"], dtype), bits)
 
     tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))

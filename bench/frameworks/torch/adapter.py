@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared
+from bench.frameworks.base import Adapter, PeakMemory, Prepared, tf32_needs_ampere
 
 _DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -94,9 +94,7 @@ class TorchAdapter(Adapter):
         if self.backend == "metal":
             get_name = getattr(torch.backends.mps, "get_name", None)
             return get_name() if get_name else "Apple GPU (mps)"
-        from bench.machine import cpu_name
-
-        return cpu_name()
+        return super().device_name()
 
     def versions(self) -> dict[str, str]:
         extra = {"cuda": torch.version.cuda or ""} if self.backend == "cuda" else {}
@@ -105,8 +103,8 @@ class TorchAdapter(Adapter):
     def tf32_unsupported_reason(self) -> str | None:
         if self.backend == "metal":
             return "torch has no TF32-class fp32 matmul mode on MPS"
-        if self.backend == "cuda" and torch.cuda.get_device_capability() < (8, 0):
-            return "TF32 needs an NVIDIA GPU of compute capability 8.0 or newer"
+        if self.backend == "cuda":
+            return tf32_needs_ampere(torch.cuda.get_device_capability())
         return super().tf32_unsupported_reason()
 
     def set_math_mode(self, dtype: str) -> str:
