@@ -168,8 +168,8 @@ class Adapter(ABC):
 
     # -- workloads -------------------------------------------------------------------
     #: Modules beside the adapter (in its framework's folder) that hold `prepare_<workload>`
-    #: functions. Imported only when a case of theirs runs, so a worker that times matmul
-    #: never imports the training or generation code (or their optional dependencies).
+    #: functions; a framework may lack any of them. Imported only when a case of theirs runs,
+    #: so a worker that times matmul never imports the generation code (or its dependencies).
     workload_modules: ClassVar[tuple[str, ...]] = ("ops", "generate")
 
     def prepare(self, workload: str, params: Mapping[str, Any], dtype: str, inputs: Mapping[str, np.ndarray]) -> Prepared:
@@ -181,7 +181,12 @@ class Adapter(ABC):
             return method(params, dtype, inputs)
         package = type(self).__module__.rpartition(".")[0]
         for name in self.workload_modules:
-            module = importlib.import_module(f"{package}.{name}")
+            try:
+                module = importlib.import_module(f"{package}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{package}.{name}":
+                    raise  # the module exists but needs something missing: a real error
+                continue  # a framework without, say, generate.py implements no workload there
             builder = getattr(module, f"prepare_{workload}", None)
             if builder is not None:
                 return builder(self, params, dtype, inputs)
