@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -84,7 +84,7 @@ CHECKS = ("barrier_check", "placement_check")
 MODES = ("eager", "compiled")
 
 
-def lookup(row: pd.Series, names: tuple[str, ...]) -> Any:
+def lookup(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
     """The first present, non-null value under any of `names`, in the row then its metrics."""
     for name in names:
         value = row.get(name)
@@ -152,11 +152,14 @@ def with_optional_columns(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     mode = out["mode"] if "mode" in out else pd.Series(None, index=out.index, dtype=object)
     out["mode"] = mode.map(lambda v: str(v) if isinstance(v, str) and v else "eager")
-    out["device_median_s"] = out.apply(lambda r: number(lookup(r, DEVICE_TIME)), axis=1)
-    out["device_ci_low_s"] = out.apply(lambda r: number(lookup(r, DEVICE_CI_LOW)), axis=1)
-    out["device_ci_high_s"] = out.apply(lambda r: number(lookup(r, DEVICE_CI_HIGH)), axis=1)
-    out["device_samples"] = out.apply(lambda r: lookup(r, DEVICE_SAMPLES), axis=1)
-    out["queue_curve"] = out.apply(lambda r: queue_curve(lookup(r, QUEUE_CURVE)), axis=1)
+    names = {n for group in (DEVICE_TIME, DEVICE_CI_LOW, DEVICE_CI_HIGH, DEVICE_SAMPLES, QUEUE_CURVE) for n in group}
+    present = [c for c in out.columns if c in names] + ["metrics_dict"]
+    records = out[present].to_dict("records")  # plain dicts: pandas row access is slow
+    out["device_median_s"] = [number(lookup(r, DEVICE_TIME)) for r in records]
+    out["device_ci_low_s"] = [number(lookup(r, DEVICE_CI_LOW)) for r in records]
+    out["device_ci_high_s"] = [number(lookup(r, DEVICE_CI_HIGH)) for r in records]
+    out["device_samples"] = [lookup(r, DEVICE_SAMPLES) for r in records]
+    out["queue_curve"] = [queue_curve(lookup(r, QUEUE_CURVE)) for r in records]
     for name in CHECKS:
         out[name] = out[name].map(check_text) if name in out else ""
     return out

@@ -14,10 +14,9 @@ interval in the row, so none is drawn.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -55,41 +54,47 @@ def _number(value: Any) -> float:
     return out if math.isfinite(out) else math.nan
 
 
-def raw_value(row: pd.Series, m: Measure) -> float:
-    value = row["metrics_dict"].get(m.key) if m in METRIC_MEASURES else row.get(m.key)
+def _div(a: float, b: float) -> float:
+    return a / b if b and math.isfinite(b) else math.nan
+
+
+def raw_value(row: Mapping[str, Any], m: Measure) -> float:
+    value = (row["metrics_dict"] or {}).get(m.key) if m in METRIC_MEASURES else row.get(m.key)
     out = _number(value) * m.scale
     return out if out > 0 else math.nan
 
 
-def measures_for(rows: pd.DataFrame) -> list[Measure]:
+def measures_for(rows: list[Mapping[str, Any]]) -> list[Measure]:
     """The measures of one workload's rows: the metrics it reports, else TFLOP/s and GB/s
     (GB/s first when the work is memory-bound: under one FLOP per byte moved)."""
-    ok = rows[rows["status"] == "ok"]
-    found = [m for m in METRIC_MEASURES if ok.apply(lambda r: math.isfinite(raw_value(r, m)), axis=1).any()] if len(ok) else []
+    ok = [r for r in rows if r["status"] == "ok"]
+    found = [m for m in METRIC_MEASURES if any(math.isfinite(raw_value(r, m)) for r in ok)]
     if found:
         return found
-    intensity = (ok["flops"].astype(float) / ok["bytes_moved"].astype(float)).median() if len(ok) else math.nan
-    return [GBPS, TFLOPS] if math.isfinite(intensity) and intensity < 1 else [TFLOPS, GBPS]
+    intensities = [_number(r["flops"]) / _number(r["bytes_moved"]) for r in ok if _number(r["bytes_moved"]) > 0]
+    intensities = [x for x in intensities if math.isfinite(x)]
+    return [GBPS, TFLOPS] if intensities and statistics.median(intensities) < 1 else [TFLOPS, GBPS]
 
 
-def measure_values(rows: pd.DataFrame, m: Measure) -> tuple[Measure, pd.DataFrame]:
-    """(measure in its display unit, frame of value/low/high per row)."""
-    value = rows.apply(lambda r: raw_value(r, m), axis=1) if len(rows) else pd.Series(dtype=float)
+def measure_values(rows: list[Mapping[str, Any]], m: Measure) -> tuple[Measure, list[tuple[float, float, float]]]:
+    """(measure in its display unit, (value, low, high) per row)."""
+    raw = [raw_value(r, m) for r in rows]
     unit, scale = m.unit, 1.0
-    if m.unit in SMALLER_UNIT and value.max() < 1:
+    finite = [v for v in raw if math.isfinite(v)]
+    if m.unit in SMALLER_UNIT and finite and max(finite) < 1:
         unit, scale = SMALLER_UNIT[m.unit]
-    value = value * scale
-    if m.from_median:
-        median = rows["median_s"].astype(float)
-        # throughput = work / time: the interval of the median time maps by the same ratio
-        low = value * median / rows["ci_high_s"].astype(float)
-        high = value * median / rows["ci_low_s"].astype(float)
-    else:
-        low = high = pd.Series(math.nan, index=rows.index)
+    out = []
+    for r, v in zip(rows, raw):
+        v *= scale
+        if m.from_median:
+            # throughput = work / time: the interval of the median time maps by the same ratio
+            median = _number(r["median_s"])
+            out.append((v, _div(v * median, _number(r["ci_high_s"])), _div(v * median, _number(r["ci_low_s"]))))
+        else:
+            out.append((v, math.nan, math.nan))
     label = m.name
     if m.label_key:
-        names = rows["metrics_dict"].map(lambda d: d.get(m.label_key)).dropna().unique()
+        names = {(r["metrics_dict"] or {}).get(m.label_key) for r in rows} - {None}
         if len(names) == 1:
-            label = f"{m.name} ({names[0]})"
-    shown = Measure(m.key, label, unit, m.higher_is_better, m.from_median, m.scale * scale, m.label_key)
-    return shown, pd.DataFrame({"value": value, "low": low, "high": high})
+            label = f"{m.name} ({names.pop()})"
+    return Measure(m.key, label, unit, m.higher_is_better, m.from_median, m.scale * scale, m.label_key), out

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ def _samples(values: Any) -> list[float]:
     xs = [float(v) for v in list(values) if v is not None and math.isfinite(float(v))]
     if not xs:
         return []
-    ref = _r(float(np.median(xs)))
+    ref = _r(statistics.median(xs))
     if not ref:
         return []
     return [ref, *(round(1000 * x / ref) for x in xs)]
@@ -139,7 +140,7 @@ ROW_FIELDS: tuple[tuple[str, Any], ...] = (
     ("bytes", lambda r: _r(r["bytes_moved"])),
     ("fps", lambda r: _r(r["flop_per_s"])),
     ("intensity", lambda r: _r(r["intensity"])),
-    ("rank", lambda r: None if pd.isna(r["rank"]) else int(r["rank"])),
+    ("rank", lambda r: None if r["rank"] is None or pd.isna(r["rank"]) else int(r["rank"])),
     ("vs_best", lambda r: _r(r["vs_best"])),
     ("err", lambda r: _r(r["max_rel_error"], 2)),
     ("tol", lambda r: _r(r["tolerance"], 2)),
@@ -158,67 +159,85 @@ def _measure_view(m: Measure) -> dict[str, Any]:
     return {"key": m.key, "name": m.name, "unit": m.unit, "higher": m.higher_is_better, "ci": m.from_median}
 
 
-def workloads_view(rows: pd.DataFrame) -> tuple[list[dict[str, Any]], pd.Series]:
+Record = dict[str, Any]  # one prepared row as a plain dict: pandas row access is 100× slower
+
+
+def workloads_view(records: list[Record]) -> tuple[list[dict[str, Any]], list[list[list[float | None]]]]:
     """Per workload: its measures; and per row, the values of its workload's measures."""
-    views, values = [], pd.Series([[] for _ in range(len(rows))], index=rows.index, dtype=object)
-    for name, part in rows.groupby("workload", sort=True):
-        shown, frames = [], []
+    views: list[dict[str, Any]] = []
+    values: list[list[list[float | None]]] = [[] for _ in records]
+    by_workload: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        by_workload.setdefault(_text(r["workload"]), []).append(i)
+    for name in sorted(by_workload):
+        part = [records[i] for i in by_workload[name]]
+        shown, columns = [], []
         for m in measures_for(part):
-            view, frame = measure_values(part, m)
+            view, triples = measure_values(part, m)
             shown.append(view)
-            frames.append(frame)
-        for idx in part.index:
-            values.at[idx] = [[_r(f.at[idx, "value"]), _r(f.at[idx, "low"]), _r(f.at[idx, "high"])] for f in frames]
-        spec = WORKLOADS.get(str(name))
-        views.append({"name": str(name), "anchor": "w-" + slug(str(name)), "summary": spec.summary if spec else "",
+            columns.append(triples)
+        for j, i in enumerate(by_workload[name]):
+            values[i] = [[_r(v) for v in col[j]] for col in columns]
+        spec = WORKLOADS.get(name)
+        views.append({"name": name, "anchor": "w-" + slug(name), "summary": spec.summary if spec else "",
                       "measures": [_measure_view(v) for v in shown],
                       "ranked": next((i for i, v in enumerate(shown) if v.from_median), None)})
     return views, values
 
 
-def _ratio_interval(row: pd.Series, best: pd.Series) -> tuple[float, float]:
+def _ratio_interval(row: Record, best: Record) -> tuple[float, float]:
     """A conservative 95% interval of time/best time: the two medians' intervals at their
     opposite ends. An interval that reaches 1 means "not distinguishable from the best"."""
-    return float(row["ci_low_s"]) / float(best["ci_high_s"]), float(row["ci_high_s"]) / float(best["ci_low_s"])
+    def div(a: Any, b: Any) -> float:
+        a, b = float(a if a is not None else math.nan), float(b if b is not None else math.nan)
+        return a / b if b and math.isfinite(b) else math.nan
+
+    return div(row["ci_low_s"], best["ci_high_s"]), div(row["ci_high_s"], best["ci_low_s"])
 
 
-def groups(rows: pd.DataFrame, positions: dict[int, int]) -> list[dict[str, Any]]:
+def _key(r: Record, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_text(r[k]) for k in names)
+
+
+def groups(records: list[Record]) -> list[dict[str, Any]]:
     """The like-with-like groups, each with one cell per framework that ran the case."""
-    ranked = comparable(rows)
-    out: list[dict[str, Any]] = []
-    seen_cases: set[tuple] = set()
-    others = rows[rows["not_ranked"] != ""]
-    others_by_case = {k: g for k, g in others.groupby(list(CASE_KEYS), sort=False, dropna=False)}
+    ranked: dict[tuple, list[int]] = {}
+    others: dict[tuple, list[int]] = {}
+    for i, r in enumerate(records):
+        if r["not_ranked"] == "":
+            ranked.setdefault(_key(r, GROUP_KEYS), []).append(i)
+        else:
+            others.setdefault(_key(r, CASE_KEYS), []).append(i)
 
     def unranked_cells(case_key: tuple, taken: set[str]) -> dict[str, Any]:
         cells: dict[str, Any] = {}
-        part = others_by_case.get(case_key)
-        if part is None:
-            return cells
-        for _, r in part.iterrows():
+        for i in others.get(case_key, []):
+            r = records[i]
             if r["framework"] in taken or r["framework"] in cells:
                 continue
-            cells[r["framework"]] = {"row": positions[r.name], "status": "unranked" if r["status"] == "ok" else r["status"],
-                                     "note": r["not_ranked"]
-                                     if r["status"] == "ok" else (r["reason"] or r["status"])}
+            ok = r["status"] == "ok"
+            cells[r["framework"]] = {"row": i, "status": "unranked" if ok else r["status"],
+                                     "note": r["not_ranked"] if ok else (_text(r["reason"]) or r["status"])}
         return cells
 
-    for key, group in ranked.groupby(list(GROUP_KEYS), sort=False, dropna=False):
-        group = group.sort_values("median_s")
-        best = group.iloc[0]
+    out: list[dict[str, Any]] = []
+    seen_cases: set[tuple] = set()
+    for key, members in ranked.items():
+        members = sorted(members, key=lambda i: records[i]["median_s"])
+        best = records[members[0]]
         cells: dict[str, Any] = {}
-        for _, r in group.iterrows():
+        for i in members:
+            r = records[i]
             lo, hi = _ratio_interval(r, best)
-            cells[r["framework"]] = {"row": positions[r.name], "status": "ok", "ratio": _r(r["vs_best"]),
-                                     "lo": _r(lo), "hi": _r(hi)}
-        case_key = tuple(key[GROUP_KEYS.index(k)] for k in CASE_KEYS)
+            cells[r["framework"]] = {"row": i, "status": "ok", "ratio": _r(r["vs_best"]), "lo": _r(lo), "hi": _r(hi)}
+        case_key = _key(best, CASE_KEYS)
         seen_cases.add(case_key)
         cells.update(unranked_cells(case_key, set(cells)))
         out.append(_group(key, best, cells))
-    for case_key, part in others_by_case.items():  # cases no framework could be ranked in
+    for case_key, members in others.items():  # cases no framework could be ranked in
         if case_key not in seen_cases:
-            first = part.iloc[0]
-            key = tuple(first[k] if k != "timing" else "" for k in GROUP_KEYS)
+            first = records[members[0]]
+            key = tuple(_text(first[k]) if k != "timing" else "" for k in GROUP_KEYS)
             out.append(_group(key, first, unranked_cells(case_key, set())))
     out.sort(key=lambda g: (g["machine"], g["workload"], g["flops"] or 0, g["case"], g["dtype"], g["mode"], g["timing"]))
     for i, g in enumerate(out):
@@ -226,11 +245,11 @@ def groups(rows: pd.DataFrame, positions: dict[int, int]) -> list[dict[str, Any]
     return out
 
 
-def _group(key: tuple, first: pd.Series, cells: dict[str, Any]) -> dict[str, Any]:
+def _group(key: tuple, first: Record, cells: dict[str, Any]) -> dict[str, Any]:
     named = dict(zip(GROUP_KEYS, key))
-    return {"machine": _text(named["machine"]), "workload": _text(named["workload"]), "case": _text(first["case"]),
-            "params": _text(first["params_text"]), "dtype": _text(named["dtype"]), "timing": _text(named["timing"]),
-            "mode": _text(named["mode"]), "flops": _r(first["flops"]), "cells": cells}
+    return {"machine": named["machine"], "workload": named["workload"], "case": _text(first["case"]),
+            "params": _text(first["params_text"]), "dtype": named["dtype"], "timing": named["timing"],
+            "mode": named["mode"], "flops": _r(first["flops"]), "cells": cells}
 
 
 def roofs_view(rows: pd.DataFrame) -> list[dict[str, Any]]:
@@ -249,9 +268,9 @@ def roofs_view(rows: pd.DataFrame) -> list[dict[str, Any]]:
 def build_payload(rows: pd.DataFrame, colours: dict[str, str]) -> dict[str, Any]:
     rows = rows.sort_values(["machine", "workload", "flops", "params", "dtype", "mode", "framework"],
                             na_position="last", kind="stable")
-    positions = {idx: i for i, idx in enumerate(rows.index)}
-    workloads, values = workloads_view(rows)
-    table = [[get(r) for _, get in ROW_FIELDS] + [values.at[idx]] for idx, r in rows.iterrows()]
+    records = rows.to_dict("records")
+    workloads, values = workloads_view(records)
+    table = [[get(r) for _, get in ROW_FIELDS] + [values[i]] for i, r in enumerate(records)]
     failed = {name: int(rows[name].map(check_failed).sum()) for name in CHECKS}
     return {
         "colours": colours,
@@ -260,7 +279,7 @@ def build_payload(rows: pd.DataFrame, colours: dict[str, str]) -> dict[str, Any]
         "workloads": workloads,
         "columns": [name for name, _ in ROW_FIELDS] + ["measures"],
         "rows": table,
-        "groups": groups(rows, positions),
+        "groups": groups(records),
         "roofs": roofs_view(rows),
         "filters": {
             "machine": sorted(rows["machine"].dropna().unique().tolist()),

@@ -72,22 +72,24 @@ class Cell:
     title: str  # hover text: the reasons, one line per case
 
 
-def _cell(part: pd.DataFrame) -> Cell:
-    if part.empty:
+def _cell(records: list[dict[str, Any]]) -> Cell:
+    if not records:
         return Cell("none", "—", "not run")
-    counts = part["status"].value_counts()
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
     text = " · ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if s in counts)
     if counts.get("error", 0) or counts.get("timeout", 0):
         status = "error"
-    elif counts.get("ok", 0) == len(part):
+    elif counts.get("ok", 0) == len(records):
         status = "ok"
     elif counts.get("ok", 0):
         status = "partial"
     else:
         status = "unsupported"
-    lines = [f"{r['status']}: {r['case']} {r['dtype']} — {r['reason']}" for _, r in part.iterrows()
+    lines = [f"{r['status']}: {r['case']} {r['dtype']} — {r['reason']}" for r in records
              if r["status"] != "ok" and r["reason"]]
-    lines += [f"ok, not compared: {r['case']} {r['dtype']} — {r['not_ranked']}" for _, r in part.iterrows()
+    lines += [f"ok, not compared: {r['case']} {r['dtype']} — {r['not_ranked']}" for r in records
               if r["status"] == "ok" and r["not_ranked"]]
     return Cell(status, text, "\n".join(dict.fromkeys(lines)) or "all cases ran and passed")
 
@@ -95,8 +97,9 @@ def _cell(part: pd.DataFrame) -> Cell:
 def support_matrix(rows: pd.DataFrame) -> dict[str, Any]:
     """(machine, framework) × workload, so two machines read as two blocks of rows."""
     workloads = sorted(rows["workload"].unique())
-    lines = []
-    for (machine, fw), part in rows.groupby(["machine", "framework"], sort=True):
-        lines.append({"machine": machine, "framework": fw,
-                      "cells": [_cell(part[part["workload"] == w]) for w in workloads]})
+    cells: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    for r in rows[["machine", "framework", "workload", "status", "case", "dtype", "reason", "not_ranked"]].to_dict("records"):
+        cells.setdefault((r["machine"], r["framework"]), {}).setdefault(r["workload"], []).append(r)
+    lines = [{"machine": machine, "framework": fw, "cells": [_cell(by_workload.get(w, [])) for w in workloads]}
+             for (machine, fw), by_workload in sorted(cells.items())]
     return {"workloads": workloads, "rows": lines, "multi_machine": rows["machine"].nunique() > 1}

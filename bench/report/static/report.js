@@ -14,6 +14,7 @@
 (function () {
   "use strict";
   const root = document.documentElement;
+  const marks = { script: Math.round(performance.now()) };  // plotly.js parsed by now
   window.addEventListener("error", function (event) {
     root.dataset.reportErrors = String(Number(root.dataset.reportErrors || 0) + 1);
     root.dataset.reportLastError = String(event.message || "error");
@@ -32,6 +33,7 @@
     ["lat_samples", "q_samples", "dev_samples", "samples"].forEach(function (name) { row[name] = unpack(row[name]); });
     return row;
   });
+  marks.data = Math.round(performance.now());
   const WORKLOADS = {};
   DATA.workloads.forEach(function (w) { WORKLOADS[w.name] = w; });
   const COLOURS = DATA.colours;
@@ -39,6 +41,7 @@
   const GROUP_BY_ID = {};
   GROUPS.forEach(function (g) { GROUP_BY_ID[g.id] = g; });
   const FILTERS = ["machine", "dtype", "mode", "timing"];
+  const DETAIL = document.getElementById("detail");  // moves under the clicked case's table
   const KIND_COLOURS = { latency: "#8d99ae", queued: "#2b2d42", device: "#e07a5f", overhead: "#b8b08d", first: "#6d597a" };
   const MACHINE_COLOURS = ["#264653", "#e76f51", "#2a9d8f", "#8e7dbe", "#e9c46a", "#577590"];
 
@@ -57,6 +60,10 @@
       for (const [scale, p] of units) if (a >= scale) return Number((v / scale).toPrecision(n || 3)) + p;
     }
     return String(Number(v.toPrecision(n || 3)));
+  }
+  function fmtRatio(r) {
+    if (!finite(r)) return "—";
+    return r < 9.995 ? r.toFixed(2) : sig(r);
   }
   function fmtTime(s) {
     if (!finite(s)) return "—";
@@ -81,9 +88,28 @@
     if (top < 1) return { name: "ms", scale: 1e3 };
     return { name: "s", scale: 1 };
   }
-  function wantsLog(values) {
+  function wantsLog(values, span) {
     const xs = values.filter(function (v) { return finite(v) && v > 0; });
-    return xs.length > 1 && Math.max.apply(null, xs) / Math.min.apply(null, xs) > 20;
+    return xs.length > 1 && Math.max.apply(null, xs) / Math.min.apply(null, xs) > (span || 20);
+  }
+  // A log axis labelled at 1-2-5 steps (whole decades over long spans), in plain numbers:
+  // plotly's own log ticks label minor steps (2 … 9) that crowd on a phone.
+  function logAxis(axis, values) {
+    const xs = values.filter(function (v) { return finite(v) && v > 0; });
+    axis.type = "log";
+    if (!xs.length) return axis;
+    const lo = Math.min.apply(null, xs), hi = Math.max.apply(null, xs);
+    const decades = Math.log10(hi / lo);
+    const steps = decades > 2.5 ? [1] : decades > 1 ? [1, 3] : [1, 2, 5];
+    const vals = [];
+    for (let e = Math.floor(Math.log10(lo)) - 1; e <= Math.ceil(Math.log10(hi)) + 1; e++) {
+      steps.forEach(function (m) { vals.push(m * Math.pow(10, e)); });
+    }
+    const every = decades > 6 ? 2 : 1;
+    axis.tickvals = vals.filter(function (v, i) { return v >= lo / 1.5 && v <= hi * 1.5 && (every === 1 || Math.round(Math.log10(v)) % every === 0); });
+    if (axis.tickvals.length < 2) axis.tickvals = vals.filter(function (v) { return v >= lo / 10 && v <= hi * 10; });
+    axis.ticktext = axis.tickvals.map(function (v) { return sig(v); });
+    return axis;
   }
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
@@ -127,11 +153,14 @@
 
   // -- derived per row -------------------------------------------------------------------
   function ranked(r) { return r.status === "ok" && !r.not_ranked; }
+  // "NVIDIA H100 80GB HBM3 · Intel(R) Xeon(R) … / Linux x86_64" → "NVIDIA H100 80GB HBM3" in
+  // labels; the full name is in the hover and the headline.
+  function shortMachine(name) { return String(name).split(" · ")[0].split(" / ")[0]; }
   function categoryParts(r, withMachine) {
     const parts = [r.case, r.dtype];
     if (DATA.filters.mode.length > 1 || r.mode !== "eager") parts.push(r.mode);
     if (DATA.filters.timing.length > 1 && r.timing) parts.push(r.timing);
-    if (withMachine) parts.push(r.machine);
+    if (withMachine) parts.push(shortMachine(r.machine));
     return parts;
   }
   // A category label: one line on a wide screen; on a phone, wrapped at " · " so the
@@ -250,6 +279,14 @@
     }, { rootMargin: "600px 0px" });
   }
 
+  // Height of a chart with one row per category: room for each category's label lines and
+  // bars, plus the legend (which wraps on a phone) and the x axis with its title.
+  function categoryHeight(categories, lines, traces, legendItems) {
+    const per = Math.max(lines * 16 + 8, traces * 9 + 10);
+    const legendRows = narrow() ? Math.ceil((legendItems || traces) / 3) : 1;
+    return Math.max(150, categories * per + 64 + 22 * legendRows);
+  }
+
   // Horizontal grouped bars: one category per case, one trace per framework.
   function barChart(rows, valueOf, unit, opts) {
     opts = opts || {};
@@ -282,12 +319,12 @@
     (opts.extra || []).forEach(function (t) { data.push(t); });
     const traces = Object.keys(byFw).length;
     const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
-    const per = Math.max(lines * 14 + 8, traces * 9 + 10);
-    const layout = baseLayout(Math.max(150, cats.length * per + 70));
+    const layout = baseLayout(categoryHeight(cats.length, lines, traces + (opts.extra || []).length));
     layout.barmode = "group";
     layout.bargap = 0.25;
     layout.xaxis.title = { text: esc(unit), standoff: 6 };
-    layout.xaxis.type = opts.log === false ? "linear" : wantsLog(values) ? "log" : "linear";
+    const scaleValues = values.concat(opts.scaleValues || []);
+    if (opts.log !== false && wantsLog(scaleValues)) logAxis(layout.xaxis, scaleValues);
     layout.yaxis.type = "category";
     layout.yaxis.autorange = "reversed";
     layout.yaxis.categoryorder = "array";
@@ -413,10 +450,10 @@
     const tied = c.ratio > 1 && finite(c.lo) && c.lo <= 1;
     const td = el("td", { class: "cell c-ok" + (c.ratio === 1 ? " best" : "") + (tied ? " tie" : ""), style: "background:" + ratioColour(c.ratio) });
     const button = el("button", { type: "button", dataset: { group: g.id, fw: fw } });
-    button.title = (c.ratio === 1 ? "fastest" : sig(c.ratio) + "× the fastest's time") + (tied ? " — interval reaches 1: not distinguishable" : "") +
+    button.title = (c.ratio === 1 ? "fastest" : fmtRatio(c.ratio) + "× the fastest's time") + (tied ? " — interval reaches 1: not distinguishable" : "") +
       "\n95% interval " + sig(c.lo) + "–" + sig(c.hi) + "\n" + r.impl + " · " + r.mode + "\nclick for samples and timings";
-    button.appendChild(el("b", null, (tied ? "≈ " : "") + (c.ratio === 1 ? "1.00×" : sig(c.ratio) + "×")));
-    button.appendChild(el("small", null, sig(c.lo) + "–" + sig(c.hi)));
+    button.appendChild(el("b", null, (tied ? "≈ " : "") + fmtRatio(c.ratio) + "×"));
+    button.appendChild(el("small", null, fmtRatio(c.lo) + "–" + fmtRatio(c.hi)));
     if (measure) {
       const spec = WORKLOADS[g.workload];
       const v = r.measures[spec.ranked];
@@ -429,11 +466,16 @@
 
   // -- drill-in: one case, every framework's samples and timings ---------------------------
   function renderDetail() {
-    const box = document.getElementById("detail");
+    const box = DETAIL;
     clearCharts(box);
     const g = GROUP_BY_ID[state.case] || (BEST || []).find(function (b) { return b.id === state.case; });
     if (!g) { box.hidden = true; return; }
     box.hidden = false;
+    // Open under the clicked case's table, not below the whole matrix.
+    const line = document.querySelector('#matrix tr[data-group="' + g.id + '"]');
+    const anchor = line ? line.closest(".table-wrap") : document.getElementById("answer");
+    if (line && anchor.nextSibling !== box) anchor.after(box);
+    else if (!line && box.previousElementSibling !== anchor) anchor.after(box);
     const head = el("h2");
     head.appendChild(document.createTextNode(g.workload + " · " + g.case + " "));
     head.appendChild(badge(g.dtype, "b-dtype"));
@@ -442,7 +484,11 @@
     box.appendChild(head);
     box.appendChild(el("p", { class: "muted params" }, g.params + " · " + g.machine));
     const close = el("button", { type: "button", class: "close" }, "close ✕");
-    close.addEventListener("click", function () { state.case = ""; writeHash(); renderDetail(); document.getElementById("answer").scrollIntoView(); });
+    close.addEventListener("click", function () {
+      const line = document.querySelector('#matrix tr[data-group="' + state.case + '"]');
+      state.case = ""; writeHash(); renderDetail();
+      (line || document.getElementById("answer")).scrollIntoView({ block: "center" });
+    });
     box.appendChild(close);
     const rows = Object.keys(g.cells).sort().map(function (fw) { return ROWS[g.cells[fw].row]; });
     const okRows = rows.filter(function (r) { return r.status === "ok"; });
@@ -484,7 +530,7 @@
       const cells = [
         r.framework, r.mode + " · " + r.impl,
         m && finite(m[0]) ? sig(m[0]) + " " + spec.measures[spec.ranked].unit : "—",
-        c && c.status === "ok" ? sig(c.ratio) + "× (" + sig(c.lo) + "–" + sig(c.hi) + ")" : "—",
+        c && c.status === "ok" ? fmtRatio(c.ratio) + "× (" + fmtRatio(c.lo) + "–" + fmtRatio(c.hi) + ")" : "—",
         fmtTime(r.lat), fmtTime(r.q), finite(r.dev) ? fmtTime(r.dev) : "—",
         finite(o.value) ? fmtTime(o.value) + (o.note ? " *" : "") : "—",
         fmtTime(r.first), r.status === "ok" ? sig(r.n) + (finite(r.k) ? " (k=" + sig(r.k) + ")" : "") : "—",
@@ -527,7 +573,7 @@
     const layout = baseLayout(300);
     layout.violinmode = "group";
     layout.yaxis.title = { text: "time per call (" + unit.name + ")" };
-    layout.yaxis.type = wantsLog(all) ? "log" : "linear";
+    if (wantsLog(all, 4)) logAxis(layout.yaxis, all);
     return { data: data, layout: layout };
   }
   function timingBars(rows) {
@@ -565,7 +611,7 @@
     const layout = baseLayout(260);
     layout.barmode = "group";
     layout.yaxis.title = { text: unit.name };
-    layout.yaxis.type = wantsLog(values) ? "log" : "linear";
+    if (wantsLog(values)) logAxis(layout.yaxis, values.map(function (v) { return v * unit.scale; }));
     return { layout: layout, data: [
       { type: "bar", name: "first call", x: x, y: rows.map(function (r) { return r.first * unit.scale; }), marker: { color: KIND_COLOURS.first },
         hovertext: rows.map(function (r) { return facts(r); }), hoverinfo: "text" },
@@ -578,10 +624,12 @@
     rows.forEach(function (r) { r.curve.forEach(function (p) { all.push(p[1]); }); });
     const unit = timeUnit(all);
     const layout = baseLayout(300);
-    layout.xaxis.type = "log";
+    const ks = [];
+    rows.forEach(function (r) { r.curve.forEach(function (p) { ks.push(p[0]); }); });
+    logAxis(layout.xaxis, ks);
     layout.xaxis.title = { text: "calls between barriers (k)" };
     layout.yaxis.title = { text: "per call (" + unit.name + ")" };
-    layout.yaxis.type = wantsLog(all) ? "log" : "linear";
+    if (wantsLog(all)) logAxis(layout.yaxis, all.map(function (v) { return v * unit.scale; }));
     return { layout: layout, data: rows.map(function (r) {
       return { type: "scatter", mode: "lines+markers", name: esc(r.framework), line: { color: COLOURS[r.framework] },
         x: r.curve.map(function (p) { return p[0]; }), y: r.curve.map(function (p) { return p[1] * unit.scale; }),
@@ -610,7 +658,10 @@
           addChart(box, m.name + " (" + m.unit + ")" + where,
             (m.higher ? "higher is better" : "lower is better") + (m.ci ? "; bars: 95% interval of the median" : "; measured once per case by the adapter: no interval") +
             (bound ? "; ┃ marks the memory-bandwidth bound (every weight read once per token)" : ""),
-            function () { return barChart(rowsM, function (r) { const v = r.measures[j]; return [v[0], v[1], v[2], boundNote(r, j, m)]; }, m.unit, { name: m.name, extra: bound ? [bound()] : [] }); },
+            function () {
+              return barChart(rowsM, function (r) { const v = r.measures[j]; return [v[0], v[1], v[2], boundNote(r, j, m)]; }, m.unit,
+                { name: m.name, extra: bound ? [bound()] : [], scaleValues: rowsM.map(function (r) { return boundOf(r, j, m); }) });
+            },
             "measure");
         });
         const withSamples = rows.filter(function (r) { return (r.timing === "latency" ? r.lat_samples : r.q_samples).length || r.samples.length; });
@@ -678,10 +729,10 @@
     });
     const traces = data.length;
     const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
-    const layout = baseLayout(Math.max(150, cats.length * Math.max(lines * 14 + 8, traces * 9 + 10) + 70));
+    const layout = baseLayout(categoryHeight(cats.length, lines, traces));
     layout.boxmode = "group";
     layout.xaxis.title = { text: "time per call (" + unit.name + ")" };
-    layout.xaxis.type = wantsLog(all) ? "log" : "linear";
+    if (wantsLog(all, 4)) logAxis(layout.xaxis, all.map(function (v) { return v * unit.scale; }));
     layout.yaxis.type = "category";
     layout.yaxis.autorange = "reversed";
     layout.yaxis.categoryorder = "array";
@@ -728,22 +779,24 @@
       "normalised within each machine, so a Mac, a CUDA box and a CPU sit side by side",
       function () {
         const cats = [];
-        standing.forEach(function (s) { const c = categoryLabel([s.workload, s.machine]); if (!cats.includes(c)) cats.push(c); });
+        standing.forEach(function (s) { const c = categoryLabel([s.workload, shortMachine(s.machine)]); if (!cats.includes(c)) cats.push(c); });
         const fws = DATA.frameworks.filter(function (fw) { return standing.some(function (s) { return s.fw === fw; }); });
         const data = fws.map(function (fw) {
           const mine = standing.filter(function (s) { return s.fw === fw; });
           return { type: "scatter", mode: "markers", name: esc(fw), marker: { color: COLOURS[fw], size: 10, line: { color: "#fff", width: 1 } },
             x: mine.map(function (s) { return Math.exp(s.logs.reduce(function (a, b) { return a + b; }, 0) / s.logs.length); }),
-            y: mine.map(function (s) { return categoryLabel([s.workload, s.machine]); }),
+            y: mine.map(function (s) { return categoryLabel([s.workload, shortMachine(s.machine)]); }),
             hovertext: mine.map(function (s) {
               return "<b>" + esc(fw) + "</b> on " + esc(s.machine) + "<br>" + esc(s.workload) + ": " +
                 sig(Math.exp(s.logs.reduce(function (a, b) { return a + b; }, 0) / s.logs.length)) + "× the fastest (geometric mean over " + s.logs.length + " case(s))";
             }), hoverinfo: "text" };
         });
-        const lines = narrow() ? 2 : 1;
-        const layout = baseLayout(Math.max(160, cats.length * (lines * 14 + 10) + 70));
+        const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
+        const layout = baseLayout(categoryHeight(cats.length, lines, 1, fws.length));
         layout.xaxis.title = { text: "× the fastest's time (1 = fastest)" };
-        layout.xaxis.type = "log";
+        const xs = [1];
+        data.forEach(function (t) { t.x.forEach(function (v) { xs.push(v); }); });
+        logAxis(layout.xaxis, xs);
         layout.yaxis.type = "category";
         layout.yaxis.autorange = "reversed";
         layout.yaxis.categoryorder = "array";
@@ -779,11 +832,12 @@
             x: mine.map(function (x) { return x.rel; }), y: mine.map(function (x) { return categoryLabel([x.r.workload].concat(categoryParts(x.r))); }),
             hovertext: mine.map(function (x) { return facts(x.r, [sig(x.rel) + "× the fastest machine's time"]); }), hoverinfo: "text" };
         });
-        const lines = narrow() ? 3 : 1;
-        const layout = baseLayout(Math.max(160, cats.length * Math.max(lines * 14 + 8, machines.length * 10 + 10) + 70));
+        const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
+        const layout = baseLayout(categoryHeight(cats.length, lines, machines.length));
         layout.barmode = "group";
         layout.xaxis.title = { text: "× the fastest machine's time" };
-        layout.xaxis.type = wantsLog(rows.map(function (x) { return x.rel; })) ? "log" : "linear";
+        const rels = rows.map(function (x) { return x.rel; });
+        if (wantsLog(rels)) logAxis(layout.xaxis, rels);
         layout.yaxis.type = "category";
         layout.yaxis.autorange = "reversed";
         layout.yaxis.categoryorder = "array";
@@ -845,8 +899,11 @@
         hovertext: mine.map(function (r) { return facts(r, [sig(r.fps / 1e12) + " TFLOP/s at " + sig(r.intensity) + " FLOP/byte"]); }), hoverinfo: "text" });
     });
     const layout = baseLayout(narrow() ? 340 : 420);
-    layout.xaxis.type = "log";
-    layout.yaxis.type = "log";
+    logAxis(layout.xaxis, [lo, hi]);
+    const ys = pts.map(function (r) { return r.fps / 1e12; });
+    Object.keys(roofs.compute).forEach(function (d) { ys.push(roofs.compute[d].value / 1e12); });
+    if (roofs.bandwidth) ys.push(roofs.bandwidth.value * lo / 1e12);
+    logAxis(layout.yaxis, ys);
     layout.xaxis.title = { text: "arithmetic intensity (FLOP/byte)" };
     layout.yaxis.title = { text: "TFLOP/s" };
     return { data: data, layout: layout, notes: dtypes.length > 1 ? ["Marker shape by dtype: " + dtypes.map(function (d, i) { return d + " " + DTYPE_SYMBOLS[i % DTYPE_SYMBOLS.length]; }).join(", ") + "."] : [] };
@@ -875,8 +932,7 @@
           const layout = baseLayout(narrow() ? 360 : 340);
           layout.xaxis.title = { text: "step" };
           layout.yaxis.title = { text: "training loss" };
-          layout.legend = { orientation: "h", x: 0, y: -0.25, yanchor: "top", font: { size: 10 } };
-          layout.margin.b = 10;
+          layout.legend.font = { size: 10 };
           return { data: data, layout: layout };
         }, "loss");
     });
@@ -914,7 +970,22 @@
     ["run", function (r) { return r.run; }],
   ];
   let tableRows = [];
+  // The table is built when it comes near the viewport (or when the browser is idle):
+  // 1,000 rows × 27 cells is most of the page's DOM, and nobody reads it first.
+  let tableBuilt = false;
+  function scheduleTable() {
+    const section = document.getElementById("rows");
+    const build = function () { if (!tableBuilt) { setUpTable(); filterTable(); } };
+    if (observer) {
+      const watch = new IntersectionObserver(function (entries) {
+        if (entries.some(function (e) { return e.isIntersecting; })) { watch.disconnect(); build(); }
+      }, { rootMargin: "800px 0px" });
+      watch.observe(section);
+    }
+    (window.requestIdleCallback || function (f) { return setTimeout(f, 200); })(build, { timeout: 3000 });
+  }
   function setUpTable() {
+    tableBuilt = true;
     const table = document.getElementById("all-rows");
     const headRow = el("tr");
     COLUMNS.forEach(function (c, col) {
@@ -967,6 +1038,7 @@
     body.appendChild(frag);
   }
   function filterTable() {
+    if (!tableBuilt) return;
     const words = state.q.toLowerCase().split(/\s+/).filter(Boolean);
     let shown = 0;
     tableRows.forEach(function (x) {
@@ -998,7 +1070,7 @@
       state.case = button.dataset.group;
       writeHash();
       renderDetail();
-      document.getElementById("detail").scrollIntoView({ block: "start" });
+      DETAIL.scrollIntoView({ block: "start" });
     });
     // In-page links scroll instead of replacing the #fragment, which holds the view.
     document.addEventListener("click", function (event) {
@@ -1076,13 +1148,16 @@
   function start() {
     const anchor = readHash();
     setUpFilters();
-    setUpTable();
     renderAll();
+    marks.drawn = Math.round(performance.now());
+    if (state.selftest || state.q || state.status) { setUpTable(); filterTable(); } else scheduleTable();
     // Interactive: the matrix, table and filters are live and the charts in view are drawn.
     const visible = charts.filter(function (c) { const b = c.plot.getBoundingClientRect(); return b.top < window.innerHeight && b.bottom > 0; });
     Promise.all(visible.map(draw)).then(function () {
       root.dataset.reportInteractiveMs = String(Math.round(performance.now()));
+      root.dataset.reportMarks = JSON.stringify(marks);
       if (anchor) { const t = document.getElementById(anchor); if (t) t.scrollIntoView(); }
+      else if (state.case && !state.selftest) DETAIL.scrollIntoView();
       if (state.selftest) return selftest();
       root.dataset.reportRendered = "ok";
     }).catch(function (err) {
