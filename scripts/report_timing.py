@@ -26,11 +26,10 @@ import time
 from html import unescape
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from synthetic import write_synthetic  # noqa: E402  (tests/ is not a package)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: `tests` is a package
 
 from bench.report import build_report  # noqa: E402
+from tests.synthetic import write_synthetic  # noqa: E402
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]

@@ -108,6 +108,8 @@
     const every = decades > 6 ? 2 : 1;
     axis.tickvals = vals.filter(function (v, i) { return v >= lo / 1.5 && v <= hi * 1.5 && (every === 1 || Math.round(Math.log10(v)) % every === 0); });
     if (axis.tickvals.length < 2) axis.tickvals = vals.filter(function (v) { return v >= lo / 10 && v <= hi * 10; });
+    const most = narrow() ? 4 : 9;
+    while (axis.tickvals.length > most) axis.tickvals = axis.tickvals.filter(function (_, i) { return i % 2 === 0; });
     axis.ticktext = axis.tickvals.map(function (v) { return sig(v); });
     return axis;
   }
@@ -228,7 +230,8 @@
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       legend: { orientation: "h", x: 0, xanchor: "left", y: 1.0, yanchor: "bottom", font: { size: 11 } },
       hoverlabel: { align: "left", font: { size: 11 } },
-      xaxis: { automargin: true, gridcolor: "#e4e7eb", zeroline: false },
+      // a phone's axis has room for ~4 labels; plotly's own choice assumes more
+      xaxis: { automargin: true, gridcolor: "#e4e7eb", zeroline: false, nticks: narrow() ? 4 : 0 },
       yaxis: { automargin: true, gridcolor: "#e4e7eb", zeroline: false },
     };
   }
@@ -1120,7 +1123,11 @@
   }
   function selftest() {
     if (!state.case) {
-      const g = GROUPS.find(function (x) { return Object.keys(x.cells).filter(function (fw) { return x.cells[fw].status === "ok"; }).length > 1; }) || GROUPS[0];
+      // the case whose drill-in shows the most: several frameworks, and a queue curve if any has one
+      const ok = function (x) { return Object.keys(x.cells).filter(function (fw) { return x.cells[fw].status === "ok"; }); };
+      const curved = function (x) { return ok(x).some(function (fw) { return ROWS[x.cells[fw].row].curve.length > 1; }); };
+      const g = GROUPS.find(function (x) { return ok(x).length > 1 && curved(x); }) ||
+        GROUPS.find(function (x) { return ok(x).length > 1; }) || GROUPS[0];
       if (g) { state.case = g.id; renderDetail(); }
     }
     return Promise.all(charts.map(draw)).then(function () {
@@ -1141,6 +1148,9 @@
       const out = document.getElementById("selftest");
       out.textContent = JSON.stringify({ charts: charts.length, drawn: drawn, overlaps: problems.slice(0, 50),
         matrixCells: document.querySelectorAll("#matrix td.cell").length, tableRows: tableRows.length,
+        tableShown: tableRows.filter(function (x) { return !x.tr.hidden; }).length,
+        kinds: charts.map(function (c) { return c.plot.parentNode.dataset.kind; }),
+        state: { machine: state.machine, dtype: state.dtype, mode: state.mode, timing: state.timing, case: state.case },
         width: document.documentElement.clientWidth });
     });
   }
