@@ -395,3 +395,14 @@ def test_a_click_on_a_cell_opens_its_case_and_puts_it_in_the_address(browser: Ch
     assert page.wait("!document.getElementById('detail').hidden && location.hash")  == f"#case={group}"
     assert page.wait("document.querySelectorAll('#detail .plot[data-rendered]').length >= 2")
     assert page.console_problems() == []
+
+
+def test_best_available_shows_each_framework_at_its_fastest_mode_named(browser: Chromium, report: Path) -> None:
+    page = browser.page(1400, 900)
+    page.open(report.resolve().as_uri() + "#mode=best", "document.documentElement.dataset.reportInteractiveMs")
+    cells = page.evaluate("Array.from(document.querySelectorAll('#matrix table[data-workload=train_step] td.c-ok'))"
+                          ".map(function (td) { return td.querySelector('small.mode').textContent; })")
+    eager_lines = page.evaluate("document.querySelectorAll('#matrix table[data-workload=train_step] tbody tr').length")
+    assert set(cells) == {"eager", "compiled"}  # torch and jax at their compiled best, mlx eager: named
+    assert eager_lines == 2  # one line per machine's case, not one per mode
+    assert page.console_problems() == []

@@ -576,7 +576,7 @@
     const layout = baseLayout(300);
     layout.violinmode = "group";
     layout.yaxis.title = { text: "time per call (" + unit.name + ")" };
-    if (wantsLog(all, 4)) logAxis(layout.yaxis, all);
+    if (wantsLog(all, 4)) logAxis(layout.yaxis, all.map(function (v) { return v * unit.scale; }));
     return { data: data, layout: layout };
   }
   function timingBars(rows) {
