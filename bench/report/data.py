@@ -143,10 +143,6 @@ def check_text(value: Any) -> str:
     return str(value)
 
 
-def check_failed(text: str) -> bool:
-    return bool(text) and text.split(":")[0].strip().lower() in ("failed", "fail", "false", "error")
-
-
 def with_optional_columns(df: pd.DataFrame) -> pd.DataFrame:
     """`mode`, device time, the queued curve and the self-checks, null-safe for old files."""
     out = df.copy()

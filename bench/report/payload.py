@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.report.data import CHECKS, check_failed, comparable
+from bench.report.data import comparable
 from bench.report.measures import Measure, measure_values, measures_for
 from bench.report.peaks import Roofs, roofs_for
 from workloads import WORKLOADS
@@ -271,7 +271,6 @@ def build_payload(rows: pd.DataFrame, colours: dict[str, str]) -> dict[str, Any]
     records = rows.to_dict("records")
     workloads, values = workloads_view(records)
     table = [[get(r) for _, get in ROW_FIELDS] + [values[i]] for i, r in enumerate(records)]
-    failed = {name: int(rows[name].map(check_failed).sum()) for name in CHECKS}
     return {
         "colours": colours,
         "frameworks": sorted(colours),
@@ -287,7 +286,6 @@ def build_payload(rows: pd.DataFrame, colours: dict[str, str]) -> dict[str, Any]
             "mode": sorted(rows["mode"].dropna().unique().tolist()),
             "timing": sorted(t for t in rows["timing"].dropna().unique().tolist() if t),
         },
-        "checks_failed": failed,
     }
 
 

@@ -213,6 +213,9 @@
       lines.push(esc(r.status) + ": " + esc(r.reason));
     }
     if (r.not_ranked && r.status === "ok") lines.push("not compared: " + esc(r.not_ranked));
+    const memory = [["peak device", r.peak_dev], ["peak RSS", r.peak_rss], ["model weights", r.model_bytes]]
+      .filter(function (m) { return finite(m[1]) && m[1] > 0; }).map(function (m) { return m[0] + " " + fmtBytes(m[1]); });
+    if (memory.length) lines.push(memory.join(" · "));
     if (checksText(r)) lines.push(esc(checksText(r)));
     lines.push(esc(r.versions || r.framework + " " + r.version) + " · " + esc(r.backend) + (r.device ? " · " + esc(r.device) : ""));
     return lines.join("<br>");
