@@ -37,7 +37,8 @@ def headline(rows: pd.DataFrame) -> dict[str, Any]:
     machines = []
     for machine, part in rows.groupby("machine", sort=True):
         first = part.iloc[0]
-        devices = sorted({f"{r.backend}: {r.device_name}" for r in part.itertuples() if r.backend and r.device_name})
+        devices = sorted({f"{r.backend}: {r.device_name}" for r in part.itertuples()
+                          if isinstance(r.backend, str) and r.backend and isinstance(r.device_name, str) and r.device_name})
         frameworks = [
             {"name": fw, "versions": _versions(p.iloc[0]), "backends": ", ".join(sorted(p["backend"].dropna().unique()))}
             for fw, p in part.groupby("framework", sort=True)
