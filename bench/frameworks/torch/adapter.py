@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared
+from bench.frameworks.base import Adapter, PeakMemory, Placement, Prepared, leaves
 
 _DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -124,6 +124,17 @@ class TorchAdapter(Adapter):
 
     def barrier(self, out: Any) -> None:
         self._b.synchronize()
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return torch.matmul(a, b)
+
+    def placement(self, out: Any) -> Placement:
+        """Every tensor of the output on the selected device type (`Tensor.device`)."""
+        found = sorted({str(t.device) for t in leaves(out) if isinstance(t, torch.Tensor)})
+        if not found:
+            return Placement(None, "no tensor in the output")
+        ok = all(torch.device(d).type == self.device.type for d in found)
+        return Placement(ok, f"outputs on {', '.join(found)}, selected {self.device.type}")
 
     def unsupported_reason(self, exc: BaseException) -> str | None:
         """torch says "... not implemented for 'Half'" (RuntimeError) or raises

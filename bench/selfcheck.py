@@ -1,0 +1,132 @@
+"""Run-time self-checks that make a wrong number impossible to publish, on any device.
+
+Two checks, recorded in every row (`barrier_check`, `placement_check`):
+
+* **Barrier validity**, once per worker and backend. The timed region is "call, then the
+  framework's barrier"; a barrier that returns before the device has finished turns every
+  timing into a dispatch time. The datasheet-peak bound (bench.roofline) only catches that
+  when the result comes out faster than the hardware can go, which a small op never does.
+  This check does not need a peak: it times a dependent chain of fp32 matmuls (`x = x @ w`,
+  so no call can be skipped or overlapped with the next) at 1x and at `factor`x the work,
+  once waiting through the adapter's barrier and once through a host read of the result
+  (`to_numpy`, a data dependency no framework can return early from). Elapsed time must
+  grow with the work: the growth seen through the barrier must be at least half of the
+  growth seen through the host read. A barrier that returns early sees only the dispatch
+  of the extra calls, a small fraction of their work, so it fails on Metal, CUDA and CPU
+  alike. The op is calibrated (its size doubled) until one step takes `target_s` through
+  the host read, so the work dwarfs per-call dispatch on any device. A failed verdict is
+  re-measured once with more repeats before it is final (noise does not repeat, a broken
+  barrier does); then every row of that backend is an `error` naming the check.
+
+* **Placement**, per case: the output of the first call lives on the selected device
+  (torch `out.device`, JAX `out.devices()`, TF `out.device` plus the run metadata of the
+  graph, MLX's default device). A failure is an error; TensorFlow ops that ran on the host
+  although a GPU was selected make the row "partial" (recorded in `metrics`, never ranked).
+
+The adapter hooks are `Adapter.matmul`, `Adapter.placement` and
+`Adapter.observing_placement` (bench.frameworks.base); the worker only calls this module.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.frameworks.base import Adapter, Placement
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class BarrierCheck:
+    valid: bool | None  # None: could not be checked (the adapter has no matmul hook)
+    summary: str
+    cost_s: float = 0.0  # wall time the check took (its share of the suite is quoted in the README)
+
+
+def _chain(adapter: Adapter, n: int) -> tuple[Any, Callable[[Any], Any]]:
+    """A device-resident n×n fp32 matrix and one step of the chain. w is scaled by 1/√n so
+    the chain's values neither blow up nor vanish (E‖xw‖² = ‖x‖²)."""
+    rng = np.random.default_rng(0)
+    w = adapter.asarray((rng.standard_normal((n, n)) / np.sqrt(n)).astype(np.float32), "fp32")
+    x = adapter.asarray(rng.standard_normal((n, n)).astype(np.float32), "fp32")
+    return x, lambda v: adapter.matmul(v, w)
+
+
+def _elapsed(x: Any, step: Callable[[Any], Any], calls: int, wait: Callable[[Any], Any], clock: Clock) -> float:
+    t0 = clock()
+    y = x
+    for _ in range(calls):
+        y = step(y)
+    wait(y)
+    return clock() - t0
+
+
+def check_barrier(
+    adapter: Adapter,
+    *,
+    target_s: float = 2e-3,
+    factor: int = 4,
+    repeats: int = 3,
+    max_n: int = 8192,
+    clock: Clock = time.perf_counter,
+) -> BarrierCheck:
+    """See the module docstring. `target_s` is the host-read time of one step the op is
+    grown to; `factor` the work multiple; the minimum of `repeats` runs is used."""
+    started = clock()
+    try:
+        n = 64
+        while True:
+            x, step = _chain(adapter, n)
+            _elapsed(x, step, 1, adapter.to_numpy, clock)  # compile/JIT for this shape
+            one = min(_elapsed(x, step, 1, adapter.to_numpy, clock) for _ in range(2))
+            if one >= target_s or n >= max_n:
+                break
+            n *= 2
+        verdict = None
+        for attempt_repeats in (repeats, 3 * repeats):
+
+            def best(calls: int, wait: Callable[[Any], Any], r: int = attempt_repeats) -> float:
+                return min(_elapsed(x, step, calls, wait, clock) for _ in range(r))
+
+            host = best(factor, adapter.to_numpy) - best(1, adapter.to_numpy)
+            through = best(factor, adapter.barrier) - best(1, adapter.barrier)
+            verdict = through >= 0.5 * host and host > 0
+            if verdict:
+                break
+    except NotImplementedError as exc:
+        return BarrierCheck(None, f"not checked: {exc}", clock() - started)
+    how = (
+        f"{factor}x the work added {through * 1e3:.3g} ms through the barrier vs "
+        f"{host * 1e3:.3g} ms through a host read ({n}x{n} fp32 matmul chain, {one * 1e3:.3g} ms/step)"
+    )
+    if verdict:
+        return BarrierCheck(True, f"valid: {how}", clock() - started)
+    return BarrierCheck(
+        False,
+        f"INVALID: {type(adapter).__name__}.barrier returns before the work is done on {adapter.backend} "
+        f"(timings would measure dispatch): {how}",
+        clock() - started,
+    )
+
+
+def barrier_once(adapter: Adapter) -> BarrierCheck:
+    """The barrier check of this worker's adapter, run on first use and then remembered
+    (an adapter is bound to one backend for its lifetime)."""
+    check = getattr(adapter, "_metalbench_barrier_check", None)
+    if check is None:
+        check = check_barrier(adapter)
+        adapter._metalbench_barrier_check = check  # type: ignore[attr-defined]
+    return check
+
+
+def check_placement(adapter: Adapter, out: Any) -> Placement:
+    """The adapter's placement verdict for one case's output; never raises (a hook that
+    fails is reported, not fatal)."""
+    try:
+        return adapter.placement(out)
+    except Exception as exc:  # a broken hook must not cost the case its timing
+        return Placement(None, f"placement hook failed: {type(exc).__name__}: {exc}")
