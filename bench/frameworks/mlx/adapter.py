@@ -104,7 +104,7 @@ class MLXAdapter(Adapter):
         (`mx.default_device()`, set in activate_backend) when the case's graph was built."""
         device = mx.default_device()
         ok = device == _DEVICES[self.backend]
-        return Placement(ok, f"default device {device} (stream {mx.default_stream(device)}), selected {_DEVICES[self.backend]}")
+        return Placement(ok, f"default device (and stream) {device}, selected {_DEVICES[self.backend]}")
 
     def reset_peak_memory(self) -> None:
         _mx("reset_peak_memory")()
