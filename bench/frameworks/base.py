@@ -135,6 +135,10 @@ class Adapter(ABC):
     def available_backends(self) -> list[str]:
         """Usable backends in preference order, probed through the framework's own API."""
 
+    def missing_reason(self, backend: str) -> str:
+        """Why `backend` is not among the available ones, in the framework's words (bench doctor)."""
+        return f"{self.name} reports no {backend} backend here"
+
     def activate_backend(self) -> None:
         """Make `self.backend` the default device. Called once, after selection."""
 

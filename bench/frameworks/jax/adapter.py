@@ -71,6 +71,9 @@ class JaxAdapter(Adapter):
         self._devices = self._devices_by_backend()
         return [b for b in ("metal", "cuda", "cpu") if b in self._devices]
 
+    def missing_reason(self, backend: str) -> str:
+        return plugins.missing_reason(backend)
+
     def activate_backend(self) -> None:
         self.device = self._devices[self.backend]
         jax.config.update("jax_default_device", self.device)

@@ -158,3 +158,24 @@ def backend_errors() -> dict[str, str]:
     from jax._src import xla_bridge as xb
 
     return dict(getattr(xb, "_backend_errors", {}) or {})
+
+
+def missing_reason(backend: str) -> str:
+    """Why JAX has no `backend`: which plugins are installed and what JAX said about them."""
+    names = [n for n in registered_backends() if backend_of(n) == backend]
+    errors = {n: e for n, e in backend_errors().items() if backend_of(n) == backend}
+    if errors:
+        return "; ".join(f"backend {n!r} failed to initialise: {e}" for n, e in errors.items())
+    if backend == "metal":
+        installed = []
+        for p in KNOWN_PLUGINS:
+            try:
+                installed.append(f"{p.distribution} {importlib.metadata.version(p.distribution)}")
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        if not installed:
+            return "no JAX Metal plugin installed (jax-mps, or jax-metal with jax 0.5.0)"
+        return f"installed {', '.join(installed)} registered no Metal backend (its initialize() failed: see the log)"
+    if backend == "cuda":
+        return "no 'cuda' backend registered (install jax[cuda12])" if not names else f"{names} have no devices"
+    return f"jax has no {backend} backend"

@@ -54,6 +54,13 @@ class MLXAdapter(Adapter):
             found.append("cuda")
         return found + ["cpu"]
 
+    def missing_reason(self, backend: str) -> str:
+        if backend == "metal":
+            return "mx.metal.is_available() is False (Metal exists only on Apple Silicon macOS)"
+        if backend == "cuda":
+            return "mx.cuda.is_available() is False" if getattr(mx, "cuda", None) else "this mlx has no CUDA backend (mlx[cuda])"
+        return super().missing_reason(backend)
+
     def activate_backend(self) -> None:
         mx.set_default_device(_DEVICES[self.backend])
 

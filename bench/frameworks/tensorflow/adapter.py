@@ -80,6 +80,15 @@ class TensorFlowAdapter(Adapter):
         gpus = tf.config.list_physical_devices("GPU")
         return ([_gpu_backend()] if gpus else []) + ["cpu"]
 
+    def missing_reason(self, backend: str) -> str:
+        if backend != _gpu_backend():
+            return f"a TensorFlow 'GPU' here would be {_gpu_backend()}, not {backend}"
+        if backend == "metal":
+            plugin = dist_versions("tensorflow-metal", "tensorflow-metal-plugin")
+            have = ", ".join(f"{k} {v}" for k, v in plugin.items()) or "no Metal PluggableDevice plugin installed"
+            return f"tf.config.list_physical_devices('GPU') is empty ({have})"
+        return f"tf.config.list_physical_devices('GPU') is empty (built with CUDA: {tf.test.is_built_with_cuda()})"
+
     def activate_backend(self) -> None:
         if self.backend == "cpu":
             tf.config.set_visible_devices([], "GPU")

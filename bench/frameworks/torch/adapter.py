@@ -77,6 +77,13 @@ class TorchAdapter(Adapter):
             found.append("cuda")
         return found + ["cpu"]
 
+    def missing_reason(self, backend: str) -> str:
+        if backend == "metal":
+            return f"torch.backends.mps.is_available() is False (is_built: {torch.backends.mps.is_built()})"
+        if backend == "cuda":
+            return f"torch.cuda.is_available() is False (built with CUDA: {torch.version.cuda or 'no'})"
+        return super().missing_reason(backend)
+
     def activate_backend(self) -> None:
         self._b = _BACKENDS[self.backend]()
         self.device = torch.device(self._b.device)
