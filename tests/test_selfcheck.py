@@ -122,3 +122,18 @@ def test_mlx_placement_is_the_default_device(monkeypatch):
     assert adapter.placement(mx.ones(2)).ok is True
     monkeypatch.setattr(mx, "default_device", lambda: mx.gpu)  # a workload switched devices behind the adapter's back
     assert adapter.placement(mx.ones(2)).ok is False
+
+
+def test_torch_cuda_barrier_that_skips_synchronize_is_caught():
+    """Runs where CUDA is (the lent GPU); the CPU equivalent is the fake queue above."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from bench.frameworks.torch.adapter import TorchAdapter
+
+    class SkippedSync(TorchAdapter):
+        def barrier(self, out):
+            return None
+
+    assert selfcheck.check_barrier(TorchAdapter(device="cuda")).valid is True
+    assert selfcheck.check_barrier(SkippedSync(device="cuda")).valid is False
