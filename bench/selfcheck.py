@@ -48,11 +48,13 @@ class BarrierCheck:
 
 
 def _chain(adapter: Adapter, n: int) -> tuple[Any, Callable[[Any], Any]]:
-    """A device-resident n×n fp32 matrix and one step of the chain. w is scaled by 1/√n so
-    the chain's values neither blow up nor vanish (E‖xw‖² = ‖x‖²)."""
-    rng = np.random.default_rng(0)
-    w = adapter.asarray((rng.standard_normal((n, n)) / np.sqrt(n)).astype(np.float32), "fp32")
-    x = adapter.asarray(rng.standard_normal((n, n)).astype(np.float32), "fp32")
+    """A device-resident n×n fp32 matrix and one step of the chain. w = 1/n everywhere is
+    idempotent (w·w = w), so the chain's values stay bounded at any length; a dense GEMM
+    does the same work whatever the values, and building these costs no random numbers
+    (8192² Gaussians took seconds on the host)."""
+    block = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    x = adapter.asarray(np.tile(block, (max(n // 64, 1), max(n // 64, 1)))[:n, :n], "fp32")
+    w = adapter.asarray(np.full((n, n), 1.0 / n, dtype=np.float32), "fp32")
     return x, lambda v: adapter.matmul(v, w)
 
 
