@@ -140,6 +140,12 @@ def barrier_once(adapter: Adapter) -> BarrierCheck:
     return check
 
 
+def recorded_summary(adapter: Adapter) -> str | None:
+    """This worker's barrier verdict if the check has run (for rows that ended before timing)."""
+    check = getattr(adapter, "_metalbench_barrier_check", None)
+    return check.summary if check is not None else None
+
+
 def check_placement(adapter: Adapter, out: Any) -> Placement:
     """The adapter's placement verdict for one case's output; never raises (a hook that
     fails is reported, not fatal)."""

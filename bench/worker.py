@@ -188,6 +188,7 @@ def serve(adapter_path: str, framework: str, device: str, threads: int | None, c
                 adapter.release()
             except Exception:
                 pass
+        row.setdefault("barrier_check", selfcheck.recorded_summary(adapter))  # unsupported/error rows too
         send({"type": "row", "row": row})
     return 0
 

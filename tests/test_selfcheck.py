@@ -137,3 +137,9 @@ def test_torch_cuda_barrier_that_skips_synchronize_is_caught():
 
     assert selfcheck.check_barrier(TorchAdapter(device="cuda")).valid is True
     assert selfcheck.check_barrier(SkippedSync(device="cuda")).valid is False
+
+
+def test_rows_that_end_before_timing_still_carry_the_barrier_verdict(run_cases):
+    rows, _ = run_cases([Case("async", "matmul", TINY, "fp32"), Case("async", "matmul", TINY, "tf32")], frameworks=SPECS)
+    assert rows[1]["status"] == "unsupported"
+    assert rows[1]["barrier_check"] == rows[0]["barrier_check"] and rows[1]["barrier_check"].startswith("valid: ")
