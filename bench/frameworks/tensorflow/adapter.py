@@ -48,6 +48,16 @@ _BOOKKEEPING_OPS = frozenset(
 )
 
 
+_INDEX_DTYPES = frozenset({tf.int32.as_datatype_enum, tf.int64.as_datatype_enum, tf.bool.as_datatype_enum})
+
+
+def _is_index_op(node: Any) -> bool:
+    """Shape and index arithmetic (int32/int64/bool): TF keeps such ops in host memory on
+    GPUs too, so they say nothing about where the numbers were computed."""
+    types = [node.attr[key].type for key in ("T", "dtype", "DstT") if key in node.attr]
+    return bool(types) and all(t in _INDEX_DTYPES for t in types)
+
+
 def host_ops_of(run_metadata: Any, expected_type: str) -> dict[str, int]:
     """Count, per op type, the computing ops of the recorded function graphs that were
     placed on a CPU although `expected_type` ("GPU") was selected."""
@@ -57,7 +67,7 @@ def host_ops_of(run_metadata: Any, expected_type: str) -> dict[str, int]:
     for function_graph in run_metadata.function_graphs:
         for graph in function_graph.partition_graphs:
             for node in graph.node:
-                if node.op in _BOOKKEEPING_OPS or not node.device:
+                if node.op in _BOOKKEEPING_OPS or not node.device or _is_index_op(node):
                     continue
                 if tf.DeviceSpec.from_string(node.device).device_type == "CPU":
                     found[node.op] += 1
