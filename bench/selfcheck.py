@@ -109,7 +109,7 @@ def check_barrier(
                 h1, host = growth(x, step, adapter.to_numpy, r)
             through = growth(x, step, adapter.barrier, r)[1]
             verdict = None if host <= 0 else through >= min_share * host
-            if verdict or (verdict is False and attempt >= 1):
+            if verdict or (verdict is False and attempt >= 2):
                 break
     except NotImplementedError as exc:
         return BarrierCheck(None, f"not checked: {exc}", clock() - started)
