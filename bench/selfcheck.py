@@ -11,12 +11,13 @@ Two checks, recorded in every row (`barrier_check`, `placement_check`):
   once waiting through the adapter's barrier and once through a host read of the result
   (`to_numpy`, a data dependency no framework can return early from). Elapsed time must
   grow with the work: the growth seen through the barrier must be at least 30% of the
-  growth seen through the host read (a real barrier sees all of it). A barrier that returns early sees only the dispatch
-  of the extra calls, a small fraction of their work, so it fails on Metal, CUDA and CPU
-  alike. The op is calibrated (its size doubled) until one step takes `target_s` through
-  the host read, so the work dwarfs per-call dispatch on any device. A failed verdict is
-  re-measured once with more repeats before it is final (noise does not repeat, a broken
-  barrier does); then every row of that backend is an `error` naming the check.
+  growth seen through the host read (a real barrier sees all of it). A barrier that returns
+  early sees only the dispatch of the extra calls, a small fraction of their work, so it
+  fails on Metal, CUDA and CPU alike. The op is calibrated (its size doubled) until one
+  step's work, measured through the host read, is `target_s`, so the work dwarfs per-call
+  dispatch on any device. A failed verdict must repeat on three measurements of growing
+  length before it is final (noise does not repeat, a broken barrier does); then every row
+  of that backend is an `error` naming the check.
 
 * **Placement**, per case: the output of the first call lives on the selected device
   (torch `out.device`, JAX `out.devices()`, TF `out.device` plus the run metadata of the
