@@ -91,6 +91,8 @@ SCHEMA = pa.schema(
         pa.field("memory_bytes", pa.int64()),
         pa.field("python_version", pa.string()),
         pa.field("suite_version", pa.string()),
+        pa.field("barrier_check", pa.string()),  # bench.selfcheck: "valid: ..." / "INVALID: ..." / "not checked: ..."
+        pa.field("placement_check", pa.string()),  # "ok: ..." / "partial: ... on the host CPU: ..." / "failed: ..."
     ],
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )

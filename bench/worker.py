@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from bench import measure
+from bench import measure, selfcheck
 from bench.frameworks.base import Adapter, BackendUnavailable, Unsupported
 from bench.memory import peak_rss_bytes, reset_peak_rss
 from bench.plan import CaseMessage, case_seed
@@ -34,6 +34,10 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     params, dtype = case.params, case.dtype
     timings, protocol = case.timings, case.protocol
     row: dict[str, Any] = {"status": "ok", "reason": "", "cache_state": "warm", "threads": adapter.threads()}
+    barrier = selfcheck.barrier_once(adapter)  # once per worker and backend (bench.selfcheck)
+    row["barrier_check"] = barrier.summary
+    if barrier.valid is False:
+        return {**row, "status": "error", "reason": f"barrier check failed: {barrier.summary}"}
 
     if dtype == "tf32" and (why := adapter.tf32_unsupported_reason()):
         raise Unsupported(why)
@@ -47,14 +51,20 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     adapter.release()
     adapter.reset_peak_memory()
     row["rss_scope"] = reset_peak_rss()
-    prepared = adapter.prepare(workload.name, params, dtype, inputs)
-    row["implementation"] = prepared.implementation
-
-    out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
+    with adapter.observing_placement():
+        prepared = adapter.prepare(workload.name, params, dtype, inputs)
+        row["implementation"] = prepared.implementation
+        out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
+    placement = selfcheck.check_placement(adapter, out)
+    row["placement_check"] = placement.summary
+    if placement.ok is False:
+        return {**row, "status": "error", "reason": f"placement check failed: {placement.where}"}
     full = adapter.to_numpy(prepared.checked(out))
     checked = full[workload.check_index(params)]
     report = compare(checked, reference, dtype, workload.tolerance[dtype], workload.precision_witness)
     metrics: dict[str, Any] = dict(prepared.metrics()) if prepared.metrics else {}
+    if placement.host_ops:
+        metrics["ops_on_host_cpu"] = dict(placement.host_ops)
     problems = workload.assess(checked, inputs, params, dtype, metrics) if workload.assess else []
     row.update(
         max_rel_error=report.max_rel_error,
@@ -154,6 +164,7 @@ def serve(adapter_path: str, framework: str, device: str, threads: int | None, c
                 adapter.release()
             except Exception:
                 pass
+        row.setdefault("barrier_check", selfcheck.recorded_summary(adapter))  # unsupported/error rows too
         send({"type": "row", "row": row})
     return 0
 

@@ -18,15 +18,18 @@ from bench.summary import rank
 BIG = {"m": 768, "n": 768, "k": max(768, 128 * (os.cpu_count() or 1))}
 SPECS = {
     "async": FrameworkSpec("async", "tests.fake_framework:AsyncAdapter", "numpy", "fake"),
-    "forgetful": FrameworkSpec("forgetful", "tests.fake_framework:ForgetfulAdapter", "numpy", "fake"),
+    "forgetful": FrameworkSpec("forgetful", "tests.fake_framework:UncheckedForgetfulAdapter", "numpy", "fake"),
 }
 
 
 @pytest.mark.integration
 def test_a_missing_barrier_is_reported_implausible_and_never_ranked(run_cases):
+    """The second line of defence: where the barrier check cannot run (this fake has no
+    matmul hook; bench.selfcheck catches the same barrier otherwise, tests/test_selfcheck.py)."""
     rows, _ = run_cases([Case("async", "matmul", BIG, "fp32"), Case("forgetful", "matmul", BIG, "fp32")], frameworks=SPECS)
     waited, forgot = rows
     assert waited["status"] == forgot["status"] == "ok"
+    assert waited["barrier_check"].startswith("valid: ") and forgot["barrier_check"].startswith("not checked: ")
     assert waited["plausible"] is True
     assert forgot["plausible"] is False and "did the barrier wait" in forgot["plausibility_note"]
     ranked = rank(pd.DataFrame(rows).assign(machine="m"))

@@ -9,11 +9,12 @@ device-resident inputs. The timing protocol (bench.measure) and the checking
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, ContextManager, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -79,6 +80,45 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a case's output (and, where the framework says, its ops) ran.
+
+    `ok` is True when every output leaf lives on the selected device, False when one does
+    not (the row becomes an error), None when the framework cannot tell. `host_ops` names
+    the ops of the timed function that ran on the host CPU although a GPU was selected
+    (TensorFlow places ops without a kernel for the device on the CPU without an error):
+    such a row is recorded but never ranked as a GPU row."""
+
+    ok: bool | None
+    where: str
+    host_ops: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        if self.ok is None:
+            return f"not checked: {self.where}"
+        if not self.ok:
+            return f"failed: {self.where}"
+        if self.host_ops:
+            ops = ", ".join(f"{op}×{n}" for op, n in sorted(self.host_ops.items()))
+            return f"partial: {self.where}; on the host CPU: {ops}"
+        return f"ok: {self.where}"
+
+
+def leaves(out: Any) -> Iterator[Any]:
+    """The arrays of an output that may be a tuple/list/dict tree (a training step returns
+    its loss with the updated state)."""
+    if isinstance(out, (tuple, list)):
+        for item in out:
+            yield from leaves(item)
+    elif isinstance(out, dict):
+        for item in out.values():
+            yield from leaves(item)
+    elif out is not None:
+        yield out
+
+
+@dataclass(frozen=True)
 class PeakMemory:
     device_bytes: int | None
     note: str = ""  # why device_bytes is null, or what it counts
@@ -99,6 +139,10 @@ class Adapter(ABC):
     @abstractmethod
     def available_backends(self) -> list[str]:
         """Usable backends in preference order, probed through the framework's own API."""
+
+    def missing_reason(self, backend: str) -> str:
+        """Why `backend` is not among the available ones, in the framework's words (bench doctor)."""
+        return f"{self.name} reports no {backend} backend here"
 
     def activate_backend(self) -> None:
         """Make `self.backend` the default device. Called once, after selection."""
@@ -148,6 +192,21 @@ class Adapter(ABC):
 
     def enqueue(self, out: Any) -> None:
         """Start computing `out` without waiting (only lazy frameworks need this)."""
+
+    # -- self-checks (bench.selfcheck) ---------------------------------------------------
+    def matmul(self, a: Any, b: Any) -> Any:
+        """`a @ b` on device arrays, issued without waiting: one step of the dependent
+        chain bench.selfcheck times to prove that `barrier` waits for the work."""
+        raise NotImplementedError(f"the {self.name} adapter has no matmul hook for the barrier check")
+
+    def placement(self, out: Any) -> Placement:
+        """Where `out` lives, compared with the selected device."""
+        return Placement(None, f"the {self.name} adapter has no placement hook")
+
+    def observing_placement(self) -> ContextManager[None]:
+        """Wraps a case's build and first call; a framework that can only report op
+        placement while a graph is first instantiated (TensorFlow's run metadata) records it here."""
+        return contextlib.nullcontext()
 
     def unsupported_reason(self, exc: BaseException) -> str | None:
         """A reason when `exc` means "this framework/backend cannot do the case" rather

@@ -3,9 +3,14 @@
 Dispatch is asynchronous, so the barrier is `jax.block_until_ready`. Each workload is a
 `jax.jit` function compiled before timing (its first call is the compile, timed apart).
 
-Metal facts: jax-metal 0.1.1 registers the PJRT plugin "METAL" and needs jax==jaxlib==0.5.0
-(jax#26968); community plugins name themselves "mps" or "mtl", so any of the three counts
-as Metal. `Device.memory_stats()` is None on CPU and has no peak reset (jax#8096): the
+Metal facts: jax-metal 0.1.1 registers the PJRT plugin "METAL" (upper case) and needs
+jax==jaxlib==0.5.0 (jax#26968); community plugins register "mps", "mtl", "metal" or "mlx"
+(bench.frameworks.jax.plugins). JAX matches platform names exactly (no lower-casing in
+jax-v0.5.0 or since), so the adapter walks the registered backend names instead of asking
+`jax.devices("metal")`, which never found jax-metal. jax-metal gaps are recorded as
+`unsupported` with the plugin's own message: bf16 was never enabled (jax#16417) and
+dot_generals with non-leading batch dims "failed to legalize operation 'mhlo.dot_general'"
+(jax#20114: GQA attention and its gradients). `Device.memory_stats()` is None on CPU and has no peak reset (jax#8096): the
 adapter reports a peak only when it rose during the case, which makes it this case's own.
 fp32 dots default to TF32 on GPUs that have it, so fp32 forces
 `jax_default_matmul_precision="highest"` (docs "Matmul precision").
@@ -20,39 +25,50 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared, dist_versions, tf32_needs_ampere
+from bench.frameworks.base import Adapter, PeakMemory, Placement, Prepared, dist_versions, leaves, tf32_needs_ampere
+from bench.frameworks.jax import plugins
 
-_METAL_PLATFORMS = {"metal", "mps", "mtl"}
 _DTYPES = {"fp32": jnp.float32, "tf32": jnp.float32, "fp16": jnp.float16, "bf16": jnp.bfloat16}
 _PRECISION = {"fp32": "highest", "tf32": "tensorfloat32"}
-
-
-def _platform_backend(platform: str) -> str:
-    p = platform.lower()
-    if p in _METAL_PLATFORMS:
-        return "metal"
-    if p in {"gpu", "cuda"}:
-        return "cuda"
-    return p
+_platform_backend = plugins.backend_of
+# Messages with which Metal plugins refuse what they cannot compile (jax#16417, jax#20114,
+# jax#20938: "failed to legalize operation", "data types are not supported").
+_PLUGIN_REFUSALS = ("failed to legalize", "not supported", "unsupported", "UNIMPLEMENTED", "not implemented")
 
 
 class JaxAdapter(Adapter):
     name = "jax"
 
     def _devices_by_backend(self) -> dict[str, Any]:
+        """{backend: first device} over every registered JAX backend, by registered name
+        (case-insensitive), highest registration priority first where two names map to
+        one backend (two Metal plugins installed side by side)."""
+        plugins.Registrations.install()
+        from jax._src import xla_bridge as xb
+
+        factories = getattr(xb, "_backend_factories", {})
+        names = sorted(plugins.registered_backends(), key=lambda n: -getattr(factories.get(n), "priority", 0))
         found: dict[str, Any] = {}
-        for platform in ("metal", "mps", "mtl", "cuda", "gpu", "cpu"):
+        self._platform_names: dict[str, str] = {}
+        for name in names:
+            backend = plugins.backend_of(name)
+            if backend is None or backend in found:
+                continue
             try:
-                devices = jax.devices(platform)
-            except (RuntimeError, ValueError):  # "Unknown backend" for platforms not installed
+                devices = jax.devices(name)
+            except (RuntimeError, ValueError):
                 continue
             if devices:
-                found.setdefault(_platform_backend(devices[0].platform), devices[0])
+                found[backend] = devices[0]
+                self._platform_names[backend] = name
         return found
 
     def available_backends(self) -> list[str]:
         self._devices = self._devices_by_backend()
         return [b for b in ("metal", "cuda", "cpu") if b in self._devices]
+
+    def missing_reason(self, backend: str) -> str:
+        return plugins.missing_reason(backend)
 
     def activate_backend(self) -> None:
         self.device = self._devices[self.backend]
@@ -69,11 +85,25 @@ class JaxAdapter(Adapter):
         return str(getattr(self.device, "device_kind", self.device.platform))
 
     def versions(self) -> dict[str, str]:
-        return {"jax": jax.__version__, **dist_versions("jaxlib", "jax-metal", "jax-cuda12-plugin", "jax-cuda13-plugin")}
+        """jax first, then jaxlib, then the plugin distribution that provided the selected
+        platform (`jax_plugin`, with its version under its own name) and the registered name."""
+        found = {"jax": jax.__version__, **dist_versions("jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin")}
+        name = self._platform_names.get(self.backend, self.backend)
+        found["jax_platform"] = name
+        if self.backend == "metal":
+            provider = plugins.Registrations.provider(name)
+            found["jax_plugin"] = provider[0] if provider else f"unknown (registered {name!r})"
+            if provider:
+                found[provider[0]] = provider[1]
+        return found
+
+    @property
+    def plugin(self) -> str:
+        return self.versions().get("jax_plugin", "")
 
     def tf32_unsupported_reason(self) -> str | None:
         if self.backend == "metal":
-            return "jax-metal exposes no TF32-class fp32 matmul mode"
+            return f"the JAX Metal plugin ({self.plugin}) exposes no TF32-class fp32 matmul mode"
         if self.backend == "cuda":
             major, _, minor = str(getattr(self.device, "compute_capability", "8.0")).partition(".")
             return tf32_needs_ampere((int(major), int(minor or 0)))
@@ -90,6 +120,22 @@ class JaxAdapter(Adapter):
     def to_numpy(self, out: Any) -> np.ndarray:
         return np.asarray(out.astype(jnp.float32))
 
+    def matmul(self, a: Any, b: Any) -> Any:
+        if not hasattr(self, "_matmul_jit"):
+            self._matmul_jit = jax.jit(jnp.matmul)
+        return self._matmul_jit(a, b)
+
+    def placement(self, out: Any) -> Placement:
+        """Every array of the output on the selected device (`Array.devices()`)."""
+        found: set[Any] = set()
+        for leaf in leaves(out):
+            if hasattr(leaf, "devices"):
+                found |= set(leaf.devices())
+        if not found:
+            return Placement(None, "no array in the output")
+        where = f"outputs on {', '.join(sorted(map(str, found)))} of backend {self._platform_names.get(self.backend, self.backend)!r}, selected {self.device}"
+        return Placement(found == {self.device}, where)
+
     def barrier(self, out: Any) -> None:
         # An array's own method skips the pytree walk of jax.block_until_ready (a few µs
         # a call, 5% of a small op's latency); trees (a training step's outputs) take the walk.
@@ -103,9 +149,14 @@ class JaxAdapter(Adapter):
         """XLA refuses some dtype/op combinations per backend (e.g. fp16 dot_general with
         fp32 accumulation on XLA:CPU, what jitted fp16 attention lowers to)."""
         text = str(exc)
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        if self.backend == "metal" and any(word in text for word in _PLUGIN_REFUSALS):
+            # jax-metal raises XlaRuntimeError "UNKNOWN: ...: error: failed to legalize operation
+            # 'mhlo.dot_general'" (jax#20114); bf16 fails to compile (jax#16417): the plugin's words.
+            return f"{self.plugin} on Metal: {first}"
         if isinstance(exc, (ValueError, NotImplementedError)) or "UNIMPLEMENTED" in text:
             if "not supported" in text or "UNIMPLEMENTED" in text or "not implemented" in text.lower():
-                return f"XLA on {self.backend}: {text.strip().splitlines()[0]}"
+                return f"XLA on {self.backend}: {first}"
         return super().unsupported_reason(exc)
 
     def _peak_in_use(self) -> int | None:

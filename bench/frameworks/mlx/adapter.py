@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 import mlx.core as mx
 import numpy as np
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared, Unsupported, dist_versions
+from bench.frameworks.base import Adapter, PeakMemory, Placement, Prepared, Unsupported, dist_versions
 
 _DTYPES = {"fp32": mx.float32, "tf32": mx.float32, "fp16": mx.float16, "bf16": mx.bfloat16}
 _DEVICES = {"metal": mx.gpu, "cuda": mx.gpu, "cpu": mx.cpu}
@@ -53,6 +53,13 @@ class MLXAdapter(Adapter):
         if cuda is not None and cuda.is_available():
             found.append("cuda")
         return found + ["cpu"]
+
+    def missing_reason(self, backend: str) -> str:
+        if backend == "metal":
+            return "mx.metal.is_available() is False (Metal exists only on Apple Silicon macOS)"
+        if backend == "cuda":
+            return "mx.cuda.is_available() is False" if getattr(mx, "cuda", None) else "this mlx has no CUDA backend (mlx[cuda])"
+        return super().missing_reason(backend)
 
     def activate_backend(self) -> None:
         mx.set_default_device(_DEVICES[self.backend])
@@ -94,6 +101,17 @@ class MLXAdapter(Adapter):
 
     def enqueue(self, out: Any) -> None:
         mx.async_eval(out)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return mx.matmul(a, b)
+
+    def placement(self, out: Any) -> Placement:
+        """MLX arrays carry no device: an op runs on the stream it is given, by default the
+        default device's. So the check is that the default device is still the selected one
+        (`mx.default_device()`, set in activate_backend) when the case's graph was built."""
+        device = mx.default_device()
+        ok = device == _DEVICES[self.backend]
+        return Placement(ok, f"default device (and stream) {device}, selected {_DEVICES[self.backend]}")
 
     def reset_peak_memory(self) -> None:
         _mx("reset_peak_memory")()

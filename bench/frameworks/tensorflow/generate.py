@@ -1,8 +1,8 @@
 """TensorFlow's `generate` (found by TensorFlowAdapter.prepare): a
 `tf.function` prefill and a `tf.function` decode step (XLA `jit_compile=True` where the
 device has XLA; not on Metal), the KV cache held in one `tf.Variable` per layer and
-tensor, (B, L, Hkv, hd): prefill writes it by sliced assignment, decode by
-`scatter_nd_update` at a traced position, so one compiled step serves every position. Attention is `keras.ops.dot_product_attention`
+tensor, (B, L, Hkv, hd): prefill and decode both write it by `scatter_nd_update`
+(prefill at every prompt position, decode at a traced one), so one compiled step serves every position. Attention is `keras.ops.dot_product_attention`
 (TF has no fused SDPA: einsum → softmax → einsum; Keras repeats the KV heads for GQA),
 decode attends over the whole cache with a length mask. Quantized weights: uint8 codes
 dequantized in the same function as the matmul (ops.dequant_matmul).
@@ -66,8 +66,13 @@ class TFLlamaOps:
         kc, vc = cache
         t = q.shape[1]
         if t > 1:  # prefill from position 0: causal attention over the new keys themselves
-            kc[:, :t].assign(k)
-            vc[:, :t].assign(v)
+            # A scatter at every (b, 0..t-1), not the sliced assign `kc[:, :t].assign(k)`: that lowers to
+            # ResourceStridedSliceAssign, which tensorflow-metal 1.2.0 does not register, and a resource
+            # op must run with its GPU variable, so prefill failed on Metal. ResourceScatterNdUpdate is
+            # registered (bench.frameworks.tensorflow.metal_kernels). The indices are a constant: no ops.
+            at = tf.constant(np.stack(np.meshgrid(np.arange(q.shape[0]), np.arange(t), indexing="ij"), -1).astype(np.int32))
+            kc.scatter_nd_update(at, k)
+            vc.scatter_nd_update(at, v)
             return keras.ops.dot_product_attention(q, k, v, is_causal=True), cache
         # a sliced assign at a traced position would be an XLA compile-time constant
         # (one compilation per position); a scatter at (b, pos) is one program for all

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared, tf32_needs_ampere
+from bench.frameworks.base import Adapter, PeakMemory, Placement, Prepared, leaves, tf32_needs_ampere
 
 _DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -77,6 +77,13 @@ class TorchAdapter(Adapter):
             found.append("cuda")
         return found + ["cpu"]
 
+    def missing_reason(self, backend: str) -> str:
+        if backend == "metal":
+            return f"torch.backends.mps.is_available() is False (is_built: {torch.backends.mps.is_built()})"
+        if backend == "cuda":
+            return f"torch.cuda.is_available() is False (built with CUDA: {torch.version.cuda or 'no'})"
+        return super().missing_reason(backend)
+
     def activate_backend(self) -> None:
         self._b = _BACKENDS[self.backend]()
         self.device = torch.device(self._b.device)
@@ -122,6 +129,17 @@ class TorchAdapter(Adapter):
 
     def barrier(self, out: Any) -> None:
         self._b.synchronize()
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return torch.matmul(a, b)
+
+    def placement(self, out: Any) -> Placement:
+        """Every tensor of the output on the selected device type (`Tensor.device`)."""
+        found = sorted({str(t.device) for t in leaves(out) if isinstance(t, torch.Tensor)})
+        if not found:
+            return Placement(None, "no tensor in the output")
+        ok = all(torch.device(d).type == self.device.type for d in found)
+        return Placement(ok, f"outputs on {', '.join(found)}, selected {self.device.type}")
 
     def unsupported_reason(self, exc: BaseException) -> str | None:
         """torch says "... not implemented for 'Half'" (RuntimeError) or raises
