@@ -17,6 +17,8 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from bench.measure import DeviceEvents
+
 BACKENDS = ("metal", "cuda", "cpu")
 DEVICE_CHOICES = ("auto",) + BACKENDS
 
@@ -137,6 +139,14 @@ class Adapter(ABC):
 
     def enqueue(self, out: Any) -> None:
         """Start computing `out` without waiting (only lazy frameworks need this)."""
+
+    def device_events(self) -> "DeviceEvents":
+        """Timing events recorded on the device's own stream (bench.measure.DeviceEvents),
+        for the device-time figure; raises Unsupported with the reason where the framework
+        exposes none (then that figure is null and the row says why)."""
+        if self.backend == "cpu":
+            raise Unsupported("on cpu the host is the device: no separate device time (latency is it)")
+        raise Unsupported(f"{self.name} exposes no device timing events on {self.backend}")
 
     def unsupported_reason(self, exc: BaseException) -> str | None:
         """A reason when `exc` means "this framework/backend cannot do the case" rather

@@ -18,7 +18,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared
+from bench.frameworks.base import Adapter, PeakMemory, Prepared, Unsupported
+from bench.measure import DeviceEvents
+
+# torch.cuda._sleep spins for a number of GPU clock cycles; 2.5e9/s is above any
+# datacenter GPU's boost clock, so the filler lasts at least as long as asked (longer is harmless:
+# it ends before the start event).
+_SLEEP_CYCLES_PER_S = 2.5e9
 
 _DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -124,6 +130,24 @@ class TorchAdapter(Adapter):
 
     def barrier(self, out: Any) -> None:
         self._b.synchronize()
+
+    def device_events(self) -> DeviceEvents:
+        """torch.cuda.Event / torch.mps.Event (record, synchronize, elapsed_time in ms; the MPS
+        class since torch 2.1). On CUDA, `torch.cuda._sleep` keeps the GPU busy while the host
+        enqueues the call, so the events bracket the kernel; MPS has no such filler, so its
+        figure may include the host's launch gap (the source says so)."""
+        if self.backend == "cuda":
+            return DeviceEvents(
+                lambda: torch.cuda.Event(enable_timing=True),
+                "torch.cuda.Event around one call, GPU held busy by torch.cuda._sleep while it is enqueued",
+                busy=lambda seconds: torch.cuda._sleep(int(seconds * _SLEEP_CYCLES_PER_S)),
+            )
+        if self.backend == "metal" and hasattr(torch, "mps") and hasattr(torch.mps, "Event"):
+            return DeviceEvents(
+                lambda: torch.mps.Event(enable_timing=True),
+                "torch.mps.Event around one call (no device filler: may include the launch gap)",
+            )
+        return super().device_events()
 
     def unsupported_reason(self, exc: BaseException) -> str | None:
         """torch says "... not implemented for 'Half'" (RuntimeError) or raises
