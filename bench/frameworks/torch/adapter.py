@@ -175,10 +175,23 @@ class TorchAdapter(Adapter):
         return Prepared(lambda: v * 2, "tensor * 2")
 
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(x, dtype, causal=bool(p["causal"]))
+
+    def prepare_decode_attention(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(x, dtype, causal=False)
+
+    def _attention(self, x: Mapping[str, np.ndarray], dtype: str, causal: bool) -> Prepared:
+        """F.scaled_dot_product_attention; fewer K/V heads than query heads go through
+        `enable_gqa=True` (torch >= 2.5), so the kernel reads the cache un-repeated."""
         q, k, v = (self.asarray(x[n], dtype) for n in ("q", "k", "v"))
-        causal = bool(p["causal"])
+        name = "torch.nn.functional.scaled_dot_product_attention (dispatcher's choice of kernel)"
+        if q.shape[1] == k.shape[1]:
+            return Prepared(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), name)
         return Prepared(
-            lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
-            "torch.nn.functional.scaled_dot_product_attention (dispatcher's choice of kernel)",
+            lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True), name.replace(" (", ", enable_gqa=True (")
         )
+
+    def prepare_bmm(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        return Prepared(lambda: torch.bmm(a, b), "torch.bmm")
 
