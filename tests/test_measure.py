@@ -112,7 +112,7 @@ def test_sweep_stops_at_the_budget_and_says_so():
 
 def test_sample_length_is_set_by_repeating_batches_never_by_the_depth():
     model = DeviceModel(per_call=1e-6, barrier_cost=0.0)
-    p = measure.Protocol(min_sample_s=1e-3, min_samples=3, max_samples=3, budget_s=1e9)
+    p = measure.Protocol(min_sample_s=1e-3, min_samples=3, max_samples=3, budget_s=1e9, plateau_min_batch_s=0.0)
     t = measure.time_queued(model.call, model.barrier, lambda o: None, 1e-6, 1, p, clock=model.clock)
     assert t.sweep is not None and t.sweep.depths == [1, 2, 4] and t.sweep.depth == 4  # flat: two doublings gain nothing
     assert 1000 <= t.inner_loops <= 1004  # ~250 batches of 4 make a 1 ms sample; each batch still has one barrier
@@ -222,3 +222,11 @@ def test_first_call_is_timed_apart():
 
     out, seconds = measure.time_first_call(call, lambda o: None, clock=clock)
     assert out == "out" and seconds == 5.0
+
+
+def test_no_plateau_is_declared_while_a_batch_is_shorter_than_the_minimum():
+    model = DeviceModel(per_call=1e-6, barrier_cost=0.0)  # flat from k=1: a plateau at once, were batches long enough
+    p = measure.Protocol(min_sample_s=0.0, min_samples=3, max_samples=3, budget_s=1e9, plateau_min_batch_s=1e-3)
+    t = measure.time_queued(model.call, model.barrier, lambda o: None, 1e-6, 1, p, clock=model.clock)
+    assert t.sweep is not None and t.sweep.stop == "plateau"
+    assert t.sweep.depth == 1024  # the first depth whose batch lasts 1 ms
