@@ -140,7 +140,7 @@ class Adapter(ABC):
     def enqueue(self, out: Any) -> None:
         """Start computing `out` without waiting (only lazy frameworks need this)."""
 
-    def device_events(self) -> "DeviceEvents":
+    def device_events(self) -> DeviceEvents:
         """Timing events recorded on the device's own stream (bench.measure.DeviceEvents),
         for the device-time figure; raises Unsupported with the reason where the framework
         exposes none (then that figure is null and the row says why)."""

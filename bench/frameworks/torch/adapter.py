@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared, Unsupported
+from bench.frameworks.base import Adapter, PeakMemory, Prepared
 from bench.measure import DeviceEvents
 
 # torch.cuda._sleep spins for a number of GPU clock cycles; 2.5e9/s is above any
@@ -125,7 +125,8 @@ class TorchAdapter(Adapter):
     def asarray(self, x: np.ndarray, dtype: str) -> Any:
         """Always a copy in torch's own memory. Without `copy=True` a CPU fp32 tensor shares
         the numpy buffer, which glibc aligns to 16 bytes where torch's allocator aligns to
-        64: MKL's sgemm ran ~10% slower on it (issue 16), and a user's tensors are torch's."""
+        64: a 16x1024 @ 1024x1024 sgemm took 1.37x the CPU time on it (issue 16), and a
+        user's tensors are torch's own."""
         return torch.from_numpy(np.ascontiguousarray(x)).to(device=self.device, dtype=_DTYPES[dtype], copy=True)
 
     def to_numpy(self, out: Any) -> np.ndarray:
