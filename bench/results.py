@@ -93,6 +93,16 @@ SCHEMA = pa.schema(
         pa.field("suite_version", pa.string()),
         pa.field("barrier_check", pa.string()),  # bench.selfcheck: "valid: ..." / "INVALID: ..." / "not checked: ..."
         pa.field("placement_check", pa.string()),  # "ok: ..." / "partial: ... on the host CPU: ..." / "failed: ..."
+        # -- added by issue 16: queued = the plateau of a queue-depth sweep; device time --
+        pa.field("dispatch_overhead_note", pa.string()),  # why dispatch_overhead_s is 0 or null
+        pa.field("queue_depth", pa.int64()),  # k the queued figure was timed at (calls per barrier)
+        pa.field("queue_curve_k", pa.list_(pa.int64())),  # the sweep: queue depths tried ...
+        pa.field("queue_curve_s", pa.list_(pa.float64())),  # ... and the median per-call seconds at each
+        pa.field("queue_plateau", pa.bool_()),  # the sweep ended on a plateau (not on a bound)
+        pa.field("queue_stop", pa.string()),  # plateau, memory bound, depth cap or budget
+        *_timing_fields("device_"),  # kernel time between device events around one call
+        pa.field("device_time_source", pa.string()),
+        pa.field("device_time_note", pa.string()),  # why device_* is null
     ],
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )

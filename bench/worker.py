@@ -28,6 +28,30 @@ from bench.precision import FORMATS, compare, to_storage
 from workloads import WORKLOADS
 
 
+def _sweep_columns(queued: measure.Timing | None) -> dict[str, Any]:
+    """The queue-depth curve behind the queued figure (bench.measure.sweep_queue)."""
+    if queued is None or queued.sweep is None:
+        return {}
+    sweep = queued.sweep
+    return {
+        "queue_depth": sweep.depth,
+        "queue_curve_k": list(sweep.depths),
+        "queue_curve_s": list(sweep.per_call_s),
+        "queue_plateau": sweep.plateau_reached,
+        "queue_stop": sweep.stop,
+    }
+
+
+def _device_time(adapter: Adapter, call: Any, per_call: float, protocol: measure.Protocol) -> dict[str, Any]:
+    """Device time between the framework's events where it has them; else the reason it is null."""
+    try:
+        events = adapter.device_events()
+    except Unsupported as exc:
+        return {"device_time_note": str(exc)}
+    timing = measure.time_device(call, events, per_call, protocol)
+    return {**measure.timing_columns("device_", timing), "device_time_source": events.source}
+
+
 def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     """Check then time one case; returns the worker's part of the row."""
     workload = WORKLOADS[case.workload]
@@ -91,12 +115,15 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
         queued = measure.time_queued(prepared.call, adapter.barrier, adapter.enqueue, per_call, output_bytes, protocol)
     row.update(measure.timing_columns("latency_", latency))
     row.update(measure.timing_columns("queued_", queued))
+    row.update(_sweep_columns(queued))
+    row.update(_device_time(adapter, prepared.call, per_call, protocol))
     primary = queued or latency
     assert primary is not None
     row["timing"] = primary.kind
     row.update(measure.timing_columns("", primary))
     if latency and queued:
-        row["dispatch_overhead_s"] = latency.summary.median - queued.summary.median
+        row["dispatch_overhead_s"], note = measure.dispatch_overhead(latency, queued)
+        row["dispatch_overhead_note"] = note or None
 
     flops = workload.flops(params)
     moved = workload.bytes_moved(params, FORMATS[dtype].itemsize)

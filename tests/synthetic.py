@@ -240,7 +240,7 @@ def write_synthetic(directory: Path, n_rows: int | None = None, newer_columns: b
         path = Path(directory) / f"{run_id}.parquet"
         table = pa.Table.from_pylist([{k: r.get(k) for k in SCHEMA.names} for r in rows], schema=SCHEMA)
         if newer_columns:
-            for name in NEWER_COLUMNS:
+            for name in (n for n in NEWER_COLUMNS if n not in SCHEMA.names):  # those the schema lacks yet
                 table = table.append_column(name, pa.array([r.get(name) for r in rows]))
         pq.write_table(table, path)
         paths.append(path)

@@ -18,6 +18,8 @@ from typing import Any, Callable, ClassVar, ContextManager, Iterator, Mapping, S
 
 import numpy as np
 
+from bench.measure import DeviceEvents
+
 BACKENDS = ("metal", "cuda", "cpu")
 DEVICE_CHOICES = ("auto",) + BACKENDS
 
@@ -207,6 +209,14 @@ class Adapter(ABC):
         """Wraps a case's build and first call; a framework that can only report op
         placement while a graph is first instantiated (TensorFlow's run metadata) records it here."""
         return contextlib.nullcontext()
+
+    def device_events(self) -> DeviceEvents:
+        """Timing events recorded on the device's own stream (bench.measure.DeviceEvents),
+        for the device-time figure; raises Unsupported with the reason where the framework
+        exposes none (then that figure is null and the row says why)."""
+        if self.backend == "cpu":
+            raise Unsupported("on cpu the host is the device: no separate device time (latency is it)")
+        raise Unsupported(f"{self.name} exposes no device timing events on {self.backend}")
 
     def unsupported_reason(self, exc: BaseException) -> str | None:
         """A reason when `exc` means "this framework/backend cannot do the case" rather

@@ -192,9 +192,20 @@ class JaxAdapter(Adapter):
         return Prepared(lambda: fn(v), "jax.jit(x * 2)")
 
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(x, dtype, causal=bool(p["causal"]))
+
+    def prepare_decode_attention(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        """Fewer K/V heads than query heads: jax.nn.dot_product_attention groups them natively."""
+        return self._attention(x, dtype, causal=False)
+
+    def prepare_bmm(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        fn = jax.jit(jnp.matmul)
+        return Prepared(lambda: fn(a, b), "jax.jit(jnp.matmul) (batched)")
+
+    def _attention(self, x: Mapping[str, np.ndarray], dtype: str, causal: bool) -> Prepared:
         # jax.nn.dot_product_attention takes (batch, seq, heads, dim): transpose outside the timed call.
         q, k, v = (self.asarray(np.swapaxes(x[n], 1, 2), dtype) for n in ("q", "k", "v"))
-        causal = bool(p["causal"])
         impl = self._sdpa_implementation(q, k, v, causal)
         fn = jax.jit(lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=causal, implementation=impl))
         return Prepared(

@@ -132,9 +132,19 @@ class MLXAdapter(Adapter):
         return Prepared(lambda: v * 2, "array * 2")
 
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(p, dtype, x, "causal" if p["causal"] else None)
+
+    def prepare_decode_attention(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        """mx.fast.scaled_dot_product_attention takes un-repeated K/V heads (native GQA)."""
+        return self._attention(p, dtype, x, None)
+
+    def prepare_bmm(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        return Prepared(lambda: mx.matmul(a, b), "mx.matmul (batched)")
+
+    def _attention(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], mask: str | None) -> Prepared:
         q, k, v = (self.asarray(x[n], dtype) for n in ("q", "k", "v"))
         scale = float(p["head_dim"]) ** -0.5
-        mask = "causal" if p["causal"] else None
         fused = "fused" if self.backend != "cpu" else "unfused on CPU"
         return Prepared(
             lambda: mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask),

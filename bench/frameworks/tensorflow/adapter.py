@@ -233,16 +233,28 @@ class TensorFlowAdapter(Adapter):
         return Prepared(lambda: fn(v), "tf.function(x * 2)")
 
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(x, dtype, causal=bool(p["causal"]))
+
+    def prepare_decode_attention(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(x, dtype, causal=False)
+
+    def prepare_bmm(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        fn = self._graph(tf.linalg.matmul)
+        return Prepared(lambda: fn(a, b), "tf.function(tf.linalg.matmul) (batched)")
+
+    def _attention(self, x: Mapping[str, np.ndarray], dtype: str, causal: bool) -> Prepared:
         import keras
 
         # keras.ops.dot_product_attention takes (batch, seq, heads, dim); on the TF backend it is
-        # einsum -> softmax -> einsum (no fused kernel), hence "composed" in the implementation.
+        # einsum -> softmax -> einsum (no fused kernel), hence "composed" in the implementation,
+        # and fewer K/V heads than query heads are tf.repeat-ed to match inside the graph.
         q, k, v = (self.asarray(np.swapaxes(x[n], 1, 2), dtype) for n in ("q", "k", "v"))
-        causal = bool(p["causal"])
+        gqa = ", K/V heads repeated by tf.repeat" if q.shape[2] != k.shape[2] else ""
         fn = self._graph(lambda q, k, v: keras.ops.dot_product_attention(q, k, v, is_causal=causal))
         return Prepared(
             lambda: fn(q, k, v),
-            "keras.ops.dot_product_attention (composed: einsum-softmax-einsum)",
+            f"keras.ops.dot_product_attention (composed: einsum-softmax-einsum{gqa})",
             checked=lambda out: tf.transpose(out, [0, 2, 1, 3]),  # back to (B, H, S, D), outside the timed call
         )
 
