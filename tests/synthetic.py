@@ -233,6 +233,8 @@ def write_synthetic(directory: Path, n_rows: int | None = None, newer_columns: b
     """Write synthetic rows as one parquet file per run (as real runs are); returns the paths."""
     by_run: dict[str, list[dict[str, Any]]] = {}
     for row in synthetic_rows(n_rows, **kwargs):
+        if not newer_columns:  # a file from before these columns existed: none of them set
+            row = {**row, **{name: None for name in NEWER_COLUMNS}}
         by_run.setdefault(row["run_id"], []).append(row)
     paths = []
     Path(directory).mkdir(parents=True, exist_ok=True)

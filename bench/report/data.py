@@ -79,7 +79,7 @@ DEVICE_TIME = ("device_median_s", "device_time_median_s", "device_time_s", "devi
 DEVICE_CI_LOW = ("device_ci_low_s", "device_time_ci_low_s")
 DEVICE_CI_HIGH = ("device_ci_high_s", "device_time_ci_high_s")
 DEVICE_SAMPLES = ("device_samples_s", "device_time_samples_s")
-QUEUE_CURVE = ("queued_curve", "queue_curve", "queued_k_curve", "queue_depth_curve", "queued_sweep", "queue_sweep")
+QUEUE_CURVE = ("queue_curve_pairs", "queued_curve", "queue_curve", "queued_k_curve", "queue_depth_curve", "queued_sweep", "queue_sweep")
 CHECKS = ("barrier_check", "placement_check")
 MODES = ("eager", "compiled")
 
@@ -148,6 +148,11 @@ def with_optional_columns(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     mode = out["mode"] if "mode" in out else pd.Series(None, index=out.index, dtype=object)
     out["mode"] = mode.map(lambda v: str(v) if isinstance(v, str) and v else "eager")
+    if "queue_curve_k" in out and "queue_curve_s" in out:  # the sweep as stored by bench.worker: parallel lists
+        out["queue_curve_pairs"] = [
+            None if k is None or s is None else {"k": list(k), "per_call_s": list(s)}
+            for k, s in zip(out["queue_curve_k"], out["queue_curve_s"])
+        ]
     names = {n for group in (DEVICE_TIME, DEVICE_CI_LOW, DEVICE_CI_HIGH, DEVICE_SAMPLES, QUEUE_CURVE) for n in group}
     present = [c for c in out.columns if c in names] + ["metrics_dict"]
     records = out[present].to_dict("records")  # plain dicts: pandas row access is slow
