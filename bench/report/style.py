@@ -25,6 +25,7 @@ _SPARE_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf", "#bcbd2
 
 RC = {
     "svg.fonttype": "none",  # text stays text: smaller files, selectable, crisp at any zoom
+    "text.parse_math": False,  # labels are data: a "$" in a machine name is a dollar, not mathtext
     "font.family": ["DejaVu Sans", "sans-serif"],
     "font.size": 9.5,
     "axes.titlesize": 10,
