@@ -432,7 +432,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             console.print("\ninterrupted before the first case finished: nothing was written")
         return 130
     except OSError as exc:  # disk full, folder removed mid-run: the rows written so far stay
-        saved = f"{len(writer.saved_rows)} finished rows are saved in {writer.path}" if writer.saved_rows else "nothing was saved"
+        saved = f"{writer.saved_rows} finished rows are saved in {writer.path}" if writer.saved_rows else "nothing was saved"
         raise UsageError(f"cannot write results to {writer.path}: {exc.strerror or exc}; {saved}") from None
     df = pd.DataFrame(writer.rows)
     console.print(summary_table(df, escape(f"run {run_id} ({args.suite} suite)")))

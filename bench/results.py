@@ -288,7 +288,7 @@ def _check_values(df: pd.DataFrame, path: Path) -> None:
         raise ResultsError(f"{path}: status {shown} is not one of {', '.join(STATUSES)}")
     for column, required in (("params", True), ("versions", False), ("metrics", False)):
         for value in df[column].unique():
-            if value is None and not required:
+            if not isinstance(value, str) and pd.isna(value) and not required:
                 continue
             if not _json_object(value):
                 raise ResultsError(f"{path}: {column} {str(value)[:40]!r} is not a JSON object")

@@ -7,6 +7,7 @@ of the parquet files it was built from and one CSV of every row, for the downloa
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -98,13 +99,21 @@ def write_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> li
     The CSV leaves out the raw-sample list columns (they are in the parquet files) so it
     opens in a spreadsheet.
     """
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".data-", dir=data_dir.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the downloads from a web server
     try:
         links = _fill_data(rows, sources, staging)
         _swap_in(staging, data_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return links
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fill_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> list[dict[str, str]]:
