@@ -302,17 +302,19 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
     every file when `warn` is None (the gate's strict mode), is refused with ResultsError."""
     paths = list(paths)
     named = {Path(p) for p in paths}
-    frames = []
+    frames, skipped = [], []
     for f in _files(paths):
         try:
             df = read_results(f)
         except ResultsError as exc:
             if warn is None or f in named:
                 raise
-            warn(f"skipped {exc}")
+            skipped.append(str(exc))
             continue
         df["source"] = str(f)
         frames.append(df)
-    if not frames:
-        raise ResultsError(f"no readable results files in {', '.join(map(str, paths))}")
+    if not frames:  # one line: the error, with the first reason, not a warning per file before it
+        raise ResultsError(f"no readable results files in {', '.join(map(str, paths))} (skipped {skipped[0]})")
+    for reason in skipped:
+        warn(f"skipped {reason}")  # type: ignore[misc]
     return pd.concat(frames, ignore_index=True)
