@@ -458,12 +458,14 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from bench.report import ReportError, build_report, serve
 
+    warnings: list[str] = []  # held back: a failing command says one line, its error
     try:
-        index = build_report(args.paths, args.out, baseline=args.baseline,
-                             warn=lambda message: sys.stderr.write(f"bench report: warning: {message}\n"))
+        index = build_report(args.paths, args.out, baseline=args.baseline, warn=warnings.append)
     except ReportError as exc:
         raise UsageError(str(exc)) from None
-    console.print(f"report → {index}")
+    for message in warnings:
+        sys.stderr.write(f"bench report: warning: {one_line(message)}\n")
+    console.print(escape(f"report → {index}"))
     if args.serve:
         def announce(url: str) -> None:
             print(f"serving {args.out} at {url} (Ctrl-C to stop)", flush=True)
@@ -484,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
+        sys.stderr.write(f"bench: error: a command is required (choose from: {', '.join(COMMANDS)})\n")
         return EXIT_USAGE
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     try:

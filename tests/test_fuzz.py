@@ -31,7 +31,11 @@ from bench import runner
 from bench.cli import main
 from bench.results import COLUMNS, SCHEMA, write_table_atomically
 
-FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def fuzz(examples: int) -> settings:
+    """Derandomized (the same examples every run: a test that cannot flake) with no deadline
+    (a report takes seconds)."""
+    return settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
+                    derandomize=True, database=None)
 
 # Text that has broken something before: rich markup, mathtext, Markdown/HTML, formulas,
 # path tricks, NUL, newlines, huge and non-finite numbers.
@@ -159,8 +163,7 @@ def other_argv() -> st.SearchStrategy[list[str]]:
     return st.one_of(show, compare, export, baseline, report, st.just(["list"]), st.lists(junk, max_size=3))
 
 
-@FUZZ
-@settings(max_examples=150)
+@fuzz(150)
 @given(argv=run_argv())
 def test_run_options_keep_the_contract(argv):
     with sandbox() as root, pytest.MonkeyPatch.context() as mp:
@@ -170,8 +173,7 @@ def test_run_options_keep_the_contract(argv):
         check_contract(root, argv)
 
 
-@FUZZ
-@settings(max_examples=120)
+@fuzz(120)
 @given(argv=other_argv())
 def test_other_commands_keep_the_contract(argv):
     with sandbox() as root:
@@ -217,8 +219,7 @@ def write_crafted(root: Path, edits: dict[str, list], version: bytes | None) -> 
     return path
 
 
-@FUZZ
-@settings(max_examples=120)
+@fuzz(120)
 @given(craft=crafted(), command=st.sampled_from(["show", "show-all", "compare", "compare-rev", "export", "baseline",
                                                  "folder"]))
 def test_crafted_results_files_keep_the_contract(craft, command):
@@ -235,8 +236,7 @@ def test_crafted_results_files_keep_the_contract(craft, command):
         check_contract(root, argv)
 
 
-@FUZZ
-@settings(max_examples=12)
+@fuzz(12)
 @given(craft=crafted())
 def test_crafted_results_files_keep_the_contract_in_the_report(craft):
     with sandbox() as root:
