@@ -92,6 +92,9 @@ WORKER_BOOTSTRAP = (
 )
 
 
+MAX_STRAY_LINES = 1000  # non-protocol lines tolerated on a worker's pipe (banners), then it is not one
+
+
 class WorkerLost(Exception):
     def __init__(self, status: str, reason: str) -> None:
         super().__init__(reason)
@@ -132,6 +135,7 @@ class WorkerProcess:
 
     def receive(self, timeout_s: float, what: str) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
+        stray, first = 0, ""
         while True:
             while b"\n" not in self._buffer:
                 remaining = deadline - time.monotonic()
@@ -148,6 +152,13 @@ class WorkerProcess:
             if message is not None:
                 return message
             # e.g. a conda-style wrapper's banner before the worker started: log it, read on
+            stray += 1
+            if stray > MAX_STRAY_LINES:  # something that only talks (`yes`-like): not a worker
+                self.kill()
+                raise WorkerLost("error", f"no worker message while {what}: the interpreter printed "
+                                          f"{MAX_STRAY_LINES} other lines, the first: {first[:120]!r}")
+            if stray == 1:
+                first = line.decode(errors="replace")
             self._log.write(b"[not a worker message] " + line[:2000] + b"\n")
             self._log.flush()
 

@@ -300,6 +300,14 @@ def test_interpreter_that_prints_a_banner_first_still_runs(run_cases, tmp_path):
     assert rows[0]["status"] == "ok", rows[0]["reason"]
 
 
+def test_interpreter_that_only_prints_is_an_error_row_not_an_endless_log(run_cases, tmp_path):
+    spam = tmp_path / "spam-python"
+    spam.write_text("#!/bin/sh\nwhile true; do echo spam; done\n")
+    spam.chmod(0o755)
+    rows, path = run_cases([Case("fake", "matmul", SMALL, "fp32")], pythons={"fake": str(spam)})
+    assert rows[0]["status"] == "error" and "printed 1000 other lines" in rows[0]["reason"]
+
+
 @pytest.mark.parametrize("config, message", [
     ("[1, 2]", "JSON list"),
     ('{"hidden_size": "64", "num_attention_heads": 4, "num_hidden_layers": 1, "intermediate_size": 8, '
