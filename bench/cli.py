@@ -137,8 +137,10 @@ def _port(text: str) -> int:
 
 def _run_id(text: str) -> str:
     """A file name under -o (sub-folders allowed), never a path that leaves it."""
-    parts = Path(text).parts
-    if not text.strip() or Path(text).is_absolute() or ".." in parts or Path(text).name.startswith(".") or "\0" in text or text.endswith(("/", "\\")):
+    path = Path(text)
+    leaves = not text.strip() or path.is_absolute() or ".." in path.parts or "\0" in text
+    hidden = not path.name or path.name.startswith(".") or text.endswith(("/", "\\"))  # "..parquet": `show` skips it
+    if leaves or hidden:
         raise argparse.ArgumentTypeError(f"expected a name inside the results folder (no '..', not absolute, not hidden), got {text!r}")
     return text
 
@@ -168,6 +170,8 @@ def _interpreter(path: str) -> str:
     """An executable file (a bare name is looked up on PATH): checked here, so a typo is one
     line before the plan is printed, not a traceback when the first worker starts."""
     found = str(Path(path).expanduser()) if os.sep in path or "/" in path else shutil.which(path)
+    if found is None and Path(path).exists():  # a bare name: PATH first, then this folder
+        found = path
     if found is None or not Path(found).is_file():
         raise argparse.ArgumentTypeError(f"no interpreter at {path!r} (expected the path of a python executable)")
     if not os.access(found, os.X_OK):

@@ -356,6 +356,8 @@ def test_memory_estimate_scales_with_the_case_and_force_skips_it(monkeypatch, tm
     (["run", "--threads", "100000"], "threads"),
     (["run", "--run-id", "../escaped"], "inside the results folder"),
     (["run", "--run-id", "/tmp/x"], "inside the results folder"),
+    (["run", "--run-id", "."], "inside the results folder"),
+    (["run", "--run-id", "sub/"], "inside the results folder"),
 ])
 def test_permissive_selections_are_refused(argv, expected, capsys):
     one_line_exit_2(capsys, argv, expected)
