@@ -72,13 +72,16 @@ class RunConfig:
     protocol: measure.Protocol = field(default_factory=measure.Protocol)
     case_timeout_s: float = 300.0
     max_start_timeout_s: float = 180.0
+    min_start_timeout_s: float = 30.0
     pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
 
     @property
     def start_timeout_s(self) -> float:
-        """A worker that hangs while starting costs no more than a case may: the longest
-        start allowed is 180 s, shortened by a shorter --case-timeout."""
-        return min(self.max_start_timeout_s, self.case_timeout_s)
+        """How long a worker may take to import its framework and answer hello: --case-timeout,
+        but at least 30 s (importing TensorFlow on a busy CPU takes seconds; a short case
+        limit must not fail every start) and at most 180 s. It once was a fixed 180 s, so a
+        worker hanging while starting cost 3 minutes whatever --case-timeout said."""
+        return min(self.max_start_timeout_s, max(self.case_timeout_s, self.min_start_timeout_s))
 
 
 # `python -m bench.worker` would put the working directory first on sys.path, so a numpy.py

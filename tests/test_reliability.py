@@ -365,12 +365,14 @@ def test_permissive_selections_are_refused(argv, expected, capsys):
 
 # 13 --------------------------------------------------------------------------------------
 def test_worker_hanging_while_starting_obeys_the_case_timeout(run_cases, tmp_path):
-    assert RunConfig(case_timeout_s=5).start_timeout_s == 5 and RunConfig().start_timeout_s == 180
+    assert RunConfig(case_timeout_s=5).start_timeout_s == 30 and RunConfig(case_timeout_s=60).start_timeout_s == 60
+    assert RunConfig().start_timeout_s == 180
     stuck = tmp_path / "stuck-python"
     stuck.write_text(f'#!/bin/sh\nsleep 120\nexec {sys.executable} "$@"\n')
     stuck.chmod(0o755)
     started = time.monotonic()
-    rows, _ = run_cases([Case("fake", "matmul", SMALL, "fp32")], pythons={"fake": str(stuck)}, case_timeout_s=2)
+    rows, _ = run_cases([Case("fake", "matmul", SMALL, "fp32")], pythons={"fake": str(stuck)}, case_timeout_s=2,
+                        min_start_timeout_s=1)
     assert rows[0]["status"] == "timeout" and "within 2s" in rows[0]["reason"]
     assert time.monotonic() - started < 60
 

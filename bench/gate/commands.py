@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         write_json(result, args.json)
     console.print(result.headline)
+    if result.exit_code == 2:  # "cannot judge" is also said on stderr, in one line, as every exit 2 is
+        sys.stderr.write(f"bench compare: cannot judge: {result.headline}\n")
     return result.exit_code
 
 
