@@ -114,7 +114,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         write_json(result, args.json)
     console.print(result.headline)
     if result.exit_code == 2:  # "cannot judge" is also said on stderr, in one line, as every exit 2 is
-        sys.stderr.write(f"bench compare: cannot judge: {result.headline}\n")
+        sys.stderr.write(f"bench compare: {result.headline}\n")
     return result.exit_code
 
 
