@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -67,12 +69,19 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def _list_of(resolver: Any) -> Any:
+def _list_of(resolver: Any, kind: str = "", choices: Sequence[str] = ()) -> Any:
+    """A comma-separated list; an empty one (`-f ,`, `-d ""`) is an error, not "all":
+    leaving the option out is how to ask for every choice."""
+
     def parse(text: str) -> list[str]:
         try:
-            return [resolver(item) for item in text.split(",") if item.strip()]
+            items = [resolver(item) for item in text.split(",") if item.strip()]
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+        if not items:
+            raise argparse.ArgumentTypeError(
+                f"empty {kind or 'list'} {text!r} (choose from: {', '.join(choices)}; leave the option out for all)")
+        return items
 
     return parse
 
@@ -97,6 +106,46 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# More intra-op threads than this only oversubscribes the cores (and 100000 crashed a worker).
+MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
+# The runner waits with select(); epoll takes milliseconds as a C int, so ~2.1e6 s overflows.
+MAX_TIMEOUT_S = 1_000_000.0
+
+
+def _threads(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_THREADS} threads (4× this machine's cores), got {text!r}")
+    return value
+
+
+def _timeout_s(text: str) -> float:
+    value = _positive_float(text)
+    if value > MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds up to {MAX_TIMEOUT_S:.0f}, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535 (0: any free port), got {text!r}")
+    return value
+
+
+def _run_id(text: str) -> str:
+    """A file name under -o (sub-folders allowed), never a path that leaves it."""
+    path = Path(text)
+    leaves = not text.strip() or path.is_absolute() or ".." in path.parts or "\0" in text
+    hidden = not path.name or path.name.startswith(".") or text.endswith(("/", "\\"))  # "..parquet": `show` skips it
+    if leaves or hidden:
+        raise argparse.ArgumentTypeError(f"expected a name inside the results folder (no '..', not absolute, not hidden), got {text!r}")
+    return text
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -112,9 +161,23 @@ def _python_map(text: str) -> tuple[str, str]:
     if not sep or not path:
         raise argparse.ArgumentTypeError(f"expected FRAMEWORK=/path/to/python, got {text!r}")
     try:
-        return resolve_framework(name), str(Path(path).expanduser())
+        framework = resolve_framework(name)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return framework, _interpreter(path)
+
+
+def _interpreter(path: str) -> str:
+    """An executable file (a bare name is looked up on PATH): checked here, so a typo is one
+    line before the plan is printed, not a traceback when the first worker starts."""
+    found = str(Path(path).expanduser()) if os.sep in path or "/" in path else shutil.which(path)
+    if found is None and Path(path).exists():  # a bare name: PATH first, then this folder
+        found = path
+    if found is None or not Path(found).is_file():
+        raise argparse.ArgumentTypeError(f"no interpreter at {path!r} (expected the path of a python executable)")
+    if not os.access(found, os.X_OK):
+        raise argparse.ArgumentTypeError(f"{path!r} is not executable (expected the path of a python executable)")
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,11 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run benchmarks and write results/<run-id>.parquet",
                          description="Run workloads through framework adapters, one worker process per framework.",
                          epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("-f", "--framework", type=_list_of(resolve_framework), action="extend", metavar="NAMES",
+    run.add_argument("-f", "--framework", type=_list_of(resolve_framework, "framework list", tuple(FRAMEWORKS)), action="extend", metavar="NAMES",
                      help=f"comma-separated; default all: {', '.join(FRAMEWORKS)}")
-    run.add_argument("-w", "--workload", type=_list_of(resolve_workload), action="extend", metavar="NAMES",
+    run.add_argument("-w", "--workload", type=_list_of(resolve_workload, "workload list", tuple(WORKLOADS)), action="extend", metavar="NAMES",
                      help=f"comma-separated; default all: {', '.join(WORKLOADS)}")
-    run.add_argument("-d", "--dtype", type=_list_of(lambda t: resolve_choice("dtype", t, DTYPES)), action="extend",
+    run.add_argument("-d", "--dtype", type=_list_of(lambda t: resolve_choice("dtype", t, DTYPES), "dtype list", DTYPES), action="extend",
                      metavar="NAMES", help=f"comma-separated; default every dtype the workload defines: {', '.join(DTYPES)}")
     run.add_argument("-p", "--params", action="append", default=[], metavar="K=V,...",
                      help="run these parameters instead of the suite's grid, e.g. m=4096,n=4096,k=4096 "
@@ -154,18 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
                      "A backend that is not there is an error for the case, never a fallback")
     run.add_argument("--timing", type=_choice("timing", TIMINGS), default="both",
                      help="latency, queued or both (default both; see below)")
-    run.add_argument("--threads", type=_positive_int, default=None,
+    run.add_argument("--threads", type=_threads, default=None,
                      help="intra-op threads for every framework (CPU fairness); default: each framework's own")
     run.add_argument("--python", type=_python_map, action="append", default=[], metavar="FW=PATH",
                      help="interpreter for one framework's worker (repeatable)")
     run.add_argument("-o", "--out", type=Path, default=Path("results"), help="results directory (default results/)")
-    run.add_argument("--run-id", default=None, help="default: UTC timestamp")
-    run.add_argument("--case-timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+    run.add_argument("--run-id", type=_run_id, default=None,
+                     help="default: UTC timestamp and a random suffix; an id already used in -o is refused")
+    run.add_argument("--case-timeout", type=_timeout_s, default=300.0, metavar="SECONDS",
                      help="kill a worker that has not answered a case in this long (default 300)")
     run.add_argument("--budget", type=_positive_float, default=None, metavar="SECONDS",
                      help="sampling time per case and timing kind (default 1.0 quick, 5.0 full)")
     run.add_argument("--precision", type=_positive_float, default=0.02, metavar="FRACTION",
                      help="stop sampling when the median's 95%% CI is within ±this (default 0.02)")
+    run.add_argument("--force-memory", action="store_true",
+                     help="run cases even when their estimated memory exceeds what this machine has free")
 
     show = sub.add_parser("show", help="summarise one or more results files", description="Print results as tables.")
     show.add_argument("paths", nargs="+", type=Path, metavar="RESULTS", help="parquet files or folders of them")
@@ -184,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="framework the speed-ups are relative to (default torch where it has rows)")
     report.add_argument("--serve", action="store_true", help="then serve the folder on localhost and print the address")
     report.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
-    report.add_argument("--port", type=int, default=8000, help="port to serve on; 0 picks a free one (default 8000)")
+    report.add_argument("--port", type=_port, default=8000, help="port to serve on; 0 picks a free one (default 8000)")
     report.add_argument("--serve-seconds", type=_positive_float, default=None, metavar="SECONDS",
                         help="stop serving after this long (default: until Ctrl-C)")
     return parser
@@ -216,18 +282,18 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
             reason = f"not ranked: {r['not_ranked']}"
         else:
             reason = str(r.get("reason") or "")
-            status = {"error": "[red]error[/]", "timeout": "[red]timeout[/]"}.get(status, status if status == "ok" else f"[dim]{status}[/]")
+            status = {"error": "[red]error[/]", "timeout": "[red]timeout[/]"}.get(status, status if status == "ok" else f"[dim]{escape(status)}[/]")
         if reason:
             mark = notes.setdefault(reason, len(notes) + 1)
             status += f" [{mark}]"
         rank_text = "—" if pd.isna(r["rank"]) else ("best" if r["rank"] == 1 else f"{r['vs_best']:.2f}×")
         key = (r["workload"], r["params"], r["dtype"])
-        table.add_row(
-            case if key != previous else "", r["dtype"] if key != previous else "", r["framework"],
-            _text(r.get("backend")), status,
+        table.add_row(  # every file-supplied cell escaped: a "[/]" in a name is text, not rich markup
+            escape(case) if key != previous else "", escape(_text(r["dtype"])) if key != previous else "",
+            escape(_text(r["framework"])), escape(_text(r.get("backend"))), status,
             fmt_time(r.get("latency_median_s")), fmt_time(r.get("queued_median_s")), fmt_time(r.get("dispatch_overhead_s")),
             fmt_num(r.get("tflops")), fmt_num(r.get("gbps")), fmt_num(r.get("max_rel_error"), ".0e"),
-            _text(r.get("effective_precision")).removesuffix("-class"), rank_text,
+            escape(_text(r.get("effective_precision")).removesuffix("-class")), rank_text,
             end_section=False,
         )
         previous = key
@@ -248,7 +314,7 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     for col in ("name", "aliases", "install"):
         f.add_column(col)
     for spec in FRAMEWORKS.values():
-        f.add_row(spec.name, ", ".join(spec.aliases) or "—", spec.install_hint)
+        f.add_row(spec.name, ", ".join(spec.aliases) or "—", escape(spec.install_hint))  # "[mlx]" is text
     console.print(f)
     console.print(f"devices: {', '.join(DEVICE_CHOICES)}   suites: {', '.join(SUITES)}   timings: {', '.join(TIMINGS)}")
     return 0
@@ -259,7 +325,7 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
     from bench.runner import WorkerLost, WorkerProcess
 
     for key, value in machine_info().items():
-        console.print(f"[bold]{key}[/]: {value}")
+        console.print(f"[bold]{key}[/]: {escape(str(value))}")
     config = RunConfig(device=args.device, pythons=dict(args.python))
     t = Table(title="frameworks", header_style="bold")
     for col in ("framework", "status", "backend", "device", "versions", "threads"):
@@ -274,11 +340,29 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
             hello = {"ok": False, "reason": lost.reason}
         if hello.get("ok"):
             versions = ", ".join(f"{k} {v}" for k, v in hello["versions"].items())
-            t.add_row(spec.name, "ok", hello["backend"], hello["device_name"], versions, str(hello.get("threads") or "—"))
+            t.add_row(spec.name, "ok", escape(str(hello["backend"])), escape(str(hello["device_name"])), escape(versions),
+                      str(hello.get("threads") or "—"))
         else:
-            t.add_row(spec.name, f"[dim]{hello.get('reason')}[/]", "—", "—", spec.install_hint, "—")
+            t.add_row(spec.name, f"[dim]{escape(str(hello.get('reason')))}[/]", "—", "—", escape(spec.install_hint), "—")
     console.print(t)
     return 0
+
+
+MODEL_SIZES = ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "vocab_size")
+
+
+def check_model_config(folder: Path) -> None:
+    """config.json of a --model folder holds what `generate` needs, as positive integers:
+    ValueError naming the key otherwise (a list, a "64" or a 0 once crashed the run)."""
+    cfg = json.loads((folder / "config.json").read_text())
+    if not isinstance(cfg, dict):
+        raise ValueError(f"config.json is a JSON {type(cfg).__name__}, expected an object with {', '.join(MODEL_SIZES)}")
+    for key in (*MODEL_SIZES, "num_key_value_heads", "head_dim"):
+        if key in MODEL_SIZES and key not in cfg:
+            raise ValueError(f"config.json has no {key} (needs: {', '.join(MODEL_SIZES)})")
+        value = cfg.get(key)
+        if key in cfg and value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"config.json {key} is {value!r}, expected a positive integer")
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -299,12 +383,20 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         from workloads.generate import with_model
 
         try:
+            check_model_config(args.model)
             grid = [with_model(p, str(args.model)) for p in (grid or WORKLOADS["generate"].cases(args.suite))]
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"--model {args.model}: {exc}") from None
     cases = plan(frameworks, workloads, dtypes, args.suite, grid)
     if not cases:
         raise UsageError(f"no cases: none of the workloads {', '.join(workloads)} defines dtype(s) {', '.join(dtypes)}")
+    if not args.force_memory:
+        from bench.preflight import check_memory
+
+        try:
+            check_memory(cases, args.device)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     budget = args.budget or (1.0 if args.suite == "quick" else 5.0)
     timings = measure.TIMING_KINDS if args.timing == "both" else (args.timing,)
     config = RunConfig(
@@ -317,8 +409,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         pythons=dict(args.python),
     )
     run_id = args.run_id or new_run_id()
-    writer = ResultsWriter(args.out / f"{run_id}.parquet")  # fails here, before any work, if unwritable
-    console.print(f"run {run_id}: {len(cases)} cases, {', '.join(frameworks)} → {writer.path}")
+    # fails here, before any work, if unwritable or if the id names a file this run did not create
+    writer = ResultsWriter(args.out / f"{run_id}.parquet")
+    console.print(escape(f"run {run_id}: {len(cases)} cases, {', '.join(frameworks)} → {writer.path}"))
 
     progress = Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -339,37 +432,46 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         with progress:
             runner.run(cases)
     except KeyboardInterrupt:
-        console.print(f"\ninterrupted: {len(writer.rows)} finished rows are saved in {writer.path}")
+        if writer.rows:
+            console.print(escape(f"\ninterrupted: {len(writer.rows)} finished rows are saved in {writer.path}"))
+        else:
+            console.print("\ninterrupted before the first case finished: nothing was written")
         return 130
+    except OSError as exc:  # disk full, folder removed mid-run: the rows written so far stay
+        saved = f"{writer.saved_rows} finished rows are saved in {writer.path}" if writer.saved_rows else "nothing was saved"
+        raise UsageError(f"cannot write results to {writer.path}: {exc.strerror or exc}; {saved}") from None
     df = pd.DataFrame(writer.rows)
-    console.print(summary_table(df, f"run {run_id} ({args.suite} suite)"))
+    console.print(summary_table(df, escape(f"run {run_id} ({args.suite} suite)")))
     counts = df["status"].value_counts().to_dict()
-    console.print(f"{len(df)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" → {writer.path}")
+    console.print(escape(f"{len(df)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" → {writer.path}"))
     return 0
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
-    df = load_results(args.paths)
+    df = load_results(args.paths, warn=lambda message: sys.stderr.write(f"bench show: warning: {message}\n"))
     for machine, part in df.groupby("machine", sort=False):  # rows of one machine rank together, across runs
-        runs = ", ".join(part["run_id"].unique())
-        console.print(summary_table(part, f"{machine} — {part['backend'].dropna().unique().tolist()} — runs {runs}"))
+        runs = ", ".join(map(str, part["run_id"].unique()))
+        console.print(summary_table(part, escape(f"{machine} — {part['backend'].dropna().unique().tolist()} — runs {runs}")))
     counts = df["status"].value_counts().to_dict()
-    console.print(f"{len(df)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    console.print(escape(f"{len(df)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items())))
     if args.all:
         for _, r in df[df["status"] != "ok"].iterrows():
-            console.print(f"{r['status']:<11} {r['framework']} {r['workload']} {r['dtype']} {describe_params(r['params'])}: {r['reason']}")
+            line = f"{r['status']!s:<11} {r['framework']} {r['workload']} {r['dtype']} {describe_params(r['params'])}: {r['reason']}"
+            console.print(escape(line))
     return 0
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from bench.report import ReportError, build_report, serve
 
+    warnings: list[str] = []  # held back: a failing command says one line, its error
     try:
-        index = build_report(args.paths, args.out, baseline=args.baseline,
-                             warn=lambda message: sys.stderr.write(f"bench report: warning: {message}\n"))
+        index = build_report(args.paths, args.out, baseline=args.baseline, warn=warnings.append)
     except ReportError as exc:
         raise UsageError(str(exc)) from None
-    console.print(f"report → {index}")
+    for message in warnings:
+        sys.stderr.write(f"bench report: warning: {one_line(message)}\n")
+    console.print(escape(f"report → {index}"))
     if args.serve:
         def announce(url: str) -> None:
             print(f"serving {args.out} at {url} (Ctrl-C to stop)", flush=True)
@@ -391,13 +493,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
+        sys.stderr.write(f"bench: error: a command is required (choose from: {', '.join(COMMANDS)})\n")
         return EXIT_USAGE
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     try:
         return COMMANDS[args.command](args, console)
     except (UsageError, ResultsError) as exc:
-        sys.stderr.write(f"bench {args.command}: error: {exc}\n")
+        sys.stderr.write(f"bench {args.command}: error: {one_line(str(exc))}\n")
         return EXIT_USAGE
+    except OSError as exc:  # an output that cannot be written (read-only, full, a file in the way)
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"bench {args.command}: error: {where}{one_line(exc.strerror or str(exc))}\n")
+        return EXIT_USAGE
+
+
+def one_line(text: str) -> str:
+    """Error text from files or the OS, on the single line the contract promises."""
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

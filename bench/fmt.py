@@ -42,3 +42,17 @@ def fmt_bytes(n: Any) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{n:.0f} B"
+
+
+# Leading characters a spreadsheet reads as the start of a formula (OWASP "CSV injection"),
+# tab and carriage return included because some spreadsheets strip them first.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(cell: Any) -> Any:
+    """A text cell a spreadsheet shows as text: one starting like a formula gets a leading
+    apostrophe (the spreadsheet convention for "this is text"). Numbers pass unchanged,
+    so a negative number stays a number."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell

@@ -13,7 +13,7 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -26,6 +26,9 @@ from bench.roofline import plausibility
 from workloads import WORKLOADS, params_key
 
 SCHEMA_VERSION = 1
+
+#: Every status a row may have; a file with another is malformed (read_results refuses it).
+STATUSES = ("ok", "unsupported", "error", "timeout", "skipped")
 
 _ARROW_TYPES = {float: pa.float64(), int: pa.int64(), bool: pa.bool_(), list: pa.list_(pa.float64())}
 
@@ -171,31 +174,64 @@ def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_table_atomically(rows: list[dict[str, Any]], path: Path) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_table_atomically(rows: list[dict[str, Any]], path: Path, exclusive: bool = False) -> None:
+    """Write to a temporary file, fsync, then put it in place. With `exclusive`, the file must
+    not exist yet: it is linked into place (atomic, fails if the name is taken), so a file this
+    process did not create is never replaced, even by a run racing for the same name."""
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from a shared folder
         with os.fdopen(fd, "wb") as fh:
             pq.write_table(table, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if exclusive:
+            _link_exclusive(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _link_exclusive(tmp: str, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise ResultsError(f"{path} already exists (written by another run): not replaced; use another --run-id") from None
+    except OSError:  # a file system without hard links: claim the name with O_EXCL, then fill it
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            raise ResultsError(f"{path} already exists (written by another run): not replaced; use another --run-id") from None
+        os.replace(tmp, path)
 
 
 class ResultsWriter:
-    """Owns one run's parquet file; `append` makes a row durable before it returns."""
+    """Owns one run's parquet file; `append` makes a row durable before it returns.
+
+    The file is this run's alone: a name that exists already is refused here, before any
+    work, and the first write claims the name exclusively (two runs that chose the same
+    id at the same moment cannot overwrite each other: the second one fails)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
+        self.saved_rows = 0  # how many of `rows` are on disk
         check_writable(self.path.parent)
+        if self.path.exists() or self.path.is_symlink():
+            raise ResultsError(f"{self.path} already exists: that run id is taken (choose another --run-id)")
 
     def append(self, row: Mapping[str, Any]) -> None:
         self.rows.append(normalise_row(row))
-        write_table_atomically(self.rows, self.path)
+        write_table_atomically(self.rows, self.path, exclusive=self.saved_rows == 0)
+        self.saved_rows = len(self.rows)
 
 
 def check_writable(directory: Path) -> None:
@@ -233,22 +269,103 @@ def read_results(path: Path | str) -> pd.DataFrame:
     version = meta.get(b"metalbench_schema_version")
     if version is None:
         raise ResultsError(f"{path}: not a metalbench results file (no metalbench schema version in its metadata)")
-    if int(version) != SCHEMA_VERSION:
-        raise ResultsError(f"{path}: results schema version {int(version)}, this metalbench reads {SCHEMA_VERSION}")
+    try:
+        number = int(version)
+    except ValueError:
+        raise ResultsError(f"{path}: schema version {version[:20]!r} in its metadata is not a number") from None
+    if number != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: results schema version {number}, this metalbench reads {SCHEMA_VERSION}")
     missing = [c for c in COLUMNS if c not in table.column_names]
     core_missing = [c for c in CORE_COLUMNS if c in missing]
     if core_missing:
         raise ResultsError(f"{path}: missing columns {', '.join(core_missing[:5])}{'…' if len(core_missing) > 5 else ''}")
     for name in missing:  # a column added later within this schema version: null for older files
         table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
-    return table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]).to_pandas()
+    table = _conform(table, path)
+    df = table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]).to_pandas()
+    _check_values(df, path)
+    return df
 
 
-def load_results(paths: Iterable[Path | str]) -> pd.DataFrame:
-    """Any mix of files and folders of them, concatenated; the `source` column says which file."""
-    frames = []
-    for f in _files(list(paths)):
-        df = read_results(f)
+def _same_kind(have: pa.DataType, want: pa.DataType) -> bool:
+    """Types a writer could legitimately have produced for a column (pandas widens, older
+    pyarrow writes large strings, timestamps in another unit): cast, never reinterpret."""
+    t = pa.types
+    if t.is_null(have) or have == want:
+        return True
+    if t.is_string(want):
+        return t.is_string(have) or t.is_large_string(have)
+    if t.is_floating(want):
+        return t.is_floating(have) or t.is_integer(have)
+    if t.is_integer(want):
+        return t.is_integer(have)
+    if t.is_timestamp(want):
+        return t.is_timestamp(have)
+    if t.is_list(want):
+        return (t.is_list(have) or t.is_large_list(have)) and _same_kind(have.value_type, want.value_type)
+    return False
+
+
+def _conform(table: pa.Table, path: Path) -> pa.Table:
+    """Every schema column in its schema type; ResultsError naming the first that is not
+    (text where numbers belong read as "true" or crashed a cast far from the file)."""
+    for name in COLUMNS:
+        want = SCHEMA.field(name).type
+        have = table.schema.field(name).type
+        if have == want:
+            continue
+        if not _same_kind(have, want):
+            raise ResultsError(f"{path}: column {name} holds {have}, expected {want}")
+        try:
+            column = table.column(name).cast(want)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ResultsError(f"{path}: column {name} cannot be read as {want} ({str(exc).splitlines()[0][:120]})") from None
+        table = table.set_column(table.schema.get_field_index(name), SCHEMA.field(name), column)
+    return table
+
+
+def _json_object(text: Any) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_values(df: pd.DataFrame, path: Path) -> None:
+    """Values every reader relies on: a known status, and params/versions/metrics as JSON objects."""
+    bad_status = sorted(set(df["status"].dropna().unique()) - set(STATUSES))
+    if bad_status or df["status"].isna().any():
+        shown = "null" if not bad_status else repr(str(bad_status[0])[:40])
+        raise ResultsError(f"{path}: status {shown} is not one of {', '.join(STATUSES)}")
+    for column, required in (("params", True), ("versions", False), ("metrics", False)):
+        for value in df[column].unique():
+            if not isinstance(value, str) and pd.isna(value) and not required:
+                continue
+            if not _json_object(value):
+                raise ResultsError(f"{path}: {column} {str(value)[:40]!r} is not a JSON object")
+
+
+def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Any mix of files and folders of them, concatenated; the `source` column says which file.
+
+    With `warn`, a bad file found inside a named folder is skipped with a warning naming it
+    and why (one odd file must not cost the rest of the folder); a file named directly, and
+    every file when `warn` is None (the gate's strict mode), is refused with ResultsError."""
+    paths = list(paths)
+    named = {Path(p) for p in paths}
+    frames, skipped = [], []
+    for f in _files(paths):
+        try:
+            df = read_results(f)
+        except ResultsError as exc:
+            if warn is None or f in named:
+                raise
+            skipped.append(str(exc))
+            continue
         df["source"] = str(f)
         frames.append(df)
+    if not frames:  # one line: the error, with the first reason, not a warning per file before it
+        raise ResultsError(f"no readable results files in {', '.join(map(str, paths))} (skipped {skipped[0]})")
+    for reason in skipped:
+        warn(f"skipped {reason}")  # type: ignore[misc]
     return pd.concat(frames, ignore_index=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import selectors
 import signal
 import subprocess
@@ -35,8 +36,31 @@ class RunConfig:
     timings: tuple[str, ...] = measure.TIMING_KINDS
     protocol: measure.Protocol = field(default_factory=measure.Protocol)
     case_timeout_s: float = 300.0
-    start_timeout_s: float = 180.0
+    max_start_timeout_s: float = 180.0
+    min_start_timeout_s: float = 30.0
     pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
+
+    @property
+    def start_timeout_s(self) -> float:
+        """How long a worker may take to import its framework and answer hello: --case-timeout,
+        but at least 30 s (importing TensorFlow on a busy CPU takes seconds; a short case
+        limit must not fail every start) and at most 180 s. It once was a fixed 180 s, so a
+        worker hanging while starting cost 3 minutes whatever --case-timeout said."""
+        return min(self.max_start_timeout_s, max(self.case_timeout_s, self.min_start_timeout_s))
+
+
+# `python -m bench.worker` would put the working directory first on sys.path, so a numpy.py
+# (or torch.py, bench/) lying there would run inside the worker. The bootstrap drops the
+# working directory (and empty entries, which mean it) before anything is imported; the
+# repository root comes from PYTHONPATH, which the runner sets.
+WORKER_BOOTSTRAP = (
+    "import os, sys; cwd = os.getcwd(); "
+    "sys.path[:] = [p for p in sys.path if p not in ('', '.') and os.path.abspath(p) != cwd or p == os.environ.get('METALBENCH_ROOT')]; "
+    "sys.argv[0] = 'bench.worker'; import runpy; runpy.run_module('bench.worker', run_name='__main__', alter_sys=True)"
+)
+
+
+MAX_STRAY_LINES = 1000  # non-protocol lines tolerated on a worker's pipe (banners), then it is not one
 
 
 class WorkerLost(Exception):
@@ -53,10 +77,12 @@ class WorkerProcess:
         self.spec = spec
         self.log_path = log_path
         python = config.pythons.get(spec.name, sys.executable)
-        cmd = [python, "-m", "bench.worker", "--adapter", spec.adapter, "--framework", spec.name, "--device", config.device]
+        cmd = [python, "-c", WORKER_BOOTSTRAP, "--adapter", spec.adapter, "--framework", spec.name, "--device", config.device]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
         env["PYTHONUNBUFFERED"] = "1"
+        env["METALBENCH_ROOT"] = str(REPO_ROOT)
+        env["PYTHONSAFEPATH"] = "1"  # Python ≥ 3.11: no working directory on sys.path (the bootstrap covers older)
         if config.threads:
             cmd += ["--threads", str(config.threads)]
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "PJRT_NPROC"):
@@ -64,27 +90,45 @@ class WorkerProcess:
         env.update(env_extra)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env, start_new_session=True
-        )
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env, start_new_session=True
+            )
+        except OSError as exc:  # the interpreter vanished or lost its x bit since the CLI checked it
+            self._log.close()
+            raise WorkerLost("error", f"cannot start {python}: {exc.strerror or exc}") from None
         self._buffer = b""
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.proc.stdout, selectors.EVENT_READ)
 
     def receive(self, timeout_s: float, what: str) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._selector.select(remaining):
+        stray, first = 0, ""
+        while True:
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._selector.select(remaining):
+                    self.kill()
+                    raise WorkerLost("timeout", f"no answer within {timeout_s:g}s while {what}; worker killed")
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+                if not chunk:
+                    code = self.proc.wait()
+                    raise WorkerLost("error", f"worker died while {what} ({_exit_description(code)}){self._log_tail()}")
+                self._buffer += chunk
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            message = _protocol_message(line)
+            if message is not None:
+                return message
+            # e.g. a conda-style wrapper's banner before the worker started: log it, read on
+            stray += 1
+            if stray > MAX_STRAY_LINES:  # something that only talks (`yes`-like): not a worker
                 self.kill()
-                raise WorkerLost("timeout", f"no answer within {timeout_s:g}s while {what}; worker killed")
-            chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
-            if not chunk:
-                code = self.proc.wait()
-                raise WorkerLost("error", f"worker died while {what} ({_exit_description(code)}){self._log_tail()}")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+                raise WorkerLost("error", f"no worker message while {what}: the interpreter printed "
+                                          f"{MAX_STRAY_LINES} other lines, the first: {first[:120]!r}")
+            if stray == 1:
+                first = line.decode(errors="replace")
+            self._log.write(b"[not a worker message] " + line[:2000] + b"\n")
+            self._log.flush()
 
     def send(self, message: Mapping[str, Any]) -> None:
         try:
@@ -128,6 +172,16 @@ class WorkerProcess:
             except OSError:
                 pass
         self._log.close()
+
+
+def _protocol_message(line: bytes) -> dict[str, Any] | None:
+    """A worker message is one JSON object with a `type`; anything else on the pipe was
+    printed by something else (an interpreter wrapper, a sitecustomize) and is not ours."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) and "type" in message else None
 
 
 def _exit_description(code: int) -> str:
@@ -230,5 +284,8 @@ class Runner:
 
 
 def new_run_id(now: datetime | None = None) -> str:
+    """UTC time (sorts by start) and 32 random bits. The process id once filled that place,
+    but it is 1 in every container, so two jobs sharing a results volume collided; the
+    writer's exclusive first write refuses the rare collision that remains."""
     now = now or datetime.now(timezone.utc)
-    return now.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
+    return now.strftime("%Y%m%d-%H%M%S") + f"-{secrets.token_hex(4)}"

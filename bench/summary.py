@@ -34,6 +34,8 @@ def not_ranked_reason(row: pd.Series) -> str:
         return "output outside tolerance"
     if not (isinstance(row.get("median_s"), float) and math.isfinite(row["median_s"])):
         return "no timing"
+    if row["median_s"] <= 0:  # a time that cannot be: never "best" (a file once ranked −1 s first)
+        return "impossible timing"
     return ""
 
 

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from bench.gate.compare import FAILING_VERDICTS, CaseResult, Comparison
@@ -42,15 +43,31 @@ def _cells(c: CaseResult) -> list[str]:
 
 
 def rich_table(result: Comparison) -> Table:
-    table = Table(title=f"{result.baseline} → {result.candidate}", header_style="bold", caption=result.headline)
+    table = Table(title=escape(f"{result.baseline} → {result.candidate}"), header_style="bold", caption=escape(result.headline))
     for col in COLUMNS:
         table.add_column(col, justify="right" if col in ("baseline", "candidate", "ratio", "p (Holm)", "noise") else "left")
     for c in result.cases:
         style = STYLE.get(c.verdict, "")
-        cells = _cells(c)
-        cells[0] = f"[{style}]{c.verdict}[/]" if style else c.verdict
+        cells = [escape(cell) for cell in _cells(c)]  # labels and notes come from files: text, not markup
+        cells[0] = f"[{style}]{cells[0]}[/]" if style else cells[0]
         table.add_row(*cells)
     return table
+
+
+MD_CELL_MAX = 200
+# Characters that Markdown or HTML give a meaning (code, emphasis, links, tags, comments,
+# headings, table cells), written as HTML entities: GitHub shows them as the plain character.
+_MD_ENTITIES = {c: f"&#{ord(c)};" for c in "\\`*_[]<>!|~&"}
+
+
+def md_text(value: Any, limit: int = MD_CELL_MAX) -> str:
+    """File-supplied text (a reason, a framework name, params, a path) as inert Markdown on
+    one line: a crafted `reason` with newlines, `</details>` and `<!--` once closed the
+    table, added a fake PASS block and hid every other case."""
+    text = " ".join(str(value).split())  # newlines, tabs, \r, form feeds: one space
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return "".join(_MD_ENTITIES.get(c, c) for c in text).replace("://", "&#58;//")  # no bare autolinks
 
 
 def markdown(result: Comparison) -> str:
@@ -58,11 +75,12 @@ def markdown(result: Comparison) -> str:
     folded away so a long suite does not bury the answer."""
     icon = {0: "✅", 1: "❌", 2: "⚠️"}[result.exit_code]
     lines = [f"## {icon} metalbench regression gate", "", f"**{result.headline}**", "",
-             f"baseline `{result.baseline}` → candidate `{result.candidate}`, metric `{result.config.metric}`", ""]
+             f"baseline {md_text(result.baseline, 500)} → candidate {md_text(result.candidate, 500)}, "
+             f"metric `{result.config.metric}`", ""]
 
     def table(cases: list[CaseResult]) -> list[str]:
         rows = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        rows += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(c)) + " |" for c in cases]
+        rows += ["| " + " | ".join(md_text(cell) for cell in _cells(c)) + " |" for c in cases]
         return rows
 
     failing = [c for c in result.cases if c.verdict in FAILING_VERDICTS or c.verdict == "insufficient"]

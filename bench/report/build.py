@@ -13,7 +13,9 @@ nothing outside cartesian charts.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -21,6 +23,8 @@ from typing import Any, Iterable
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bench.fmt import csv_safe
+from bench.paths import output_dir_problem
 from bench.report import sections
 from bench.report.data import Warn, comparable, load, prepare
 from bench.report.payload import build_payload, embed
@@ -56,9 +60,24 @@ def write_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> li
     The CSV leaves out the raw-sample list columns (they are in the parquet files) so it
     opens in a spreadsheet.
     """
-    if data_dir.exists():
-        shutil.rmtree(data_dir)  # ours alone: stale copies from an earlier report would mislead
-    data_dir.mkdir(parents=True)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".data-", dir=data_dir.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the downloads from a web server
+    try:
+        links = _fill_data(rows, sources, staging)
+        _swap_in(staging, data_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return links
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fill_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> list[dict[str, str]]:
     links = []
     used: set[str] = set()
     for src in dict.fromkeys(sources):
@@ -68,9 +87,25 @@ def write_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> li
         shutil.copy2(src_path, data_dir / name)
         links.append({"href": f"data/{name}", "label": name})
     flat = rows.drop(columns=[c for c in rows.columns if c.endswith("samples_s") or c == "metrics_dict"])
-    flat.to_csv(data_dir / "results.csv", index=False)
+    flat.map(csv_safe).to_csv(data_dir / "results.csv", index=False)  # a "=HYPERLINK(…)" stays text
     links.insert(0, {"href": "data/results.csv", "label": "results.csv (every row, no raw samples)"})
     return links
+
+
+def _swap_in(staging: Path, data_dir: Path) -> None:
+    """Put the new data/ in place of the old one only once it is complete. The inputs may
+    live in the old data/ (`bench report reports/data` re-renders a report from its own
+    copies, as the README suggests): they were copied into `staging` first, so replacing
+    the old folder loses nothing. (It used to be deleted before the copy: the inputs went.)"""
+    old = None
+    if data_dir.exists() or data_dir.is_symlink():
+        if not data_dir.is_dir() or data_dir.is_symlink():
+            raise ReportError(f"{data_dir} is not a folder bench wrote; move it away first")
+        old = Path(tempfile.mkdtemp(prefix=".data-old-", dir=data_dir.parent))
+        data_dir.rename(old / "data")
+    staging.rename(data_dir)
+    if old is not None:
+        shutil.rmtree(old)  # ours alone: stale copies from an earlier report would mislead
 
 
 def _static(name: str) -> str:
@@ -94,6 +129,11 @@ def build_report(paths: Iterable[Path | str], out_dir: Path | str, baseline: str
                  warn: Warn = lambda message: None) -> Path:
     """Render the report of every results file under `paths` into `out_dir`/index.html."""
     out_dir = Path(out_dir)
+    problem = output_dir_problem(out_dir)  # before the charts are drawn, not after
+    if problem is None and out_dir.exists() and not out_dir.is_dir():
+        problem = f"cannot write the report to {out_dir}: it is a file"
+    if problem:
+        raise ReportError(problem)
     rows = prepare(load(paths, warn))
     colours = palette(rows["framework"])
     baseline = choose_baseline(rows, baseline)

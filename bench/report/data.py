@@ -32,6 +32,7 @@ def load(paths: Iterable[Path | str], warn: Warn) -> pd.DataFrame:
     paths = [Path(p) for p in paths]
     frames: list[pd.DataFrame] = []
     seen: set[Path] = set()  # `results results/baselines` names the baselines twice: read each file once
+    skipped: list[str] = []
     for path in paths:
         if path.is_dir():
             found = sorted(q for q in path.rglob("*.parquet") if not q.name.startswith("."))
@@ -42,7 +43,7 @@ def load(paths: Iterable[Path | str], warn: Warn) -> pd.DataFrame:
                 try:
                     frames.append(read_results(file).assign(source=str(file)))
                 except ResultsError as exc:
-                    warn(f"skipped {exc}")
+                    skipped.append(f"skipped {exc}")
         elif path.exists():
             if path.resolve() not in seen:
                 seen.add(path.resolve())
@@ -50,8 +51,11 @@ def load(paths: Iterable[Path | str], warn: Warn) -> pd.DataFrame:
         else:
             raise ResultsError(f"{path}: no such file or directory")
     frames = [f for f in frames if len(f)]
-    if not frames:
-        raise ResultsError(f"no readable results rows in {', '.join(map(str, paths))}")
+    if not frames:  # one line: the error (with the first skip's reason), no warnings before it
+        why = f" ({skipped[0]})" if skipped else ""
+        raise ResultsError(f"no readable results rows in {', '.join(map(str, paths))}{why}")
+    for message in skipped:
+        warn(message)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -15,11 +15,34 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def allowed_hosts(host: str, port: int) -> set[str]:
+    """Host headers a browser sends for this server. Anything else is a page that pointed
+    its own domain at 127.0.0.1 (DNS rebinding) to read the report: refused."""
+    names = {host, "localhost", "127.0.0.1", "[::1]"}
+    if ":" in host and not host.startswith("["):
+        names.add(f"[{host}]")
+    return {n.lower() for n in names} | {f"{n}:{port}".lower() for n in names}
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
-    """Serves the report folder without logging every request to the user's terminal."""
+    """Serves the report folder without logging every request to the user's terminal,
+    only to the Host names of this server, and with a plain 404 for paths the file system
+    cannot name (a NUL byte once printed a traceback)."""
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
         pass
+
+    def send_head(self) -> Any:
+        host = (self.headers.get("Host") or "").strip().lower()
+        allowed = getattr(self.server, "allowed_hosts", None)  # None: bound to every address, names unknown
+        if allowed is not None and host not in allowed:
+            self.send_error(403, "unexpected Host header")
+            return None
+        try:
+            return super().send_head()
+        except ValueError:  # "embedded null byte" from os.path
+            self.send_error(404, "File not found")
+            return None
 
 
 def start_server(directory: Path | str, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
@@ -29,6 +52,8 @@ def start_server(directory: Path | str, host: str = "127.0.0.1", port: int = 800
     """
     handler = functools.partial(_QuietHandler, directory=str(directory))
     server = ThreadingHTTPServer((host, port), handler)
+    wildcard = host in ("", "0.0.0.0", "::")
+    server.allowed_hosts = None if wildcard else allowed_hosts(host, server.server_address[1])  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, name="bench-report-server", daemon=True).start()
     return server
 
