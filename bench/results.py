@@ -96,11 +96,12 @@ SCHEMA = pa.schema(
         pa.field("memory_bytes", pa.int64()),
         pa.field("python_version", pa.string()),
         pa.field("suite_version", pa.string()),
+        pa.field("mode", pa.string()),  # eager | compiled (workloads.base.MODES); the compiler is named in `implementation`
     ],
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )
 COLUMNS = tuple(SCHEMA.names)
-KEY_COLUMNS = ("framework", "backend", "workload", "params", "dtype", "machine")
+KEY_COLUMNS = ("framework", "backend", "workload", "params", "dtype", "machine", "mode")
 # Without these a file is not usable results; any other column missing from an older file of
 # the same schema version (one added since) reads as null.
 CORE_COLUMNS = ("run_id", "framework", "backend", "workload", "params", "dtype", "status", "median_s", "machine")
@@ -193,7 +194,28 @@ def read_results(path: Path | str) -> pd.DataFrame:
         raise ResultsError(f"{path}: missing columns {', '.join(core_missing[:5])}{'…' if len(core_missing) > 5 else ''}")
     for name in missing:  # a column added later within this schema version: null for older files
         table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
-    return table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]).to_pandas()
+    df = table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]).to_pandas()
+    unknown = df["mode"].isna()
+    if unknown.any():
+        df.loc[unknown, "mode"] = [infer_mode(w, i) for w, i in zip(df.loc[unknown, "workload"], df.loc[unknown, "implementation"])]
+    return df
+
+
+# What the implementation of a whole step says when a compiler ran it, in files written before
+# the `mode` column existed (JAX's jitted training and decode, TF's tf.function graphs, MLX's
+# mx.compile on Metal/CUDA). Every other old row was eager.
+_COMPILED_WORDS = ("jax.jit", "tf.function", "mx.compile:", "torch.compile")
+
+
+def infer_mode(workload: str, implementation: Any) -> str:
+    """The mode of a row from a file without the `mode` column: eager, unless the workload is
+    timed in both modes and its implementation names a compiler of the whole step."""
+    from workloads import WORKLOADS  # results stays importable without the workload registry's cost
+
+    spec = WORKLOADS.get(str(workload))
+    if spec is None or "compiled" not in spec.modes or not isinstance(implementation, str):
+        return "eager"
+    return "compiled" if implementation.startswith(_COMPILED_WORDS) else "eager"
 
 
 def load_results(paths: Iterable[Path | str]) -> pd.DataFrame:

@@ -35,11 +35,13 @@ class Case:
     workload: str
     params: Mapping[str, Any]
     dtype: str
+    mode: str = "eager"  # workloads.base.MODES: eager, or the framework's compiler over the whole step
 
     @property
     def label(self) -> str:
         p = " ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"{self.framework} {self.workload} {self.dtype} {p}"
+        mode = " compiled" if self.mode != "eager" else ""
+        return f"{self.framework} {self.workload} {self.dtype}{mode} {p}"
 
 
 def plan(
@@ -48,9 +50,11 @@ def plan(
     dtypes: Sequence[str],
     suite: str,
     params: Sequence[Mapping[str, Any]] | None = None,
+    modes: Sequence[str] = ("eager",),
 ) -> list[Case]:
     """Framework-major order, so each framework's worker starts once per environment.
-    `params` replaces the suite's parameter grid (one workload at a time)."""
+    `params` replaces the suite's parameter grid (one workload at a time). Each case runs
+    in every one of `modes` its workload is measured in (a one-op workload: eager only)."""
     cases = []
     for fw in frameworks:
         for wl in workloads:
@@ -58,7 +62,7 @@ def plan(
             for params_ in params or workload.cases(suite):
                 for dtype in dtypes:
                     if dtype in workload.dtypes:
-                        cases.append(Case(fw, wl, params_, dtype))
+                        cases.extend(Case(fw, wl, params_, dtype, mode) for mode in modes if mode in workload.modes)
     return cases
 
 
@@ -230,6 +234,8 @@ class Runner:
             "workload": case.workload,
             "params": dict(case.params),
             "dtype": case.dtype,
+            "mode": case.mode,
+            "suite": self.config.suite,
             "timings": list(self.config.timings),
             "protocol": dataclasses.asdict(self.config.protocol),
         }
@@ -283,6 +289,7 @@ class Runner:
             "workload_hash": WORKLOADS[case.workload].definition_hash(),
             "params": params_key(case.params),
             "dtype": case.dtype,
+            "mode": case.mode,
             **self.machine,
         }
         full.update(row)

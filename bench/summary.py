@@ -1,7 +1,7 @@
 """Like-with-like tables: who is fastest, only among rows that measured the same thing.
 
 Two rows are comparable when they ran the same workload, parameters and dtype, on the
-same machine, with the same timing kind — and each really computed at the precision
+same machine, with the same timing kind and execution mode (eager or compiled) — and each really computed at the precision
 its dtype promises (correct, precision_matches). Anything else is shown but never
 ranked, with the reason in `not_ranked`.
 """
@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-COMPARABLE = ("machine", "workload", "params", "dtype", "timing")
+COMPARABLE = ("machine", "workload", "params", "dtype", "timing", "mode")
 
 
 def _is_false(value: object) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Mapping, TextIO
 import numpy as np
 
 from bench import measure
-from bench.frameworks.base import Adapter, BackendUnavailable, Unsupported
+from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported
 from bench.memory import peak_rss_bytes, reset_peak_rss
 from bench.precision import FORMATS, compare, to_storage
 from workloads import WORKLOADS, params_key
@@ -71,8 +71,12 @@ def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
     adapter.release()
     adapter.reset_peak_memory()
     row["rss_scope"] = reset_peak_rss()
+    mode = case.get("mode", "eager")
+    adapter.mode, adapter.suite = mode, case.get("suite", "quick")
     prepared = adapter.prepare(workload.name, params, dtype, inputs)
     row["implementation"] = prepared.implementation
+    if prepared.mode != mode:  # an adapter that ignored the mode would label eager timings compiled
+        raise RuntimeError(f"the {mode} case was built as {prepared.mode} ({prepared.implementation})")
 
     out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
     full = adapter.to_numpy(prepared.checked(out))
@@ -170,6 +174,8 @@ def serve(adapter_path: str, framework: str, device: str, threads: int | None, c
             row = run_case(adapter, case)
         except Unsupported as exc:
             row = {"status": "unsupported", "reason": str(exc)}
+        except Skipped as exc:
+            row = {"status": "skipped", "reason": str(exc)}
         except Exception as exc:
             traceback.print_exc()
             why = adapter.unsupported_reason(exc)
