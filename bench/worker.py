@@ -62,6 +62,9 @@ def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
     if dtype == "tf32" and (why := adapter.tf32_unsupported_reason()):
         raise Unsupported(why)
     row["math_mode"] = adapter.set_math_mode(dtype)
+    mode = case.get("mode", "eager")
+    adapter.mode, adapter.suite = mode, case.get("suite", "quick")
+    adapter.check_suite_budget()
 
     rng = np.random.default_rng(case_seed(workload.name, params, dtype))
     # integer arrays (token ids) are data, not numbers in the dtype: they pass unrounded
@@ -71,8 +74,6 @@ def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
     adapter.release()
     adapter.reset_peak_memory()
     row["rss_scope"] = reset_peak_rss()
-    mode = case.get("mode", "eager")
-    adapter.mode, adapter.suite = mode, case.get("suite", "quick")
     prepared = adapter.prepare(workload.name, params, dtype, inputs)
     row["implementation"] = prepared.implementation
     if prepared.mode != mode:  # an adapter that ignored the mode would label eager timings compiled

@@ -169,15 +169,19 @@ class Adapter(ABC):
         """Return cached device memory between cases."""
 
     # -- modes -----------------------------------------------------------------------
-    @property
-    def compiled(self) -> bool:
-        """Whether the case being prepared asked for the compiled mode; every builder of a
-        workload measured in both modes reads it once. A (mode, backend) listed in
-        `quick_suite_skips` raises Skipped in the quick suite (the reason says so and
-        names --suite full, where it runs)."""
+    def check_suite_budget(self) -> None:
+        """Skipped when (mode, backend) is listed in `quick_suite_skips` and the suite is
+        quick (the reason says so and names --suite full, where it runs). The worker asks
+        before it draws inputs, so a skip costs nothing."""
         reason = self.quick_suite_skips.get((self.mode, self.backend))
         if reason and self.suite == "quick":
             raise Skipped(f"{self.mode} {self.name} on {self.backend} is left to --suite full: {reason}")
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the case being prepared asked for the compiled mode; every builder of a
+        workload measured in both modes reads it once."""
+        self.check_suite_budget()
         return self.mode == "compiled"
 
     # -- workloads -------------------------------------------------------------------
