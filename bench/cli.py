@@ -34,7 +34,7 @@ from bench.catalog import (
 )
 from bench.gate import commands as gate_cli
 from bench.results import ResultsError, ResultsWriter, load_results
-from bench.runner import Case, Runner, RunConfig, new_run_id, plan
+from bench.runner import Case, Runner, RunConfig, new_run_id, plan, run_references
 from bench.summary import best_available, describe_params, rank
 from workloads.base import MODES
 
@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "in each (compiled: torch.compile, mx.compile, tf.function(jit_compile=True), jax.jit); one-op "
                      "workloads are eager only. Modes too slow to set up on a CPU (torch.compile, mx.compile on "
                      "mlx-cpu, op-by-op JAX) are skipped in the quick suite with the reason; --suite full runs them")
+    run.add_argument("--reference", action="store_true",
+                     help="generate only: also run the tools users run instead on the same shapes with random weights "
+                     "(transformers generate, dynamic and static cache, for torch; mlx-lm generate_step for mlx), "
+                     "where installed (pip install 'metalbench[reference]'); rows with timing 'reference', never ranked")
     run.add_argument("--timing", type=_choice("timing", TIMINGS), default="both",
                      help="latency, queued or both (default both; see below)")
     run.add_argument("--threads", type=_positive_int, default=None,
@@ -356,9 +360,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             progress.console.print(f"[red]{row['status']}[/] {escape(case.label)}: {escape(str(row.get('reason') or '')[:200])}")
 
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
+    if args.reference and "generate" not in workloads:
+        raise UsageError("--reference needs --workload generate")
     try:
         with progress:
             runner.run(cases)
+            if args.reference:
+                run_references(runner, cases)
     except KeyboardInterrupt:
         console.print(f"\ninterrupted: {len(writer.rows)} finished rows are saved in {writer.path}")
         return 130

@@ -150,3 +150,72 @@ def mlx_lm_generate(model: Any, p: Mapping[str, Any], bits: int, repeats: int, s
         mode="eager",
     )
     return out
+
+
+# -- rows for `bench run -w generate --reference` -----------------------------------------
+REFERENCE_TIMING = "reference"
+"""The `timing` of a reference row: a kind of its own, so summary.COMPARABLE never groups
+it with a framework's latency or queued rows (and summary.not_ranked_reason says why)."""
+
+TOOLS = {"transformers": "torch", "mlx-lm": "mlx"}  # tool -> the framework it runs on (the row's `framework`)
+
+
+def tool_rows(tool: str, p: Mapping[str, Any], dtype: str, repeats: int = 3) -> list[dict[str, Any]]:
+    """The worker-side part of reference rows for one generate case: status, reason,
+    implementation, mode, first_call_s, metrics, and median_s = the median time per
+    decoded token (generate time / new_tokens) so the row reads in the same unit as a
+    decode step. Runs in a process of its own (python -m bench.reference)."""
+    if tool == "transformers":
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            return [{"status": "skipped", "reason": f"transformers reference needs: pip install 'metalbench[reference]' ({exc})"}]
+        if p["bits"] != 16:
+            return [{"status": "unsupported", "reason": "the transformers reference runs dense weights only (bits=16)"}]
+        from bench.frameworks.torch.adapter import TorchAdapter
+
+        adapter = TorchAdapter(device="auto")  # the suite's own device choice: mps, else cuda, else cpu
+        model = hf_model(p, adapter.device.type, dtype)
+        runs = [hf_generate(model, p, cache, repeats) for cache in ("dynamic", "static")]
+    elif tool == "mlx-lm":
+        try:
+            import mlx_lm  # noqa: F401
+        except ImportError as exc:
+            return [{"status": "skipped", "reason": f"mlx-lm reference needs: pip install 'metalbench[reference]' ({exc})"}]
+        if dtype != "bf16":
+            return [{"status": "unsupported", "reason": "the mlx-lm reference runs bf16 activations only"}]
+        from bench.frameworks.mlx.adapter import MLXAdapter
+
+        adapter = MLXAdapter(device="auto")
+        runs = [mlx_lm_generate(mlx_lm_model(p, p["bits"]), p, p["bits"], repeats)]
+    else:
+        raise ValueError(f"unknown reference tool {tool!r} (choose from: {', '.join(TOOLS)})")
+    rows = []
+    for r in runs:
+        metrics = {k: v for k, v in r.items() if k not in ("implementation", "first_call_s", "mode")}
+        rows.append({
+            "status": "ok", "reason": "", "implementation": r["implementation"], "mode": r["mode"], "first_call_s": r["first_call_s"],
+            "timing": REFERENCE_TIMING, "median_s": r["generate_s"] / p["new_tokens"], "metrics": metrics,
+            "backend": adapter.backend, "device_name": adapter.device_name(), "versions": {tool: tool_version(tool), **adapter.versions()},
+        })  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m bench.reference TOOL PARAMS_JSON DTYPE: one JSON line of rows on stdout."""
+    import json
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    tool, params, dtype = args[0], json.loads(args[1]), args[2]
+    try:
+        rows = tool_rows(tool, params, dtype)
+    except Exception as exc:  # a tool that fails costs its rows, not the run
+        rows = [{"status": "error", "reason": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]}]
+    sys.stdout.write(json.dumps(rows, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

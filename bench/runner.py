@@ -303,6 +303,43 @@ class Runner:
         return full
 
 
+def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]]:
+    """Reference rows (bench.reference) for the generate cases among `cases`: transformers
+    for torch, mlx-lm for mlx, each tool in a process of its own (python -m bench.reference),
+    rows completed and written like any other. Their `timing` is "reference": never ranked."""
+    from bench.reference import TOOLS
+
+    rows = []
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+    seen = set()
+    for tool, framework in TOOLS.items():
+        for case in cases:
+            key = (framework, params_key(case.params), case.dtype)
+            if case.workload != "generate" or case.framework != framework or key in seen:
+                continue
+            seen.add(key)
+            env.update(runner.frameworks[framework].worker_env(case.dtype))
+            python = runner.config.pythons.get(framework, sys.executable)
+            runner.on_start(case)
+            started = time.perf_counter()
+            try:
+                done = subprocess.run([python, "-m", "bench.reference", tool, params_key(case.params), case.dtype], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=runner.config.case_timeout_s)  # fmt: skip
+                found = json.loads(done.stdout.decode().strip().splitlines()[-1]) if done.stdout.strip() else [
+                    {"status": "error", "reason": f"{tool} reference died ({_exit_description(done.returncode)})"}]
+            except subprocess.TimeoutExpired:
+                found = [{"status": "timeout", "reason": f"{tool} reference took over {runner.config.case_timeout_s:g}s"}]
+            for row in found:
+                row.setdefault("timing", "reference")
+                row["case_wall_s"] = time.perf_counter() - started
+                full = runner._complete_row(dataclasses.replace(case, mode=row.get("mode", "eager")), row)
+                runner.writer.append(full)
+                rows.append(full)
+                runner.on_row(case, full)
+    return rows
+
+
 def new_run_id(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return now.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"

@@ -24,6 +24,8 @@ def _is_false(value: object) -> bool:
 def not_ranked_reason(row: pd.Series) -> str:
     if row.get("status") != "ok":
         return str(row.get("status"))
+    if row.get("timing") == "reference":
+        return "reference: a tool users run instead (bench run --reference), never ranked"
     if _is_false(row.get("plausible")):
         return "implausible: faster than the device's peak"
     if _is_false(row.get("precision_matches")):
