@@ -40,6 +40,8 @@ def not_ranked_reason(row: pd.Series) -> str:
 def rank(df: pd.DataFrame) -> pd.DataFrame:
     """Adds `not_ranked`, `rank` (1 = fastest) and `vs_best` (time / best time) per group."""
     out = df.copy()
+    if "mode" not in out:  # rows built before the mode existed (or by hand) were eager
+        out["mode"] = "eager"
     out["not_ranked"] = out.apply(not_ranked_reason, axis=1) if len(out) else pd.Series(dtype=str)
     out["rank"] = pd.array([pd.NA] * len(out), dtype="Int64")
     out["vs_best"] = float("nan")
