@@ -15,14 +15,11 @@ from bench.catalog import FRAMEWORKS as CATALOG
 from bench.results import ResultsWriter
 from bench.frameworks.generation import GENERATE_REPEATS, PREFILL_REPEATS
 from bench.runner import Case, Runner, RunConfig
-from tests.conftest import QUICK_PROTOCOL
+from tests.conftest import QUICK_CPU_MODE, QUICK_PROTOCOL
 from workloads import WORKLOADS, checkpoint, llama, quant
 from workloads.generate import CHECK_STEPS, tiny, with_model
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "mlx")
-# The mode each framework runs in the quick suite on a CPU (the other is skipped there: a
-# C++ build per compiled function for torch and MLX, every primitive compiled for eager JAX).
-QUICK_CPU_MODE = {"torch": "eager", "tensorflow": "compiled", "jax": "compiled", "mlx": "eager"}
 CASES = [(tiny(), "fp32"), (tiny(batch=2), "bf16"), (tiny(bits=8), "bf16"), (tiny(bits=4), "bf16")]
 
 

@@ -5,6 +5,7 @@ in its own worker)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from bench.catalog import FRAMEWORKS as CATALOG
 from bench.results import ResultsWriter
 from bench.runner import Case, Runner, RunConfig, plan
-from tests.conftest import QUICK_PROTOCOL
+from tests.conftest import QUICK_CPU_MODE, QUICK_PROTOCOL
 from workloads import WORKLOADS, decoder, quant, training
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "mlx")
@@ -75,7 +76,8 @@ def test_definitions_hash_their_shared_model():
 def rows(tmp_path_factory) -> list[dict]:
     """All four frameworks × the three workloads (quick sizes), plus one case torch cannot run."""
     out = tmp_path_factory.mktemp("extra") / "run.parquet"
-    cases = plan(list(FRAMEWORKS), list(NEW), ["fp16", "bf16"], "quick") + [Case("torch", "qmatmul", INT8_AFFINE, "bf16")]
+    cases = [dataclasses.replace(c, mode=QUICK_CPU_MODE[c.framework]) if c.workload != "qmatmul" else c
+             for c in plan(list(FRAMEWORKS), list(NEW), ["fp16", "bf16"], "quick")] + [Case("torch", "qmatmul", INT8_AFFINE, "bf16")]
     runner = Runner(RunConfig(protocol=QUICK_PROTOCOL, device="cpu"), ResultsWriter(out), "extra", frameworks=CATALOG)
     return runner.run(cases)
 
