@@ -10,12 +10,20 @@ PYTEST_ARGS ?=
 # tensorflow-metal stops at TF 2.19 and Python 3.12), so .venv holds the engine only and
 # each framework gets .venv-<framework>, pinned by locks/macos-arm64-<framework>.txt; the
 # runner starts that framework's workers with that environment's interpreter.
+# JAX's Metal plugin on macOS: jax-metal (Apple's, unmaintained, jax 0.5.0) or jax-mps (community,
+# maintained, jax 0.11): `make bench JAX_PLUGIN=jax-mps`. Each has its own environment and lock.
+JAX_PLUGIN ?= jax-metal
+JAX_PLUGINS := jax-metal jax-mps
+ifeq ($(filter $(JAX_PLUGIN),$(JAX_PLUGINS)),)
+$(error JAX_PLUGIN=$(JAX_PLUGIN) is not one of: $(JAX_PLUGINS))
+endif
+JAX_ENV := $(if $(filter jax-mps,$(JAX_PLUGIN)),jax-mps,jax)
 PLATFORM := $(shell uname -s)-$(shell uname -m)
 ifeq ($(PLATFORM),Darwin-arm64)
 PYTHON ?= python3.12
 EXTRAS ?= report,dev
 INSTALL_LOCK := locks/macos-arm64-engine.txt
-FRAMEWORK_ENVS := torch tensorflow jax mlx
+FRAMEWORK_ENVS := torch tensorflow $(JAX_ENV) mlx
 else
 PYTHON ?= python3
 EXTRAS ?= all,dev
@@ -24,9 +32,10 @@ FRAMEWORK_ENVS :=
 endif
 CONSTRAINTS := $(if $(INSTALL_LOCK),-c $(INSTALL_LOCK))
 FRAMEWORK_VENVS := $(FRAMEWORK_ENVS:%=.venv-%/.installed)
-RUN_PYTHONS := $(foreach fw,$(FRAMEWORK_ENVS),--python $(fw)=.venv-$(fw)/bin/python)
+# --python <framework>=.venv-<env>/bin/python (the env jax-mps serves the framework jax)
+RUN_PYTHONS := $(foreach env,$(FRAMEWORK_ENVS),--python $(firstword $(subst -, ,$(env)))=.venv-$(env)/bin/python)
 
-.PHONY: bench test report env clean gate baseline
+.PHONY: bench test report env clean gate baseline doctor
 
 $(VENV)/.installed: pyproject.toml $(INSTALL_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +63,11 @@ test: $(VENV)/.installed
 
 env: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	$(BENCH) env $(RUN_PYTHONS)
+
+## doctor: what works here, per framework and backend, with the self-checks (paste its table into an issue).
+## Exit 0 all usable, 1 degraded, 2 nothing usable.
+doctor: $(VENV)/.installed $(FRAMEWORK_VENVS)
+	$(BENCH) doctor $(RUN_PYTHONS) $(ARGS)
 
 ## baseline: 3 quick-suite runs → results/baselines/<machine>.parquet (commit it; the gate compares against it)
 BASELINE_RUNS ?= 3

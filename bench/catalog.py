@@ -7,7 +7,9 @@ the worker process that runs that framework.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
 from bench.frameworks.base import DEVICE_CHOICES
@@ -22,10 +24,10 @@ TIMINGS = ("latency", "queued", "both")
 class FrameworkSpec:
     name: str
     adapter: str  # "module:Class", imported only inside the worker
-    import_name: str  # what must be importable for the framework to count as installed
+    import_name: str  # importable when installed: the tests skip a framework without it (a run asks its worker)
     extra: str  # pip extra of metalbench
     aliases: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)  # set before the framework is imported
+    env: Mapping[str, str] = field(default_factory=dict)  # the worker's environment (the runner adds --threads'); adapters set none
     env_by_dtype: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
@@ -62,8 +64,6 @@ FRAMEWORKS: dict[str, FrameworkSpec] = {
     )
 }
 
-DEFAULT_DTYPES = ("fp32", "tf32", "fp16", "bf16")
-
 
 def resolve_framework(name: str) -> str:
     """Canonical framework name for a name or alias; ValueError naming the choices."""
@@ -80,31 +80,61 @@ def resolve_workload(name: str) -> str:
     raise ValueError(f"unknown workload {name!r} (choose from: {', '.join(WORKLOADS)})")
 
 
+# Text parameters that also take a path to a file of the user's (workloads.corpus.load).
+PATH_PARAMS = {"data": "a UTF-8 text file"}
+
+
 def parse_params(workload: str, text: str) -> dict[str, object]:
-    """`m=4096,n=4096,k=4096` -> a parameter dict for `workload`, checked against the keys
-    its suites use. Sizes must be positive integers; flags are true/false."""
+    """`m=4096,n=4096,k=4096` -> a parameter dict for `workload`.
+
+    Each value is read as the type the workload's own cases give that key, so every
+    workload can be described: whole numbers (sizes, counts) must be positive integers,
+    decimals (learning rates) positive finite numbers, flags true/false, and text one of
+    the values the suites use (e.g. qmatmul's scheme), or for a path parameter such as
+    the training `data`, a file that exists. Every key must be given, and only once.
+    """
     template = dict(WORKLOADS[workload].cases("quick")[0])
     given: dict[str, object] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
+        key, sep, value = (part.strip() for part in item.partition("="))
         if not sep or key not in template:
             raise ValueError(f"bad parameter {item!r} for {workload} (expected KEY=VALUE with KEY one of: {', '.join(template)})")
-        if isinstance(template[key], bool):
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(f"bad value for {workload} {key}: {value!r} (expected true or false)")
-            given[key] = value.lower() in ("true", "1")
-        else:
-            try:
-                number = int(value)
-            except ValueError:
-                number = 0
-            if number < 1:
-                raise ValueError(f"bad size for {workload}: {key}={value} (must be a positive integer)")
-            given[key] = number
+        if key in given:
+            raise ValueError(f"duplicate parameter {key!r} for {workload} (give each KEY once)")
+        given[key] = _parse_value(workload, key, value, template[key])
     missing = [k for k in template if k not in given]
     if missing:
         raise ValueError(f"{workload} needs every parameter: missing {', '.join(missing)} (e.g. {params_example(workload)})")
     return given
+
+
+def _parse_value(workload: str, key: str, value: str, like: object) -> object:
+    """`value` as the type of `like` (the quick suite's value for this key)."""
+    if isinstance(like, bool):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"bad value for {workload} {key}: {value!r} (expected true or false)")
+        return value.lower() in ("true", "1")
+    if isinstance(like, int):
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise ValueError(f"bad size for {workload}: {key}={value} (must be a positive integer)")
+        return number
+    if isinstance(like, float):
+        try:
+            real = float(value)
+        except ValueError:
+            real = math.nan
+        if not (math.isfinite(real) and real > 0):
+            raise ValueError(f"bad value for {workload} {key}: {value!r} (expected a positive number, e.g. {like})")
+        return real
+    choices = sorted({str(case[key]) for suite in SUITES for case in WORKLOADS[workload].cases(suite) if key in case})
+    if value in choices or (key in PATH_PARAMS and Path(value).is_file()):
+        return value
+    also = f", or the path of {PATH_PARAMS[key]}" if key in PATH_PARAMS else ""
+    raise ValueError(f"bad value for {workload} {key}: {value!r} (choose from: {', '.join(choices)}{also})")
 
 
 def params_example(workload: str) -> str:
@@ -118,7 +148,6 @@ def resolve_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 __all__ = [
-    "DEFAULT_DTYPES",
     "DEVICE_CHOICES",
     "DTYPES",
     "FRAMEWORKS",

@@ -1,4 +1,4 @@
-"""The `bench` command line: list, env, run, show.
+"""The `bench` command line: list, env, run, show, doctor, ...
 
 Bad input never produces a traceback: one line naming the valid choices, exit code 2.
 """
@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench import measure
+from bench import doctor, measure
 from bench.fmt import fmt_num, fmt_time
 from bench.catalog import (
     DEVICE_CHOICES,
@@ -33,8 +33,9 @@ from bench.catalog import (
     resolve_workload,
 )
 from bench.gate import commands as gate_cli
+from bench.plan import Case, plan
 from bench.results import ResultsError, ResultsWriter, load_results
-from bench.runner import Case, Runner, RunConfig, new_run_id, plan, run_references
+from bench.runner import Runner, RunConfig, new_run_id, run_references
 from bench.summary import best_available, describe_params, rank
 from workloads.base import MODES
 
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--all", action="store_true", help="also list every non-ok row with its reason")
 
     gate_cli.add_parsers(sub)  # compare, baseline, export
+    doctor.add_parser(sub, _python_map, _choice, _list_of(resolve_framework))  # bench.doctor
 
     report = sub.add_parser("report", help="render the HTML report (default results/ → reports/index.html)",
                             description="Render one self-contained HTML report of any results files; "
@@ -414,6 +416,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 COMMANDS = {"list": cmd_list, "env": cmd_env, "run": cmd_run, "show": cmd_show, "report": cmd_report}
 COMMANDS.update(gate_cli.COMMANDS)
+COMMANDS.update(doctor.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

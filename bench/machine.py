@@ -58,8 +58,38 @@ def os_description() -> str:
     return f"{platform.system()} {platform.release()} ({platform.machine()})"
 
 
+def host_key(chip: str, system: str, arch: str) -> str:
+    """The host part of the machine key: 'Apple M3 Max / Darwin arm64'."""
+    return f"{chip} / {system} {arch}"
+
+
+def machine_key(host: str, backend: str | None, device_name: str | None) -> str:
+    """The key rows are grouped, ranked, baselined and gated by: the only place it is made.
+
+    `host` is `host_key(...)` of the machine that ran the row. A discrete GPU is what a
+    CUDA row measured, so its name leads the key ('NVIDIA H100 80GB HBM3 · Intel(R) Xeon(R)
+    Processor / Linux x86_64'); on Metal the chip name ('Apple M3 Max') already names the
+    GPU, and CPU rows are the host. A row that failed before its worker said which backend
+    it got (backend None) keys by the host alone.
+    """
+    if backend == "cuda" and device_name:
+        return f"{device_name} · {host}"
+    return host
+
+
+def stored_machine_key(chip: str, os_text: str, backend: str | None, device_name: str | None) -> str:
+    """The key `machine_key` gives a stored row, recomputed from its `chip`, `os` (as
+    `os_description` wrote it: 'Linux 6.8.0 (x86_64)', 'macOS 15.1 (arm64)'), `backend`
+    and `device_name` columns: how a committed baseline is checked to be one the runner
+    could have written."""
+    system = "Darwin" if os_text.startswith("macOS ") else os_text.split(" ", 1)[0]
+    arch = os_text.rpartition("(")[2].rstrip(")")
+    return machine_key(host_key(chip, system, arch), backend, device_name)
+
+
 def machine_info() -> dict[str, object]:
-    """Columns describing the host; `machine` is the key runs are grouped and gated by."""
+    """Columns describing the host; `machine` is the host's key (`machine_key` with no
+    backend); a row's own key is made from it once its backend is known."""
     host = socket.gethostname()
     chip = cpu_name()
     return {
@@ -70,5 +100,5 @@ def machine_info() -> dict[str, object]:
         "memory_bytes": int(psutil.virtual_memory().total),
         "python_version": platform.python_version(),
         "suite_version": suite_version(),
-        "machine": f"{chip} / {platform.system()} {platform.machine()}",
+        "machine": machine_key(host_key(chip, platform.system(), platform.machine()), None, None),
     }

@@ -10,6 +10,18 @@ figures are measured and never mixed:
 * queued — k calls back to back, one barrier, per call: the steady state of a model that
   queues work and waits once. Dispatch overhead = latency − queued.
 
+The queue depth k is not a knob: a small op's per-call time falls as k grows (the host
+runs ahead of the device and the barrier is amortised) until the pipe is full, and any
+one k picked for timer resolution lands somewhere on that curve (up to 2x off on an
+H200). So `time_queued` sweeps k = 1, 2, 4, ... until a deeper queue stops helping (the
+plateau), bounded by the outputs-in-flight memory and the case budget, and times the
+deepest level reached; the (k, per-call) curve is kept. How long one sample lasts is a
+separate knob (repeats of the k-call batch), so timer resolution never moves k.
+
+* device — where the framework exposes device events (torch CUDA/MPS), the kernel time
+  between events recorded around one call, with the device kept busy while the host
+  enqueues it; latency − device is the host's share.
+
 Both sample adaptively: they stop when the 95% confidence interval of the median is
 within ±`rel_precision`, or when the case's time budget runs out (then `converged` is
 False and the row says so). The first call, which carries compilation and kernel JIT,
@@ -22,6 +34,7 @@ import gc
 import math
 import time
 from dataclasses import dataclass, field
+import typing
 from typing import Any, Callable
 
 from bench.stats import Summary, summarize
@@ -31,7 +44,7 @@ Barrier = Callable[[Any], None]
 Enqueue = Callable[[Any], None]
 Clock = Callable[[], float]
 
-TIMING_KINDS = ("latency", "queued")
+TIMING_KINDS = ("latency", "queued")  # device time is extra, where the adapter has events
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,28 @@ class Protocol:
     min_warmup_calls: int = 3
     min_sample_s: float = 2e-3  # calibrate inner loops so one sample lasts at least this
     max_inner_loops: int = 10_000
-    queued_bytes_bound: int = 256 * 2**20  # outputs a queued sample may have in flight
+    # Outputs a queued batch may have in flight. 256 MiB stopped torch's sdpa 64x8x64x128 (8 MB
+    # out) at k=32 on an H200 with the curve still falling; 1 GiB lets it reach k=128.
+    queued_bytes_bound: int = 2**30
+    plateau_tolerance: float = 0.03  # a deeper queue must beat the best per-call time by this
+    plateau_patience: int = 2  # consecutive doublings that do not, and the sweep ends
+    plateau_min_batch_s: float = 1e-3  # no plateau is declared while a batch is shorter than this
+    sweep_samples: int = 5  # samples per queue depth while sweeping
+    sweep_budget_fraction: float = 0.5  # of budget_s; the final sampling gets the rest
+
+
+@dataclass(frozen=True)
+class QueueSweep:
+    """The queue-depth sweep behind a queued figure: median per-call seconds at each k."""
+
+    depths: list[int]
+    per_call_s: list[float]
+    depth: int  # the k the queued figure was timed at
+    stop: str  # why the sweep ended: plateau, memory bound, depth cap, budget
+
+    @property
+    def plateau_reached(self) -> bool:
+        return self.stop == "plateau"
 
 
 @dataclass
@@ -56,6 +90,7 @@ class Timing:
     inner_loops: int  # calls per sample
     summary: Summary = field(init=False)
     converged: bool = False
+    sweep: QueueSweep | None = None  # queued only
 
     def __post_init__(self) -> None:
         self.summary = summarize(self.samples_s)
@@ -114,25 +149,16 @@ def warm_up(call: Call, barrier: Barrier, protocol: Protocol, clock: Clock = tim
     return best
 
 
-def queue_depth(per_call_s: float, output_bytes: int, protocol: Protocol) -> int:
-    """How many calls a queued sample issues before its one barrier.
-
-    Enough to last `min_sample_s` (so the barrier and timer are amortised), at least 2
-    (one call is not a queue), and never more than the memory bound allows, since the
-    outputs of queued calls may all be alive until the barrier returns.
-    """
-    wanted = math.ceil(protocol.min_sample_s / max(per_call_s, 1e-9))
-    by_memory = max(1, protocol.queued_bytes_bound // max(output_bytes, 1))
-    return int(max(1, min(max(wanted, 2), by_memory, protocol.max_inner_loops)))
-
-
 def latency_loops(per_call_s: float, protocol: Protocol) -> int:
     return int(min(max(1, math.ceil(protocol.min_sample_s / max(per_call_s, 1e-9))), protocol.max_inner_loops))
 
 
-def _sample_adaptively(take: Callable[[], float], protocol: Protocol, clock: Clock) -> tuple[list[float], bool]:
+def _sample_adaptively(
+    take: Callable[[], float], protocol: Protocol, clock: Clock, budget_s: float | None = None
+) -> tuple[list[float], bool]:
     samples: list[float] = []
     start = clock()
+    budget = protocol.budget_s if budget_s is None else budget_s
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -141,7 +167,7 @@ def _sample_adaptively(take: Callable[[], float], protocol: Protocol, clock: Clo
             if len(samples) >= protocol.min_samples:
                 if summarize(samples).ci_half_width_rel <= protocol.rel_precision:
                     return samples, True
-                if clock() - start >= protocol.budget_s:
+                if clock() - start >= budget:
                     return samples, False
         return samples, False
     finally:
@@ -164,6 +190,90 @@ def time_latency(
     return Timing("latency", samples, loops, converged=converged)
 
 
+def depth_cap(output_bytes: int, protocol: Protocol) -> int:
+    """The deepest queue allowed: every queued output may be alive until the barrier."""
+    by_memory = max(1, protocol.queued_bytes_bound // max(output_bytes, 1))
+    return int(max(1, min(by_memory, protocol.max_inner_loops)))
+
+
+def _batch_sampler(
+    call: Call, barrier: Barrier, enqueue: Enqueue, depth: int, repeats: int, clock: Clock
+) -> Callable[[], float]:
+    """One sample: `repeats` batches of `depth` calls, each batch closed by one barrier."""
+
+    def take() -> float:
+        t0 = clock()
+        for _ in range(repeats):
+            out = None
+            for _ in range(depth):
+                # Release the previous output before the next call, as latency mode does: holding it
+                # makes a CPU allocator alternate two fresh buffers (page faults on every call, 60x
+                # slower for torch's 16 MB stream case). Queued work stays alive in the framework.
+                out = None
+                out = call()
+                enqueue(out)
+            barrier(out)
+            out = None
+        return (clock() - t0) / (repeats * depth)
+
+    return take
+
+
+def _repeats(per_call_s: float, depth: int, protocol: Protocol) -> int:
+    """Batches per sample so a sample lasts `min_sample_s` (timer resolution), never the depth."""
+    wanted = math.ceil(protocol.min_sample_s / max(per_call_s * depth, 1e-9))
+    return int(max(1, min(wanted, protocol.max_inner_loops // depth)))
+
+
+def sweep_queue(
+    call: Call,
+    barrier: Barrier,
+    enqueue: Enqueue,
+    per_call_s: float,
+    output_bytes: int,
+    protocol: Protocol,
+    clock: Clock = time.perf_counter,
+) -> QueueSweep:
+    """Per-call time at k = 1, 2, 4, ... until `plateau_patience` doublings in a row fail to
+    beat the best so far by `plateau_tolerance` (the plateau), or a bound ends it. A batch
+    shorter than `plateau_min_batch_s` is never a plateau: on an H200, MLX's matmul
+    16x4096x4096 read 92, 88, 86, 87 us at k = 1..8 (flat for two doublings) and 26 us at
+    k = 256 in the next process; short batches sit inside the GPU's and host's transients.
+
+    The figure is then timed at the deepest level reached, not at the curve's minimum: a
+    dip at shallow k (a partly hidden barrier, one lucky level of five samples) is not the
+    steady state of a long queue, and the deepest level is what a deep-queue measurement
+    made any other way would see.
+    """
+    from statistics import median
+
+    cap = depth_cap(output_bytes, protocol)
+    budget = protocol.budget_s * protocol.sweep_budget_fraction
+    depths: list[int] = []
+    medians: list[float] = []
+    best, stalled, depth, start = math.inf, 0, 1, clock()
+    while True:
+        take = _batch_sampler(call, barrier, enqueue, depth, _repeats(per_call_s, depth, protocol), clock)
+        level = median(take() for _ in range(max(1, protocol.sweep_samples)))
+        depths.append(depth)
+        medians.append(level)
+        if level < best * (1.0 - protocol.plateau_tolerance):
+            best, stalled = level, 0
+        else:
+            stalled += 1
+        if stalled >= protocol.plateau_patience and level * depth >= protocol.plateau_min_batch_s:
+            stop = "plateau"
+            break
+        if depth >= cap:
+            stop = "memory bound" if cap < protocol.max_inner_loops else "depth cap"
+            break
+        if clock() - start >= budget:
+            stop = "budget"
+            break
+        depth = min(2 * depth, cap)
+    return QueueSweep(depths, medians, depths[-1], stop)
+
+
 def time_queued(
     call: Call,
     barrier: Barrier,
@@ -173,20 +283,117 @@ def time_queued(
     protocol: Protocol,
     clock: Clock = time.perf_counter,
 ) -> Timing:
-    k = queue_depth(per_call_s, output_bytes, protocol)
+    """Sweep the queue depth to its plateau, then sample adaptively at that depth."""
+    start = clock()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        sweep = sweep_queue(call, barrier, enqueue, per_call_s, output_bytes, protocol, clock)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    depth = sweep.depth
+    repeats = _repeats(per_call_s, depth, protocol)
+    take = _batch_sampler(call, barrier, enqueue, depth, repeats, clock)
+    remaining = max(protocol.budget_s - (clock() - start), 0.0)
+    samples, converged = _sample_adaptively(take, protocol, clock, budget_s=remaining)
+    return Timing("queued", samples, repeats * depth, converged=converged, sweep=sweep)
+
+
+# -- device time ------------------------------------------------------------------------
+class TimingEvent(typing.Protocol):
+    """What torch.cuda.Event and torch.mps.Event share (elapsed_time in milliseconds)."""
+
+    def record(self) -> None: ...
+    def synchronize(self) -> None: ...
+    def elapsed_time(self, end: Any) -> float: ...
+
+
+@dataclass(frozen=True)
+class DeviceEvents:
+    """What an adapter offers for device timing (see Adapter.device_events).
+
+    `new_event()` returns a timing event (record/synchronize/elapsed_time in ms, the
+    interface torch.cuda.Event and torch.mps.Event share). `busy(seconds)`, where given,
+    queues device work that lasts about that long and touches no memory (torch.cuda._sleep),
+    so the start event is reached only after the host has enqueued the call: the events
+    then bracket the kernel, not the host's launch gap (triton's do_bench gets the same
+    from its cache flush). Without it the figure can include that gap, and `source` says so.
+    """
+
+    new_event: Callable[[], TimingEvent]
+    source: str
+    busy: Callable[[float], None] | None = None
+
+
+def time_device(
+    call: Call, events: DeviceEvents, per_call_s: float, protocol: Protocol, clock: Clock = time.perf_counter
+) -> Timing:
+    """Device seconds between events recorded around one call, one call per sample."""
+    start, end = events.new_event(), events.new_event()
+    busy_s = min(2 * per_call_s + 100e-6, 5e-3)  # well past what the host needs to enqueue record, call, record
 
     def take() -> float:
-        t0 = clock()
-        out = None
-        for _ in range(k):
-            # Release the previous output before the next call, as latency mode does: holding it
-            # makes a CPU allocator alternate two fresh buffers (page faults on every call, 60x
-            # slower for torch's 16 MB stream case). Queued work stays alive in the framework.
-            out = None
-            out = call()
-            enqueue(out)
-        barrier(out)
-        return (clock() - t0) / k
+        if events.busy is not None:
+            events.busy(busy_s)
+        start.record()
+        out = call()
+        end.record()
+        end.synchronize()
+        del out
+        return start.elapsed_time(end) / 1e3
 
     samples, converged = _sample_adaptively(take, protocol, clock)
-    return Timing("queued", samples, k, converged=converged)
+    return Timing("device", samples, 1, converged=converged)
+
+
+def dispatch_overhead(latency: Timing, queued: Timing) -> tuple[float | None, str]:
+    """latency − queued, per call, with the reason when it is not a plain difference.
+
+    A small negative difference is noise (the two medians' intervals overlap), and reads
+    as 0 with a note; a difference beyond both intervals means queueing made calls slower
+    (memory pressure, contention), which is a finding, not an overhead: null with the reason.
+    """
+    lat, que = latency.summary, queued.summary
+    diff = lat.median - que.median
+    if diff >= 0:
+        return diff, ""
+    noise = (lat.ci_high - lat.ci_low) / 2 + (que.ci_high - que.ci_low) / 2
+    if math.isfinite(noise) and -diff <= noise:
+        return 0.0, f"latency - queued = {diff * 1e6:.3g} us, within the medians' intervals (+-{noise * 1e6:.3g} us): clamped to 0"
+    return None, f"queued per call is {-diff * 1e6:.3g} us slower than latency, beyond the medians' intervals: no dispatch overhead"
+
+
+
+@dataclass(frozen=True)
+class TimingField:
+    """One column a Timing becomes in a row: `<prefix><suffix>`, its Python type (the
+    results schema maps it to an arrow type) and how to read it off the Timing."""
+
+    suffix: str
+    type: type
+    value: Callable[[Timing], Any]
+
+
+# The one table of timing columns. The results schema (bench.results, which re-exports it)
+# is built from it and the worker writes a Timing's columns with it; it lives here, beside
+# Timing, because the worker never imports bench.results (tests/test_layering.py).
+TIMING_FIELDS: tuple[TimingField, ...] = (
+    TimingField("median_s", float, lambda t: t.summary.median),
+    TimingField("mean_s", float, lambda t: t.summary.mean),
+    TimingField("stdev_s", float, lambda t: t.summary.stdev),
+    TimingField("min_s", float, lambda t: t.summary.minimum),
+    TimingField("ci_low_s", float, lambda t: t.summary.ci_low),
+    TimingField("ci_high_s", float, lambda t: t.summary.ci_high),
+    TimingField("n_samples", int, lambda t: t.summary.n),
+    TimingField("inner_loops", int, lambda t: t.inner_loops),
+    TimingField("samples_s", list, lambda t: list(t.samples_s)),
+    TimingField("converged", bool, lambda t: t.converged),
+)
+
+
+def timing_columns(prefix: str, timing: Timing | None) -> dict[str, Any]:
+    """A Timing as row columns (`latency_median_s`, ...); nothing for a timing not taken."""
+    if timing is None:
+        return {}
+    return {f"{prefix}{f.suffix}": f.value(timing) for f in TIMING_FIELDS}

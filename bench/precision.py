@@ -27,10 +27,6 @@ class Format:
     itemsize: int
     mantissa_bits: int
 
-    @property
-    def unit_roundoff(self) -> float:
-        return 2.0 ** -(self.mantissa_bits + 1)
-
 
 FORMATS: dict[str, Format] = {
     "fp32": Format("fp32", "float32", 4, 23),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -18,26 +19,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.machine import machine_key
+from bench.measure import TIMING_FIELDS
+from bench.plan import Case
+from bench.roofline import plausibility
+from workloads import WORKLOADS, params_key
+
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "unsupported", "error", "timeout", "skipped")
+
+_ARROW_TYPES = {float: pa.float64(), int: pa.int64(), bool: pa.bool_(), list: pa.list_(pa.float64())}
 
 
 def _timing_fields(prefix: str) -> list[pa.Field]:
-    return [
-        pa.field(f"{prefix}median_s", pa.float64()),
-        pa.field(f"{prefix}mean_s", pa.float64()),
-        pa.field(f"{prefix}stdev_s", pa.float64()),
-        pa.field(f"{prefix}min_s", pa.float64()),
-        pa.field(f"{prefix}ci_low_s", pa.float64()),
-        pa.field(f"{prefix}ci_high_s", pa.float64()),
-        pa.field(f"{prefix}n_samples", pa.int64()),
-        pa.field(f"{prefix}inner_loops", pa.int64()),
-        pa.field(f"{prefix}samples_s", pa.list_(pa.float64())),
-        pa.field(f"{prefix}converged", pa.bool_()),
-    ]
+    return [pa.field(f"{prefix}{f.suffix}", _ARROW_TYPES[f.type]) for f in TIMING_FIELDS]
 
-
-TIMING_PREFIXES = ("latency_", "queued_")
 
 SCHEMA = pa.schema(
     [
@@ -96,6 +91,18 @@ SCHEMA = pa.schema(
         pa.field("memory_bytes", pa.int64()),
         pa.field("python_version", pa.string()),
         pa.field("suite_version", pa.string()),
+        pa.field("barrier_check", pa.string()),  # bench.selfcheck: "valid: ..." / "INVALID: ..." / "not checked: ..."
+        pa.field("placement_check", pa.string()),  # "ok: ..." / "partial: ... on the host CPU: ..." / "failed: ..."
+        # -- added by issue 16: queued = the plateau of a queue-depth sweep; device time --
+        pa.field("dispatch_overhead_note", pa.string()),  # why dispatch_overhead_s is 0 or null
+        pa.field("queue_depth", pa.int64()),  # k the queued figure was timed at (calls per barrier)
+        pa.field("queue_curve_k", pa.list_(pa.int64())),  # the sweep: queue depths tried ...
+        pa.field("queue_curve_s", pa.list_(pa.float64())),  # ... and the median per-call seconds at each
+        pa.field("queue_plateau", pa.bool_()),  # the sweep ended on a plateau (not on a bound)
+        pa.field("queue_stop", pa.string()),  # plateau, memory bound, depth cap or budget
+        *_timing_fields("device_"),  # kernel time between device events around one call
+        pa.field("device_time_source", pa.string()),
+        pa.field("device_time_note", pa.string()),  # why device_* is null
         pa.field("mode", pa.string()),  # eager | compiled (workloads.base.MODES); the compiler is named in `implementation`
     ],
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
@@ -111,8 +118,50 @@ class ResultsError(Exception):
     """A results file that cannot be read as metalbench results; the message says why."""
 
 
+def complete_row(
+    case: Case,
+    measured: Mapping[str, Any],
+    *,
+    run_id: str,
+    suite: str,
+    device_requested: str,
+    machine: Mapping[str, Any],
+    hello: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The one place a row is assembled: the case's identity, the host (`machine_info()`),
+    what the worker said when it started (`hello`: backend, device, versions, threads) and
+    what it measured (`measured`, which wins where both speak), keyed by `machine_key`,
+    judged for plausibility, in the schema's shape (`normalise_row`). This is the row the
+    runner writes, hands to `on_row` and returns."""
+    versions = hello.get("versions", {})
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "timestamp": datetime.now(timezone.utc),
+        "suite": suite,
+        "framework": case.framework,
+        "framework_version": next(iter(versions.values()), None),
+        "versions": versions,
+        "device_requested": device_requested,
+        "backend": hello.get("backend"),
+        "device_name": hello.get("device_name"),
+        "workload": case.workload,
+        "workload_hash": WORKLOADS[case.workload].definition_hash(),
+        "params": params_key(case.params),
+        "dtype": case.dtype,
+        "mode": case.mode,
+        **machine,
+    }
+    row.update(measured)
+    if row.get("threads") is None:
+        row["threads"] = hello.get("threads")
+    row["machine"] = machine_key(str(machine["machine"]), row.get("backend"), row.get("device_name"))
+    row.update(plausibility(row))
+    return normalise_row(row)
+
+
 def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Every schema column present (missing ones null); unknown keys are a bug, not data."""
+    """Every schema column present (missing ones null); unknown keys are a bug, not data.
+    `complete_row` ends here; rows made outside a run (test fixtures) start here."""
     unknown = set(row) - set(COLUMNS)
     if unknown:
         raise KeyError(f"row has columns outside the schema: {sorted(unknown)}")

@@ -6,8 +6,7 @@ Two sources, always named in the data:
   means the measurement never waited for the work (the missing-barrier bug that made
   published MPS/CUDA tables 31-45x too fast) and the row is marked implausible.
 * `measured` — the run's own calibration: the best matmul FLOP/s per dtype and the best
-  `stream` GB/s on that machine. `attach_roofline` places every case under
-  min(peak FLOP/s, arithmetic intensity x peak bandwidth) and records the fraction.
+  `stream` GB/s on that machine (`measured_ceilings`), which the report draws its roofs from.
 """
 
 from __future__ import annotations
@@ -102,15 +101,3 @@ def measured_ceilings(df: pd.DataFrame) -> pd.DataFrame:
     bw = ok[ok["workload"] == "stream"].groupby(["machine", "backend"])["gbps"].max().rename("ceiling_gbps")
     return flops.reset_index().merge(bw.reset_index(), on=["machine", "backend"], how="outer")
 
-
-def attach_roofline(df: pd.DataFrame) -> pd.DataFrame:
-    """Adds `intensity` (FLOP/byte), `roofline_tflops` (the measured bound) and
-    `roofline_fraction` (achieved / bound). Cases whose machine has no calibration rows get NaN."""
-    out = df.copy()
-    out["intensity"] = out["flops"] / out["bytes_moved"]
-    ceil = measured_ceilings(out)
-    out = out.merge(ceil, on=["machine", "backend", "dtype"], how="left")
-    bound = pd.concat([out["ceiling_tflops"], out["intensity"] * out["ceiling_gbps"] / 1e3], axis=1).min(axis=1, skipna=False)
-    out["roofline_tflops"] = bound
-    out["roofline_fraction"] = out["tflops"] / bound
-    return out

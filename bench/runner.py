@@ -8,7 +8,6 @@ ResultsWriter before starting the next case.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import selectors
@@ -19,51 +18,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 from bench import measure
 from bench.catalog import FRAMEWORKS, FrameworkSpec
 from bench.machine import REPO_ROOT, machine_info
-from bench.results import ResultsWriter
-from bench.roofline import plausibility
-from workloads import WORKLOADS, params_key
-
-
-@dataclass(frozen=True)
-class Case:
-    framework: str
-    workload: str
-    params: Mapping[str, Any]
-    dtype: str
-    mode: str = "eager"  # workloads.base.MODES: eager, or the framework's compiler over the whole step
-
-    @property
-    def label(self) -> str:
-        p = " ".join(f"{k}={v}" for k, v in self.params.items())
-        mode = " compiled" if self.mode != "eager" else ""
-        return f"{self.framework} {self.workload} {self.dtype}{mode} {p}"
-
-
-def plan(
-    frameworks: Sequence[str],
-    workloads: Sequence[str],
-    dtypes: Sequence[str],
-    suite: str,
-    params: Sequence[Mapping[str, Any]] | None = None,
-    modes: Sequence[str] = ("eager",),
-) -> list[Case]:
-    """Framework-major order, so each framework's worker starts once per environment.
-    `params` replaces the suite's parameter grid (one workload at a time). Each case runs
-    in every one of `modes` its workload is measured in (a one-op workload: eager only)."""
-    cases = []
-    for fw in frameworks:
-        for wl in workloads:
-            workload = WORKLOADS[wl]
-            for params_ in params or workload.cases(suite):
-                for dtype in dtypes:
-                    if dtype in workload.dtypes:
-                        cases.extend(Case(fw, wl, params_, dtype, mode) for mode in modes if mode in workload.modes)
-    return cases
+from bench.plan import Case, CaseMessage, plan  # noqa: F401  (plan: re-exported for callers that still import it from here)
+from bench.results import ResultsWriter, complete_row
 
 
 @dataclass(frozen=True)
@@ -204,17 +165,21 @@ class Runner:
         self._unavailable: dict[str, dict[str, Any]] = {}  # framework -> failed hello (skip the rest)
 
     def run(self, cases: Iterable[Case]) -> list[dict[str, Any]]:
+        """Run each case; return its rows as written (the results schema's shape)."""
         rows = []
         try:
             for case in cases:
                 self.on_start(case)
                 started = time.perf_counter()
-                row = self._run_one(case)
-                row["case_wall_s"] = time.perf_counter() - started
-                full = self._complete_row(case, row)
-                self.writer.append(full)
-                rows.append(full)
-                self.on_row(case, full)
+                measured = self._run_one(case)
+                measured["case_wall_s"] = time.perf_counter() - started
+                row = complete_row(
+                    case, measured, run_id=self.run_id, suite=self.config.suite, device_requested=self.config.device,
+                    machine=self.machine, hello=self._hello.get(case.framework, {}),
+                )
+                self.writer.append(row)
+                rows.append(row)
+                self.on_row(case, row)
         finally:
             self._stop_worker(kill=sys.exc_info()[0] is not None)
         return rows
@@ -229,18 +194,9 @@ class Runner:
             return {"status": lost.status, "reason": f"worker failed to start: {lost.reason}"}
         if worker is None:
             return dict(self._unavailable[case.framework])
-        message = {
-            "op": "case",
-            "workload": case.workload,
-            "params": dict(case.params),
-            "dtype": case.dtype,
-            "mode": case.mode,
-            "suite": self.config.suite,
-            "timings": list(self.config.timings),
-            "protocol": dataclasses.asdict(self.config.protocol),
-        }
+        message = CaseMessage.for_case(case, self.config.timings, self.config.protocol, self.config.suite)
         try:
-            worker.send(message)
+            worker.send(message.to_json())
             reply = worker.receive(self.config.case_timeout_s, f"running {case.label}")
         except WorkerLost as lost:
             self._stop_worker(kill=True)
@@ -272,42 +228,15 @@ class Runner:
             (self._worker.kill if kill else self._worker.close)()
         self._worker, self._worker_key = None, None
 
-    def _complete_row(self, case: Case, row: dict[str, Any]) -> dict[str, Any]:
-        hello = self._hello.get(case.framework, {})
-        versions = hello.get("versions", {})
-        full = {
-            "run_id": self.run_id,
-            "timestamp": datetime.now(timezone.utc),
-            "suite": self.config.suite,
-            "framework": case.framework,
-            "framework_version": next(iter(versions.values()), None),
-            "versions": versions,
-            "device_requested": self.config.device,
-            "backend": hello.get("backend"),
-            "device_name": hello.get("device_name"),
-            "workload": case.workload,
-            "workload_hash": WORKLOADS[case.workload].definition_hash(),
-            "params": params_key(case.params),
-            "dtype": case.dtype,
-            "mode": case.mode,
-            **self.machine,
-        }
-        full.update(row)
-        if full.get("threads") is None:
-            full["threads"] = hello.get("threads")
-        if full.get("backend") == "cuda" and full.get("device_name"):
-            # A discrete GPU is what such a row measured: it leads the machine key. (On Metal the
-            # chip name, e.g. "Apple M3 Max", already names the GPU.)
-            full["machine"] = f"{full['device_name']} · {self.machine['machine']}"
-        full.update(plausibility(full))
-        return full
-
 
 def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]]:
     """Reference rows (bench.reference) for the generate cases among `cases`: transformers
     for torch, mlx-lm for mlx, each tool in a process of its own (python -m bench.reference),
     rows completed and written like any other. Their `timing` is "reference": never ranked."""
+    import dataclasses
+
     from bench.reference import TOOLS
+    from workloads import params_key
 
     rows = []
     env = dict(os.environ)
@@ -333,7 +262,10 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
             for row in found:
                 row.setdefault("timing", "reference")
                 row["case_wall_s"] = time.perf_counter() - started
-                full = runner._complete_row(dataclasses.replace(case, mode=row.get("mode", "eager")), row)
+                full = complete_row(
+                    dataclasses.replace(case, mode=row.get("mode", "eager")), row, run_id=runner.run_id, suite=runner.config.suite,
+                    device_requested=runner.config.device, machine=runner.machine, hello=runner._hello.get(framework, {}),
+                )
                 runner.writer.append(full)
                 rows.append(full)
                 runner.on_row(case, full)

@@ -26,6 +26,8 @@ def not_ranked_reason(row: pd.Series) -> str:
         return str(row.get("status"))
     if row.get("timing") == "reference":
         return "reference: a tool users run instead (bench run --reference), never ranked"
+    if str(row.get("placement_check") or "").startswith("partial"):
+        return "partly on the host CPU (placement_check)"
     if _is_false(row.get("plausible")):
         return "implausible: faster than the device's peak"
     if _is_false(row.get("precision_matches")):

@@ -16,54 +16,57 @@ import os
 import sys
 import time
 import traceback
-import zlib
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
-from bench import measure
+from bench import measure, selfcheck
 from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported
 from bench.memory import peak_rss_bytes, reset_peak_rss
+from bench.plan import CaseMessage, case_seed
 from bench.precision import FORMATS, compare, to_storage
-from workloads import WORKLOADS, params_key
+from workloads import WORKLOADS
 
 
-def case_seed(workload: str, params: Mapping[str, Any], dtype: str) -> int:
-    """The same inputs for every framework running this case (like with like)."""
-    return zlib.crc32(f"{workload}|{params_key(params)}|{dtype}".encode())
-
-
-def _timing_columns(prefix: str, t: measure.Timing | None) -> dict[str, Any]:
-    if t is None:
+def _sweep_columns(queued: measure.Timing | None) -> dict[str, Any]:
+    """The queue-depth curve behind the queued figure (bench.measure.sweep_queue)."""
+    if queued is None or queued.sweep is None:
         return {}
-    s = t.summary
+    sweep = queued.sweep
     return {
-        f"{prefix}median_s": s.median,
-        f"{prefix}mean_s": s.mean,
-        f"{prefix}stdev_s": s.stdev,
-        f"{prefix}min_s": s.minimum,
-        f"{prefix}ci_low_s": s.ci_low,
-        f"{prefix}ci_high_s": s.ci_high,
-        f"{prefix}n_samples": s.n,
-        f"{prefix}inner_loops": t.inner_loops,
-        f"{prefix}samples_s": list(t.samples_s),
-        f"{prefix}converged": t.converged,
+        "queue_depth": sweep.depth,
+        "queue_curve_k": list(sweep.depths),
+        "queue_curve_s": list(sweep.per_call_s),
+        "queue_plateau": sweep.plateau_reached,
+        "queue_stop": sweep.stop,
     }
 
 
-def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
+def _device_time(adapter: Adapter, call: Any, per_call: float, protocol: measure.Protocol) -> dict[str, Any]:
+    """Device time between the framework's events where it has them; else the reason it is null."""
+    try:
+        events = adapter.device_events()
+    except Unsupported as exc:
+        return {"device_time_note": str(exc)}
+    timing = measure.time_device(call, events, per_call, protocol)
+    return {**measure.timing_columns("device_", timing), "device_time_source": events.source}
+
+
+def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     """Check then time one case; returns the worker's part of the row."""
-    workload = WORKLOADS[case["workload"]]
-    params, dtype = case["params"], case["dtype"]
-    timings = tuple(case.get("timings", measure.TIMING_KINDS))
-    protocol = measure.Protocol(**case.get("protocol", {}))
+    workload = WORKLOADS[case.workload]
+    params, dtype = case.params, case.dtype
+    timings, protocol = case.timings, case.protocol
     row: dict[str, Any] = {"status": "ok", "reason": "", "cache_state": "warm", "threads": adapter.threads()}
+    barrier = selfcheck.barrier_once(adapter)  # once per worker and backend (bench.selfcheck)
+    row["barrier_check"] = barrier.summary
+    if barrier.valid is False:
+        return {**row, "status": "error", "reason": f"barrier check failed: {barrier.summary}"}
 
     if dtype == "tf32" and (why := adapter.tf32_unsupported_reason()):
         raise Unsupported(why)
     row["math_mode"] = adapter.set_math_mode(dtype)
-    mode = case.get("mode", "eager")
-    adapter.mode, adapter.suite = mode, case.get("suite", "quick")
+    adapter.mode, adapter.suite = case.mode, case.suite
     if len(workload.modes) > 1:  # the skips are about setting up a whole step, not one op
         adapter.check_suite_budget()
 
@@ -75,17 +78,23 @@ def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
     adapter.release()
     adapter.reset_peak_memory()
     row["rss_scope"] = reset_peak_rss()
-    prepared = adapter.prepare(workload.name, params, dtype, inputs)
-    row["implementation"] = prepared.implementation
-    if prepared.mode != mode:  # an adapter that ignored the mode would label eager timings compiled
-        raise RuntimeError(f"the {mode} case was built as {prepared.mode} ({prepared.implementation})")
-
-    out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
+    with adapter.observing_placement():
+        prepared = adapter.prepare(workload.name, params, dtype, inputs)
+        row["implementation"] = prepared.implementation
+        if prepared.mode != case.mode:  # an adapter that ignored the mode would label eager timings compiled
+            raise RuntimeError(f"the {case.mode} case was built as {prepared.mode} ({prepared.implementation})")
+        out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
+    placement = selfcheck.check_placement(adapter, out)
+    row["placement_check"] = placement.summary
+    if placement.ok is False:
+        return {**row, "status": "error", "reason": f"placement check failed: {placement.where}"}
     full = adapter.to_numpy(prepared.checked(out))
     checked = full[workload.check_index(params)]
     report = compare(checked, reference, dtype, workload.tolerance[dtype], workload.precision_witness)
     metrics: dict[str, Any] = dict(prepared.metrics()) if prepared.metrics else {}
-    problems = workload.assess(checked, inputs, params, metrics) if workload.assess else []
+    if placement.host_ops:
+        metrics["ops_on_host_cpu"] = dict(placement.host_ops)
+    problems = workload.assess(checked, inputs, params, dtype, metrics) if workload.assess else []
     row.update(
         max_rel_error=report.max_rel_error,
         rel_rms_error=report.rel_rms_error,
@@ -109,14 +118,17 @@ def run_case(adapter: Adapter, case: Mapping[str, Any]) -> dict[str, Any]:
         latency = measure.time_latency(prepared.call, adapter.barrier, per_call, protocol)
     if "queued" in timings:
         queued = measure.time_queued(prepared.call, adapter.barrier, adapter.enqueue, per_call, output_bytes, protocol)
-    row.update(_timing_columns("latency_", latency))
-    row.update(_timing_columns("queued_", queued))
+    row.update(measure.timing_columns("latency_", latency))
+    row.update(measure.timing_columns("queued_", queued))
+    row.update(_sweep_columns(queued))
+    row.update(_device_time(adapter, prepared.call, per_call, protocol))
     primary = queued or latency
     assert primary is not None
     row["timing"] = primary.kind
-    row.update(_timing_columns("", primary))
+    row.update(measure.timing_columns("", primary))
     if latency and queued:
-        row["dispatch_overhead_s"] = latency.summary.median - queued.summary.median
+        row["dispatch_overhead_s"], note = measure.dispatch_overhead(latency, queued)
+        row["dispatch_overhead_note"] = note or None
 
     flops = workload.flops(params)
     moved = workload.bytes_moved(params, FORMATS[dtype].itemsize)
@@ -169,11 +181,11 @@ def serve(adapter_path: str, framework: str, device: str, threads: int | None, c
     send(hello)
 
     for line in sys.stdin:
-        case = json.loads(line)
-        if case.get("op") == "exit":
+        message = json.loads(line)
+        if message.get("op") == "exit":
             break
         try:
-            row = run_case(adapter, case)
+            row = run_case(adapter, CaseMessage.from_json(message))
         except Unsupported as exc:
             row = {"status": "unsupported", "reason": str(exc)}
         except Skipped as exc:
@@ -186,6 +198,7 @@ def serve(adapter_path: str, framework: str, device: str, threads: int | None, c
                 adapter.release()
             except Exception:
                 pass
+        row.setdefault("barrier_check", selfcheck.recorded_summary(adapter))  # unsupported/error rows too
         send({"type": "row", "row": row})
     return 0
 

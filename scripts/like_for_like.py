@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fmt import fmt_time  # noqa: E402
 from bench.measure import Protocol  # noqa: E402
+from bench.plan import plan  # noqa: E402
 from bench.results import ResultsWriter  # noqa: E402
-from bench.runner import Runner, RunConfig, new_run_id, plan  # noqa: E402
+from bench.runner import Runner, RunConfig, new_run_id  # noqa: E402
 from bench.summary import describe_params  # noqa: E402
 
 PRECISION_CASE = {"m": 4096, "n": 4096, "k": 4096}

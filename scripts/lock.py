@@ -94,6 +94,8 @@ LOCKS: tuple[Lock, ...] = (
         **MACOS,
     ),
     Lock("macos-arm64-jax", "macOS arm64: .venv-jax (JAX + jax-metal)", ("jax",), **MACOS),
+    # A plugin variant: `make bench JAX_PLUGIN=jax-mps` builds .venv-jax-mps from it and runs JAX there.
+    Lock("macos-arm64-jax-mps", "macOS arm64: .venv-jax-mps (JAX 0.11 + jax-mps, the maintained Metal plugin)", ("jax-mps",), **MACOS),
     Lock("macos-arm64-mlx", "macOS arm64: .venv-mlx (MLX, Metal)", ("mlx",), **MACOS),
     Lock(
         "linux-x86_64-cpu",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.runner import plan
+from bench.plan import plan
+from tests.helpers import each_framework
 
-FRAMEWORKS = ("torch", "tensorflow", "jax", "mlx")
+pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework", each_framework())
 def test_matmul_and_sdpa_match_the_reference_on_cpu(framework, run_cases):
     rows, _ = run_cases(plan([framework], ["matmul", "sdpa"], ["fp32", "bf16", "tf32"], "quick"), device="cpu")
     by_dtype: dict[str, list[dict]] = {}

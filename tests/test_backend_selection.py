@@ -147,32 +147,23 @@ class FakeJaxDevice:
         return None
 
 
-def test_jax_on_fake_metal_plugin(monkeypatch):
-    jax = pytest.importorskip("jax")
+def test_jax_math_mode_forces_highest_for_fp32():
+    pytest.importorskip("jax")
+    import jax
+
     from bench.frameworks.jax import adapter as jax_adapter
 
-    metal = FakeJaxDevice("METAL", "Apple M3")
-
-    def devices(platform=None):
-        if platform in ("metal",):
-            return [metal]
-        if platform == "cpu":
-            return [FakeJaxDevice("cpu", "cpu")]
-        raise RuntimeError(f"Unknown backend {platform}")
-
-    monkeypatch.setattr(jax, "devices", devices)
-    updates = {}
-    monkeypatch.setattr(jax.config, "update", lambda k, v: updates.__setitem__(k, v))
-    adapter = jax_adapter.JaxAdapter(device="auto")
-    assert adapter.backend == "metal" and updates["jax_default_device"] is metal
+    adapter = jax_adapter.JaxAdapter(device="cpu")
     assert adapter.set_math_mode("fp32") == "jax_default_matmul_precision=highest"
-    assert updates["jax_default_matmul_precision"] == "highest"
-    assert "jax-metal" in adapter.tf32_unsupported_reason()
-    adapter.reset_peak_memory()
-    assert adapter.peak_memory().device_bytes is None
+    assert jax.config.jax_default_matmul_precision == "highest"
 
 
-@pytest.mark.parametrize("platform", ["mps", "mtl"])
+# Metal plugin selection is tested against faithful plugin fakes (a backend factory registered
+# under jax-metal's "METAL" and the community names) in tests/test_metal_plugins.py; the fake
+# that stood here answered jax.devices("metal") in lower case, which real jax-metal never does.
+
+
+@pytest.mark.parametrize("platform", ["mps", "mtl", "METAL", "metal", "mlx"])
 def test_jax_community_metal_plugins_count_as_metal(platform):
     from bench.frameworks.jax.adapter import _platform_backend
 

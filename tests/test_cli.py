@@ -9,13 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from bench.catalog import FRAMEWORKS
 from bench.cli import main
 
 
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["run", "--framework", "caffe"], "unknown framework 'caffe' (choose from: torch, tensorflow, jax, mlx)"),
+        (["run", "--framework", "caffe"], f"unknown framework 'caffe' (choose from: {', '.join(FRAMEWORKS)})"),
         (["run", "--workload", "conv"], "unknown workload 'conv' (choose from: matmul, sdpa"),
         (["run", "--dtype", "fp8"], "unknown dtype 'fp8' (choose from: fp32, tf32, fp16, bf16)"),
         (["run", "--suite", "huge"], "unknown suite 'huge' (choose from: quick, full)"),
@@ -70,5 +71,5 @@ def test_python_dash_m_bench_and_help_teach():
 def test_list_names_every_workload_and_framework(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("matmul", "sdpa", "torch", "tensorflow", "jax", "mlx", "quick", "full"):
+    for name in ("matmul", "sdpa", *FRAMEWORKS, "quick", "full"):
         assert name in out

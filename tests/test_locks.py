@@ -37,7 +37,9 @@ lock_script = _load_lock_script()
 LOCKS = lock_script.LOCKS
 MACOS_LOCKS = {lock.name.removeprefix("macos-arm64-"): lock for lock in LOCKS if lock.name.startswith("macos-arm64-")}
 FRAMEWORK_PACKAGES = {"torch", "tensorflow", "tensorflow-cpu", "tensorflow-metal", "jax", "jaxlib", "jax-metal",
-                      "mlx", "mlx-metal", "mlx-cpu"}
+                      "jax-mps", "mlx", "mlx-metal", "mlx-cpu"}
+# Environments that serve a catalog framework with another plugin (Makefile JAX_PLUGIN=jax-mps).
+PLUGIN_VARIANTS = {"jax-mps": "jax"}
 
 
 def _pins(lock) -> dict[str, str]:
@@ -106,6 +108,12 @@ def test_macos_jax_lock_holds_the_jax_metal_stack():
     assert (pins["jax"], pins["jaxlib"], pins["jax-metal"]) == ("0.5.0", "0.5.0", "0.1.1")
 
 
+def test_macos_jax_mps_lock_holds_the_maintained_plugin_on_jax_0_11():
+    pins = _pins(MACOS_LOCKS["jax-mps"])
+    assert pins["jax-mps"] == "0.11.1" and "jax-metal" not in pins
+    assert Version("0.11") <= Version(pins["jax"]) < Version("0.12") and pins["jaxlib"] == pins["jax"]
+
+
 def test_macos_tensorflow_lock_holds_tensorflow_metal_and_tf_below_2_20():
     pins = _pins(MACOS_LOCKS["tensorflow"])
     assert pins["tensorflow-metal"] == "1.2.0"
@@ -129,17 +137,36 @@ def test_macos_locks_were_resolved_for_a_macos_14_target():
 
 def test_each_macos_environment_holds_one_framework_and_the_engine_none():
     assert not FRAMEWORK_PACKAGES & set(_pins(MACOS_LOCKS["engine"]))
-    for framework in FRAMEWORKS:
+    for env in [*FRAMEWORKS, *PLUGIN_VARIANTS]:
+        framework = PLUGIN_VARIANTS.get(env, env)
         others = FRAMEWORK_PACKAGES - {p for p in FRAMEWORK_PACKAGES if p.startswith(framework)}
-        assert not others & set(_pins(MACOS_LOCKS[framework])), f"{framework}'s environment pulls in another framework"
+        assert not others & set(_pins(MACOS_LOCKS[env])), f"{env}'s environment pulls in another framework"
 
 
 def test_every_catalog_framework_has_a_macos_environment_in_the_makefile():
-    assert set(MACOS_LOCKS) == {*FRAMEWORKS, "engine"}
+    assert set(MACOS_LOCKS) == {*FRAMEWORKS, *PLUGIN_VARIANTS, "engine"}
     assert {spec.extra for spec in FRAMEWORKS.values()} == set(FRAMEWORKS), "lock names follow the extras"
     makefile = (REPO_ROOT / "Makefile").read_text()
     envs = [line.split(":=", 1)[1].split() for line in makefile.splitlines() if line.startswith("FRAMEWORK_ENVS :=")]
-    assert sorted(FRAMEWORKS) in [sorted(names) for names in envs], "Makefile's macOS FRAMEWORK_ENVS != the catalog"
+    jax_env = "jax"  # JAX_ENV's default (JAX_PLUGIN=jax-metal)
+    assert "JAX_ENV := $(if $(filter jax-mps,$(JAX_PLUGIN)),jax-mps,jax)" in makefile
+    resolved = [sorted(jax_env if n == "$(JAX_ENV)" else n for n in names) for names in envs]
+    assert sorted(FRAMEWORKS) in resolved, "Makefile's macOS FRAMEWORK_ENVS != the catalog"
+    assert set(PLUGIN_VARIANTS) <= set(makefile.split("JAX_PLUGINS :=", 1)[1].splitlines()[0].split())
+
+
+def test_make_resolves_jax_plugin_to_its_environment_and_refuses_unknown_plugins():
+    import shutil
+    import subprocess
+
+    if not shutil.which("make"):
+        pytest.skip("no make")
+    for plugin, env in (("jax-metal", "jax"), ("jax-mps", "jax-mps")):
+        out = subprocess.run(["make", "-n", "-p", f"JAX_PLUGIN={plugin}", "-f", "Makefile", "clean"], cwd=REPO_ROOT,
+                             capture_output=True, text=True).stdout
+        assert f"JAX_ENV := {env}" in out
+    bad = subprocess.run(["make", "-n", "JAX_PLUGIN=jax-nope", "clean"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert bad.returncode != 0 and "is not one of: jax-metal jax-mps" in bad.stderr
 
 
 def test_linux_lock_matches_the_cpu_constraints():

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
+import pytest
 
 from bench.catalog import FrameworkSpec
+from bench.plan import Case
 from bench.roofline import cpu_peak, plausibility
-from bench.runner import Case
 from bench.summary import rank
 
-BIG = {"m": 768, "n": 768, "k": 768}
+# The CPU bound grows with the host's cores (roofline.cpu_peak: 6.4 TFLOP/s a core with the
+# margin), so the work must too: a forgetful call costs one thread-pool submit (under 20 µs
+# even on a loaded host), and 2·768·768·k FLOP in 20 µs beats the bound while k > 108 per core.
+BIG = {"m": 768, "n": 768, "k": max(768, 128 * (os.cpu_count() or 1))}
 SPECS = {
     "async": FrameworkSpec("async", "tests.fake_framework:AsyncAdapter", "numpy", "fake"),
-    "forgetful": FrameworkSpec("forgetful", "tests.fake_framework:ForgetfulAdapter", "numpy", "fake"),
+    "forgetful": FrameworkSpec("forgetful", "tests.fake_framework:UncheckedForgetfulAdapter", "numpy", "fake"),
 }
 
 
+@pytest.mark.integration
 def test_a_missing_barrier_is_reported_implausible_and_never_ranked(run_cases):
+    """The second line of defence: where the barrier check cannot run (this fake has no
+    matmul hook; bench.selfcheck catches the same barrier otherwise, tests/test_selfcheck.py)."""
     rows, _ = run_cases([Case("async", "matmul", BIG, "fp32"), Case("forgetful", "matmul", BIG, "fp32")], frameworks=SPECS)
     waited, forgot = rows
     assert waited["status"] == forgot["status"] == "ok"
+    assert waited["barrier_check"].startswith("valid: ") and forgot["barrier_check"].startswith("not checked: ")
     assert waited["plausible"] is True
     assert forgot["plausible"] is False and "did the barrier wait" in forgot["plausibility_note"]
     ranked = rank(pd.DataFrame(rows).assign(machine="m"))

@@ -51,11 +51,12 @@ class Workload:
     """False when the output cannot witness which number format ran: a scalar training
     loss averages thousands of roundings away, so its error is checked against the
     tolerance but not classified (the row says `not-classified`)."""
-    assess: Callable[[np.ndarray, Inputs, Params, dict[str, Any]], list[str]] | None = None
+    assess: Callable[[np.ndarray, Inputs, Params, str, dict[str, Any]], list[str]] | None = None
     """Workload-specific figures and verdicts beyond the reference check. Called with the
-    checked output, the stored inputs, the params and the row's `metrics` (which already
-    holds what the adapter's `Prepared.metrics` gathered); it adds figures to `metrics`
-    and returns problems, each of which makes the row incorrect (e.g. "loss did not fall")."""
+    checked output, the stored inputs, the params, the row's dtype (its tolerance is the
+    workload's own `tolerance[dtype]`) and the row's `metrics` (which already holds what
+    the adapter's `Prepared.metrics` gathered); it adds figures to `metrics` and returns
+    problems, each of which makes the row incorrect (e.g. "loss did not fall")."""
     rates: Callable[[Params, int], Mapping[str, float]] | None = None
     """Work per call in units other than FLOPs and bytes (tokens, samples, weight GB),
     given the params and the dtype's itemsize; the worker divides each by the per-call

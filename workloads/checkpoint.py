@@ -46,20 +46,6 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
-def write_safetensors(path: str | Path, tensors: Mapping[str, np.ndarray]) -> None:
-    """Write float32 tensors (what the tests use to make a tiny checkpoint)."""
-    header: dict[str, Any] = {}
-    blobs, offset = [], 0
-    for name, value in tensors.items():
-        data = np.ascontiguousarray(value, dtype=np.float32).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(np.shape(value)), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    Path(path).write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
 def model_params(folder: str | Path) -> dict[str, Any]:
     """The architecture part of `generate`'s parameters, from config.json."""
     cfg = json.loads((Path(folder) / "config.json").read_text())

@@ -110,7 +110,7 @@ def _rates(p: Params, itemsize: int) -> dict[str, float]:
     return {"decode_tokens_per_s": float(p["batch"])}
 
 
-def _assess(output: np.ndarray, x: Inputs, p: Params, metrics: dict[str, Any]) -> list[str]:
+def _assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[str, Any]) -> list[str]:
     problems = []
     steps = min(CHECK_STEPS, p["new_tokens"] + 1)
     tree, prompt = _tree(x, p), x["prompt"][0, : p["prompt"]]
@@ -128,11 +128,11 @@ def _assess(output: np.ndarray, x: Inputs, p: Params, metrics: dict[str, Any]) -
         forced = llama.greedy(tree, prompt, steps, p, forced=got)
         metrics["greedy_match_steps"] = same
         metrics["token_agreement"] = float(np.mean([a == b for a, b in zip(got, forced)]))
-        if metrics.get("weights_dtype") == "fp32" and same < steps:
+        if dtype == "fp32" and same < steps:
             problems.append(f"fp32 greedy tokens diverge from float64 at step {same} of {steps}")
     gap = metrics.get("cache_vs_recompute_max_rel")
-    tolerance = metrics.get("tolerance")
-    if gap is None or tolerance is None or not gap <= tolerance:
+    tolerance = GENERATE.tolerance[dtype]
+    if gap is None or not gap <= tolerance:
         problems.append(f"decode with the KV cache differs from recomputing the sequence: {gap} > {tolerance}")
     metrics.update(params=llama.param_count(p), scheme="dense" if p["bits"] == 16 else f"affine int{p['bits']} g{p['group']}")
     return problems

@@ -71,11 +71,6 @@ def pack_nibbles(q: np.ndarray) -> np.ndarray:
     return (q8[:, 0::2] << 4) | q8[:, 1::2]
 
 
-def unpack_nibbles(packed: np.ndarray) -> np.ndarray:
-    hi, lo = packed >> 4, packed & 0x0F
-    return np.stack([hi, lo], axis=-1).reshape(packed.shape[0], -1)
-
-
 def pack_uint32(q: np.ndarray, bits: int) -> np.ndarray:
     """Codes (N, K) → uint32 (N, K·bits/32), element j of each word at bit bits·j
     (MLX's affine layout; checked against `mx.dequantize` in the tests)."""

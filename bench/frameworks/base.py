@@ -9,13 +9,16 @@ device-resident inputs. The timing protocol (bench.measure) and the checking
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, ContextManager, Iterator, Mapping, Sequence
 
 import numpy as np
+
+from bench.measure import DeviceEvents
 
 BACKENDS = ("metal", "cuda", "cpu")
 DEVICE_CHOICES = ("auto",) + BACKENDS
@@ -49,6 +52,13 @@ def choose_backend(requested: str, available: Sequence[str], framework: str) -> 
     )
 
 
+def tf32_needs_ampere(compute_capability: tuple[int, int]) -> str | None:
+    """Why a CUDA GPU of this compute capability has no TF32 (None from Ampere, 8.0, on)."""
+    if tuple(compute_capability) < (8, 0):
+        return "TF32 needs an NVIDIA GPU of compute capability 8.0 or newer"
+    return None
+
+
 def dist_versions(*names: str) -> dict[str, str]:
     """Installed versions of the named distributions; absent ones are left out."""
     found = {}
@@ -66,7 +76,6 @@ class Prepared:
 
     call: Callable[[], Any]
     implementation: str
-    notes: Mapping[str, Any] = field(default_factory=dict)
     checked: Callable[[Any], Any] = lambda out: out
     """The part of a call's output that is checked against the reference. A training
     step returns its loss together with the updated state, so the barrier waits on the
@@ -78,6 +87,45 @@ class Prepared:
     mode: str = "eager"
     """What ran: `eager`, or `compiled` when the framework's compiler took the whole step
     (the worker refuses a Prepared whose mode is not the one the case asked for)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a case's output (and, where the framework says, its ops) ran.
+
+    `ok` is True when every output leaf lives on the selected device, False when one does
+    not (the row becomes an error), None when the framework cannot tell. `host_ops` names
+    the ops of the timed function that ran on the host CPU although a GPU was selected
+    (TensorFlow places ops without a kernel for the device on the CPU without an error):
+    such a row is recorded but never ranked as a GPU row."""
+
+    ok: bool | None
+    where: str
+    host_ops: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        if self.ok is None:
+            return f"not checked: {self.where}"
+        if not self.ok:
+            return f"failed: {self.where}"
+        if self.host_ops:
+            ops = ", ".join(f"{op}×{n}" for op, n in sorted(self.host_ops.items()))
+            return f"partial: {self.where}; on the host CPU: {ops}"
+        return f"ok: {self.where}"
+
+
+def leaves(out: Any) -> Iterator[Any]:
+    """The arrays of an output that may be a tuple/list/dict tree (a training step returns
+    its loss with the updated state)."""
+    if isinstance(out, (tuple, list)):
+        for item in out:
+            yield from leaves(item)
+    elif isinstance(out, dict):
+        for item in out.values():
+            yield from leaves(item)
+    elif out is not None:
+        yield out
 
 
 @dataclass(frozen=True)
@@ -98,7 +146,6 @@ class Adapter(ABC):
     quick_suite_skips: ClassVar[Mapping[tuple[str, str], str]] = {}
 
     def __init__(self, device: str = "auto", threads: int | None = None) -> None:
-        self.threads_requested = threads
         self.configure_threads(threads)
         self.backend = choose_backend(device, self.available_backends(), self.name)
         self.activate_backend()
@@ -108,11 +155,21 @@ class Adapter(ABC):
     def available_backends(self) -> list[str]:
         """Usable backends in preference order, probed through the framework's own API."""
 
+    def missing_reason(self, backend: str) -> str:
+        """Why `backend` is not among the available ones, in the framework's words (bench doctor)."""
+        return f"{self.name} reports no {backend} backend here"
+
     def activate_backend(self) -> None:
         """Make `self.backend` the default device. Called once, after selection."""
 
-    @abstractmethod
-    def device_name(self) -> str: ...
+    def device_name(self) -> str:
+        """The device's own name. On CPU it is the host's CPU (what `bench env` and the
+        rows show); an adapter names its accelerators itself."""
+        if self.backend == "cpu":
+            from bench.machine import cpu_name
+
+            return cpu_name()
+        raise NotImplementedError(f"the {self.name} adapter does not name its {self.backend} device")
 
     @abstractmethod
     def versions(self) -> dict[str, str]:
@@ -151,6 +208,29 @@ class Adapter(ABC):
     def enqueue(self, out: Any) -> None:
         """Start computing `out` without waiting (only lazy frameworks need this)."""
 
+    # -- self-checks (bench.selfcheck) ---------------------------------------------------
+    def matmul(self, a: Any, b: Any) -> Any:
+        """`a @ b` on device arrays, issued without waiting: one step of the dependent
+        chain bench.selfcheck times to prove that `barrier` waits for the work."""
+        raise NotImplementedError(f"the {self.name} adapter has no matmul hook for the barrier check")
+
+    def placement(self, out: Any) -> Placement:
+        """Where `out` lives, compared with the selected device."""
+        return Placement(None, f"the {self.name} adapter has no placement hook")
+
+    def observing_placement(self) -> ContextManager[None]:
+        """Wraps a case's build and first call; a framework that can only report op
+        placement while a graph is first instantiated (TensorFlow's run metadata) records it here."""
+        return contextlib.nullcontext()
+
+    def device_events(self) -> DeviceEvents:
+        """Timing events recorded on the device's own stream (bench.measure.DeviceEvents),
+        for the device-time figure; raises Unsupported with the reason where the framework
+        exposes none (then that figure is null and the row says why)."""
+        if self.backend == "cpu":
+            raise Unsupported("on cpu the host is the device: no separate device time (latency is it)")
+        raise Unsupported(f"{self.name} exposes no device timing events on {self.backend}")
+
     def unsupported_reason(self, exc: BaseException) -> str | None:
         """A reason when `exc` means "this framework/backend cannot do the case" rather
         than a crash; such cases are recorded as unsupported, not error."""
@@ -186,8 +266,8 @@ class Adapter(ABC):
 
     # -- workloads -------------------------------------------------------------------
     #: Modules beside the adapter (in its framework's folder) that hold `prepare_<workload>`
-    #: functions. Imported only when a case of theirs runs, so a worker that times matmul
-    #: never imports the training or generation code (or their optional dependencies).
+    #: functions; a framework may lack any of them. Imported only when a case of theirs runs,
+    #: so a worker that times matmul never imports the generation code (or its dependencies).
     workload_modules: ClassVar[tuple[str, ...]] = ("ops", "generate")
 
     def prepare(self, workload: str, params: Mapping[str, Any], dtype: str, inputs: Mapping[str, np.ndarray]) -> Prepared:
@@ -199,7 +279,12 @@ class Adapter(ABC):
             return method(params, dtype, inputs)
         package = type(self).__module__.rpartition(".")[0]
         for name in self.workload_modules:
-            module = importlib.import_module(f"{package}.{name}")
+            try:
+                module = importlib.import_module(f"{package}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{package}.{name}":
+                    raise  # the module exists but needs something missing: a real error
+                continue  # a framework without, say, generate.py implements no workload there
             builder = getattr(module, f"prepare_{workload}", None)
             if builder is not None:
                 return builder(self, params, dtype, inputs)

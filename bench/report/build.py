@@ -1,15 +1,19 @@
 """Render the report: results files in, one self-contained `index.html` (plus its data) out.
 
-The page embeds its charts (SVG), styles and script inline, so it opens from disk or a
-mail attachment with no network and nothing beside it. Next to it, `data/` holds copies
-of the parquet files it was built from and one CSV of every row, for the download links.
+The page embeds its data (JSON), its charting library (plotly.js, once), styles and
+script inline, so it opens from disk or a mail attachment with no network and nothing
+beside it. Next to it, `data/` holds copies of the parquet files it was built from and
+one CSV of every row, for the download links.
+
+plotly.js is vendored (bench/report/static/vendor/, MIT): the official "cartesian"
+partial bundle of plotly.js 4.1.1 — bar, box, violin, scatter, heatmap — is 1.5 MB
+where the full bundle the `plotly` Python package ships is 4.8 MB, and the report needs
+nothing outside cartesian charts.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,13 +21,14 @@ from typing import Any, Iterable
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from bench.report import charts, sections
+from bench.report import sections
 from bench.report.data import Warn, comparable, load, prepare
-from bench.report.peaks import Roofs
-from bench.report.style import palette, themed
-from workloads import WORKLOADS
+from bench.report.payload import build_payload, embed
+from bench.report.style import palette
 
 HERE = Path(__file__).resolve().parent
+PLOTLY = HERE / "static" / "vendor" / "plotly-cartesian-4.1.1.min.js"
+DERIVED_LISTS = ("device_samples", "queue_curve")  # list columns `prepare` adds: not spreadsheet cells
 PREFERRED_BASELINES = ("torch",)  # the framework most readers already know the speed of
 
 
@@ -31,24 +36,8 @@ class ReportError(ValueError):
     """The report cannot be built as asked (e.g. a baseline with no rows); the message says why."""
 
 
-@dataclass
-class WorkloadSection:
-    name: str
-    summary: str
-    unit: str
-    charts: list[charts.Chart]
-    not_compared: list[str] = field(default_factory=list)
-
-    @property
-    def anchor(self) -> str:
-        return "w-" + slug(self.name)
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 def choose_baseline(rows: pd.DataFrame, requested: str | None) -> str:
+    """The framework speed-ups are shown against in the drill-in (`--baseline`)."""
     present = sorted(rows["framework"].unique())
     if requested is not None:
         if requested not in present:
@@ -59,34 +48,6 @@ def choose_baseline(rows: pd.DataFrame, requested: str | None) -> str:
         if counts.get(name, 0):
             return name
     return str(counts.index[0]) if len(counts) else present[0]
-
-
-def workload_section(name: str, rows: pd.DataFrame, colours: dict[str, str], baseline: str) -> WorkloadSection:
-    """Every chart of one workload, drawn from its comparable rows of a single timing kind."""
-    drawn, timing_notes = charts.single_timing(comparable(rows))
-    key = slug(name)
-    built = [
-        charts.throughput_chart(drawn, colours, f"{key}-throughput"),
-        charts.speedup_chart(drawn, colours, baseline, f"{key}-speedup"),
-        charts.scaling_chart(drawn, colours, f"{key}-scaling"),
-        charts.latency_chart(comparable(rows), colours, f"{key}-latency"),
-        charts.memory_chart(comparable(rows), colours, f"{key}-memory"),
-    ]
-    spec = WORKLOADS.get(name)
-    unit = str(rows["throughput_unit"].iloc[0]) if len(rows) else ""
-    return WorkloadSection(name, spec.summary if spec else "", unit, [c for c in built if c is not None],
-                           sections.not_compared(rows) + timing_notes)
-
-
-def loss_charts(rows: pd.DataFrame, colours: dict[str, str]) -> list[charts.Chart]:
-    """One loss chart per workload that reported loss curves (training workloads)."""
-    found = []
-    for name, part in comparable(rows).groupby("workload", sort=True):
-        chart = charts.loss_chart(part, colours, f"{slug(str(name))}-loss")
-        if chart is not None:
-            chart.title = f"{name}: loss curves"
-            found.append(chart)
-    return found
 
 
 def write_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> list[dict[str, str]]:
@@ -116,10 +77,17 @@ def _static(name: str) -> str:
     return (HERE / "static" / name).read_text(encoding="utf-8")
 
 
+def _inline_script(text: str) -> str:
+    """Script text that cannot end its <script> element early."""
+    return text.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+
+
 def render(context: dict[str, Any]) -> str:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    return env.get_template("index.html.j2").render(**context, css=_static("report.css"), js=_static("report.js"))
+    return env.get_template("index.html.j2").render(
+        **context, css=_static("report.css"), js=_inline_script(_static("report.js")),
+        plotly_js=_inline_script(PLOTLY.read_text(encoding="utf-8")))
 
 
 def build_report(paths: Iterable[Path | str], out_dir: Path | str, baseline: str | None = None,
@@ -129,12 +97,8 @@ def build_report(paths: Iterable[Path | str], out_dir: Path | str, baseline: str
     rows = prepare(load(paths, warn))
     colours = palette(rows["framework"])
     baseline = choose_baseline(rows, baseline)
-    with themed():
-        workloads = [workload_section(str(name), part, colours, baseline)
-                     for name, part in rows.groupby("workload", sort=True)]
-        roofline, roofs = charts.roofline_chart(comparable(rows), colours, "roofline")
-        losses = loss_charts(rows, colours)
-    all_charts = [c for w in workloads for c in w.charts] + ([roofline] if roofline else []) + losses
+    payload = build_payload(rows, colours)
+    payload["baseline"] = baseline
     out_dir.mkdir(parents=True, exist_ok=True)
     context = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -142,22 +106,12 @@ def build_report(paths: Iterable[Path | str], out_dir: Path | str, baseline: str
         "colours": colours,
         "baseline": baseline,
         "support": sections.support_matrix(rows),
-        "winners": sections.winners(rows),
-        "workloads": workloads,
-        "roofline": roofline,
-        "roofs": [_roofs_view(r) for r in roofs],
-        "losses": losses,
-        "table": sections.table(rows),
-        "downloads": write_data(rows, rows["source"], out_dir / "data"),
-        "n_charts": len(all_charts),
+        "workloads": payload["workloads"],
+        "data_json": embed(payload),
+        "downloads": write_data(rows.drop(columns=list(DERIVED_LISTS)), rows["source"], out_dir / "data"),
     }
     index = out_dir / "index.html"
     tmp = index.with_name(".index.html.tmp")
     tmp.write_text(render(context), encoding="utf-8")
     tmp.replace(index)  # a browser reloading mid-build never sees half a page
     return index
-
-
-def _roofs_view(roofs: Roofs) -> dict[str, Any]:
-    return {"device": roofs.device, "text": roofs.describe(),
-            "measured": any(p.measured for p in [*roofs.compute.values(), *([roofs.bandwidth] if roofs.bandwidth else [])])}

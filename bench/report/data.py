@@ -5,8 +5,9 @@ Loading is strict for files the user named and lenient for files found inside a 
 cut short by a crash, and one stale file must not cost the user the report of every
 other run. Skipped files are reported as warnings, never silently.
 
-`prepare` adds the derived columns once (ranking, case labels, throughput with its
-interval, arithmetic intensity) so no chart recomputes or re-decides them.
+`prepare` adds the derived columns once (ranking within a mode, case labels, the columns
+other parts of the suite add over time read null-safe, arithmetic intensity) so nothing
+downstream recomputes or re-decides them.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from bench.results import ResultsError, read_results
-from bench.summary import describe_params, rank
+from bench.report.labels import case_label, params_text
+from bench.summary import COMPARABLE, rank
 
 Warn = Callable[[str], None]
 
@@ -29,16 +31,22 @@ def load(paths: Iterable[Path | str], warn: Warn) -> pd.DataFrame:
     """Every readable results file under `paths`, concatenated; `source` names the file."""
     paths = [Path(p) for p in paths]
     frames: list[pd.DataFrame] = []
+    seen: set[Path] = set()  # `results results/baselines` names the baselines twice: read each file once
     for path in paths:
         if path.is_dir():
             found = sorted(q for q in path.rglob("*.parquet") if not q.name.startswith("."))
             for file in found:
+                if file.resolve() in seen:
+                    continue
+                seen.add(file.resolve())
                 try:
                     frames.append(read_results(file).assign(source=str(file)))
                 except ResultsError as exc:
                     warn(f"skipped {exc}")
         elif path.exists():
-            frames.append(read_results(path).assign(source=str(path)))
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                frames.append(read_results(path).assign(source=str(path)))
         else:
             raise ResultsError(f"{path}: no such file or directory")
     frames = [f for f in frames if len(f)]
@@ -61,74 +69,124 @@ def parse_metrics(text: Any) -> dict[str, Any]:
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(float(value))
+    return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
-def _positive(value: Any) -> float:
-    """The value as a float when it is a finite positive number, else NaN."""
-    return float(value) if _finite(value) and float(value) > 0 else math.nan
+# Columns other parts of the suite add over time. Older files lack them; their names were
+# not final when the report learnt to read them, so each is looked up under every name
+# it may carry (as a column, then as a `metrics` key), first found wins.
+DEVICE_TIME = ("device_median_s", "device_time_median_s", "device_time_s", "device_s")
+DEVICE_CI_LOW = ("device_ci_low_s", "device_time_ci_low_s")
+DEVICE_CI_HIGH = ("device_ci_high_s", "device_time_ci_high_s")
+DEVICE_SAMPLES = ("device_samples_s", "device_time_samples_s")
+QUEUE_CURVE = ("queue_curve_pairs", "queued_curve", "queue_curve", "queued_k_curve", "queue_depth_curve", "queued_sweep", "queue_sweep")
+CHECKS = ("barrier_check", "placement_check")
+MODES = ("eager", "compiled")
 
 
-# (unit label, how to get the figure from a row). Tokens/s wins when a workload reports
-# it (a model's users think in tokens), then FLOP/s, then bytes for memory-bound work.
-THROUGHPUTS: tuple[tuple[str, Callable[[pd.Series], float]], ...] = (
-    ("tokens/s", lambda r: _positive(r["metrics_dict"].get("tokens_per_s"))),
-    ("TFLOP/s", lambda r: _positive(r["tflops"])),
-    ("GB/s", lambda r: _positive(r["gbps"])),
-)
+def lookup(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    """The first present, non-null value under any of `names`, in the row then its metrics."""
+    for name in names:
+        value = row.get(name)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            return value
+    metrics = row.get("metrics_dict") or {}
+    return next((metrics[n] for n in names if metrics.get(n) is not None), None)
 
 
-# A workload whose best throughput is below 1 in its unit reads better one prefix down
-# (a CPU's 0.0042 TFLOP/s is 4.2 GFLOP/s).
-SMALLER_UNIT = {"TFLOP/s": ("GFLOP/s", 1e3), "GB/s": ("MB/s", 1e3)}
+def number(value: Any) -> float:
+    """A finite float, or NaN for anything else (null, text, inf)."""
+    return float(value) if _finite(value) else math.nan
 
 
-def throughput_unit(rows: pd.DataFrame) -> str:
-    """The first throughput every timed row of a workload has (one unit per workload)."""
-    timed = rows[rows["median_s"].map(_finite)]
-    for unit, get in THROUGHPUTS:
-        if len(timed) and timed.apply(get, axis=1).map(math.isfinite).all():
-            return unit
-    return THROUGHPUTS[1][0]
+def queue_curve(value: Any) -> list[tuple[float, float]]:
+    """A queued (k, per-call seconds) curve from any shape it may be stored in: JSON text, a
+    list of pairs or of {"k", "per_call_s"} dicts, a {k: seconds} dict, or parallel lists."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    pairs: list[Any] = []
+    if isinstance(value, dict):
+        ks = value.get("k")
+        ts = next((value[n] for n in ("per_call_s", "seconds", "s", "time_s") if n in value), None)
+        if isinstance(ks, list) and isinstance(ts, list):
+            pairs = list(zip(ks, ts))
+        else:
+            pairs = list(value.items())
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                pairs.append((item.get("k"), next((item[n] for n in ("per_call_s", "seconds", "s", "time_s") if n in item), None)))
+            elif isinstance(item, (list, tuple)) and len(item) == 2:
+                pairs.append(tuple(item))
+    out = []
+    for k, t in pairs:
+        try:
+            k, t = float(k), float(t)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(k) and math.isfinite(t) and k > 0 and t > 0:
+            out.append((k, t))
+    return sorted(out)
 
 
-def _with_throughput(df: pd.DataFrame) -> pd.DataFrame:
-    """Adds throughput, its 95% interval and unit, per workload.
+def check_text(value: Any) -> str:
+    """A self-check outcome as text: True → "ok", False → "failed", text as it is."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "ok" if value else "failed"
+    return str(value)
 
-    Throughput is work / time, so the interval of the median time maps to an interval of
-    throughput by the same ratio: low = value·median/ci_high, high = value·median/ci_low.
-    """
-    getters = dict(THROUGHPUTS)
-    parts = []
-    for _, rows in df.groupby("workload", sort=False):
-        unit = throughput_unit(rows)
-        value = rows.apply(getters[unit], axis=1) if len(rows) else pd.Series(dtype=float)
-        if unit in SMALLER_UNIT and value.max() < 1:
-            unit, scale = SMALLER_UNIT[unit]
-            value = value * scale
-        median = rows["median_s"].astype(float)
-        parts.append(
-            rows.assign(
-                throughput=value,
-                throughput_low=value * median / rows["ci_high_s"].astype(float),
-                throughput_high=value * median / rows["ci_low_s"].astype(float),
-                throughput_unit=unit,
-            )
-        )
-    return pd.concat(parts).sort_index()
+
+def with_optional_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """`mode`, device time, the queued curve and the self-checks, null-safe for old files."""
+    out = df.copy()
+    mode = out["mode"] if "mode" in out else pd.Series(None, index=out.index, dtype=object)
+    out["mode"] = mode.map(lambda v: str(v) if isinstance(v, str) and v else "eager")
+    if "queue_curve_k" in out and "queue_curve_s" in out:  # the sweep as stored by bench.worker: parallel lists
+        out["queue_curve_pairs"] = [
+            None if k is None or s is None else {"k": list(k), "per_call_s": list(s)}
+            for k, s in zip(out["queue_curve_k"], out["queue_curve_s"])
+        ]
+    names = {n for group in (DEVICE_TIME, DEVICE_CI_LOW, DEVICE_CI_HIGH, DEVICE_SAMPLES, QUEUE_CURVE) for n in group}
+    present = [c for c in out.columns if c in names] + ["metrics_dict"]
+    records = out[present].to_dict("records")  # plain dicts: pandas row access is slow
+    out["device_median_s"] = [number(lookup(r, DEVICE_TIME)) for r in records]
+    out["device_ci_low_s"] = [number(lookup(r, DEVICE_CI_LOW)) for r in records]
+    out["device_ci_high_s"] = [number(lookup(r, DEVICE_CI_HIGH)) for r in records]
+    out["device_samples"] = [lookup(r, DEVICE_SAMPLES) for r in records]
+    out["queue_curve"] = [queue_curve(lookup(r, QUEUE_CURVE)) for r in records]
+    for name in CHECKS:
+        out[name] = out[name].map(check_text) if name in out else ""
+    return out
+
+
+def rank_within_mode(df: pd.DataFrame) -> pd.DataFrame:
+    """`bench.summary.rank`, applied per execution mode: a compiled path is never ranked
+    against an eager one (HOUSE: the mode is a dimension like precision)."""
+    if "mode" in COMPARABLE:
+        return rank(df)
+    return pd.concat([rank(part) for _, part in df.groupby("mode", sort=False)]).sort_index()
 
 
 def prepare(df: pd.DataFrame) -> pd.DataFrame:
     """Ranked rows with the derived columns the report uses.
 
-    Ranking is `bench.summary.rank`, the same like-with-like rule as `bench show`: a row
-    with an empty `not_ranked` may be compared with others of its (machine, workload,
-    params, dtype, timing) group; any other row is shown with its reason, never compared.
+    Ranking is `bench.summary.rank`, the same like-with-like rule as `bench show`, within
+    one execution mode: a row with an empty `not_ranked` may be compared with others of
+    its (machine, workload, params, dtype, timing, mode) group; any other row is shown
+    with its reason, never compared.
     """
-    out = rank(df.reset_index(drop=True))
-    out["case"] = out["params"].map(describe_params)
+    out = df.reset_index(drop=True)
     out["metrics_dict"] = out["metrics"].map(parse_metrics)
-    out = _with_throughput(out)
+    out = rank_within_mode(with_optional_columns(out))
+    out["case"] = out["params"].map(case_label)
+    out["params_text"] = out["params"].map(params_text)
     flops = out["flops"].astype(float)
     out["flop_per_s"] = flops / out["median_s"].astype(float)
     out["intensity"] = flops / out["bytes_moved"].astype(float).where(out["bytes_moved"] > 0)
@@ -138,9 +196,3 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
 def comparable(df: pd.DataFrame) -> pd.DataFrame:
     """Rows the like-with-like rule allows to be drawn next to each other."""
     return df[df["not_ranked"] == ""]
-
-
-def case_order(df: pd.DataFrame) -> list[str]:
-    """Case labels from smallest to largest amount of work, so scaling reads left to right."""
-    order = df.sort_values(["flops", "bytes_moved", "case"], na_position="last").drop_duplicates("case")
-    return list(order["case"])

@@ -3,9 +3,14 @@
 Dispatch is asynchronous, so the barrier is `jax.block_until_ready`. Each workload is a
 `jax.jit` function compiled before timing (its first call is the compile, timed apart).
 
-Metal facts: jax-metal 0.1.1 registers the PJRT plugin "METAL" and needs jax==jaxlib==0.5.0
-(jax#26968); community plugins name themselves "mps" or "mtl", so any of the three counts
-as Metal. `Device.memory_stats()` is None on CPU and has no peak reset (jax#8096): the
+Metal facts: jax-metal 0.1.1 registers the PJRT plugin "METAL" (upper case) and needs
+jax==jaxlib==0.5.0 (jax#26968); community plugins register "mps", "mtl", "metal" or "mlx"
+(bench.frameworks.jax.plugins). JAX matches platform names exactly (no lower-casing in
+jax-v0.5.0 or since), so the adapter walks the registered backend names instead of asking
+`jax.devices("metal")`, which never found jax-metal. jax-metal gaps are recorded as
+`unsupported` with the plugin's own message: bf16 was never enabled (jax#16417) and
+dot_generals with non-leading batch dims "failed to legalize operation 'mhlo.dot_general'"
+(jax#20114: GQA attention and its gradients). `Device.memory_stats()` is None on CPU and has no peak reset (jax#8096): the
 adapter reports a peak only when it rose during the case, which makes it this case's own.
 fp32 dots default to TF32 on GPUs that have it, so fp32 forces
 `jax_default_matmul_precision="highest"` (docs "Matmul precision").
@@ -20,20 +25,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared, dist_versions
+from bench.frameworks.base import Adapter, PeakMemory, Placement, Prepared, dist_versions, leaves, tf32_needs_ampere
+from bench.frameworks.jax import plugins
 
-_METAL_PLATFORMS = {"metal", "mps", "mtl"}
 _DTYPES = {"fp32": jnp.float32, "tf32": jnp.float32, "fp16": jnp.float16, "bf16": jnp.bfloat16}
 _PRECISION = {"fp32": "highest", "tf32": "tensorfloat32"}
-
-
-def _platform_backend(platform: str) -> str:
-    p = platform.lower()
-    if p in _METAL_PLATFORMS:
-        return "metal"
-    if p in {"gpu", "cuda"}:
-        return "cuda"
-    return p
+_platform_backend = plugins.backend_of
+# Messages with which Metal plugins refuse what they cannot compile (jax#16417, jax#20114,
+# jax#20938: "failed to legalize operation", "data types are not supported").
+_PLUGIN_REFUSALS = ("failed to legalize", "not supported", "unsupported", "UNIMPLEMENTED", "not implemented")
 
 
 class JaxAdapter(Adapter):
@@ -42,24 +42,36 @@ class JaxAdapter(Adapter):
     # tiny train step on a 2-core CPU (then 240 ms a step against 4.6 ms under jax.jit).
     quick_suite_skips = {("eager", "cpu"): "op-by-op JAX compiles each primitive on first use (~35 s for the tiny train step on 2 cores)"}
 
-    def configure_threads(self, threads: int | None) -> None:
-        if threads:  # XLA:CPU sizes its pool from PJRT_NPROC when the backend starts (lazily, after this)
-            os.environ["PJRT_NPROC"] = str(threads)
-
     def _devices_by_backend(self) -> dict[str, Any]:
+        """{backend: first device} over every registered JAX backend, by registered name
+        (case-insensitive), highest registration priority first where two names map to
+        one backend (two Metal plugins installed side by side)."""
+        plugins.Registrations.install()
+        from jax._src import xla_bridge as xb
+
+        factories = getattr(xb, "_backend_factories", {})
+        names = sorted(plugins.registered_backends(), key=lambda n: -getattr(factories.get(n), "priority", 0))
         found: dict[str, Any] = {}
-        for platform in ("metal", "mps", "mtl", "cuda", "gpu", "cpu"):
+        self._platform_names: dict[str, str] = {}
+        for name in names:
+            backend = plugins.backend_of(name)
+            if backend is None or backend in found:
+                continue
             try:
-                devices = jax.devices(platform)
-            except (RuntimeError, ValueError):  # "Unknown backend" for platforms not installed
+                devices = jax.devices(name)
+            except (RuntimeError, ValueError):
                 continue
             if devices:
-                found.setdefault(_platform_backend(devices[0].platform), devices[0])
+                found[backend] = devices[0]
+                self._platform_names[backend] = name
         return found
 
     def available_backends(self) -> list[str]:
         self._devices = self._devices_by_backend()
         return [b for b in ("metal", "cuda", "cpu") if b in self._devices]
+
+    def missing_reason(self, backend: str) -> str:
+        return plugins.missing_reason(backend)
 
     def activate_backend(self) -> None:
         self.device = self._devices[self.backend]
@@ -67,6 +79,7 @@ class JaxAdapter(Adapter):
         self._peak_before: int | None = None
 
     def threads(self) -> int | None:
+        """XLA:CPU sizes its pool from PJRT_NPROC, which the runner sets for --threads."""
         if self.backend != "cpu":
             return None
         return int(os.environ.get("PJRT_NPROC") or os.cpu_count() or 1)
@@ -75,15 +88,28 @@ class JaxAdapter(Adapter):
         return str(getattr(self.device, "device_kind", self.device.platform))
 
     def versions(self) -> dict[str, str]:
-        return {"jax": jax.__version__, **dist_versions("jaxlib", "jax-metal", "jax-cuda12-plugin", "jax-cuda13-plugin")}
+        """jax first, then jaxlib, then the plugin distribution that provided the selected
+        platform (`jax_plugin`, with its version under its own name) and the registered name."""
+        found = {"jax": jax.__version__, **dist_versions("jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin")}
+        name = self._platform_names.get(self.backend, self.backend)
+        found["jax_platform"] = name
+        if self.backend == "metal":
+            provider = plugins.Registrations.provider(name)
+            found["jax_plugin"] = provider[0] if provider else f"unknown (registered {name!r})"
+            if provider:
+                found[provider[0]] = provider[1]
+        return found
+
+    @property
+    def plugin(self) -> str:
+        return self.versions().get("jax_plugin", "")
 
     def tf32_unsupported_reason(self) -> str | None:
         if self.backend == "metal":
-            return "jax-metal exposes no TF32-class fp32 matmul mode"
+            return f"the JAX Metal plugin ({self.plugin}) exposes no TF32-class fp32 matmul mode"
         if self.backend == "cuda":
-            cc = getattr(self.device, "compute_capability", "8.0")
-            if float(cc) < 8.0:
-                return "TF32 needs an NVIDIA GPU of compute capability 8.0 or newer"
+            major, _, minor = str(getattr(self.device, "compute_capability", "8.0")).partition(".")
+            return tf32_needs_ampere((int(major), int(minor or 0)))
         return super().tf32_unsupported_reason()
 
     def set_math_mode(self, dtype: str) -> str:
@@ -96,6 +122,22 @@ class JaxAdapter(Adapter):
 
     def to_numpy(self, out: Any) -> np.ndarray:
         return np.asarray(out.astype(jnp.float32))
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        if not hasattr(self, "_matmul_jit"):
+            self._matmul_jit = jax.jit(jnp.matmul)
+        return self._matmul_jit(a, b)
+
+    def placement(self, out: Any) -> Placement:
+        """Every array of the output on the selected device (`Array.devices()`)."""
+        found: set[Any] = set()
+        for leaf in leaves(out):
+            if hasattr(leaf, "devices"):
+                found |= set(leaf.devices())
+        if not found:
+            return Placement(None, "no array in the output")
+        where = f"outputs on {', '.join(sorted(map(str, found)))} of backend {self._platform_names.get(self.backend, self.backend)!r}, selected {self.device}"
+        return Placement(found == {self.device}, where)
 
     def barrier(self, out: Any) -> None:
         # An array's own method skips the pytree walk of jax.block_until_ready (a few µs
@@ -110,9 +152,14 @@ class JaxAdapter(Adapter):
         """XLA refuses some dtype/op combinations per backend (e.g. fp16 dot_general with
         fp32 accumulation on XLA:CPU, what jitted fp16 attention lowers to)."""
         text = str(exc)
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        if self.backend == "metal" and any(word in text for word in _PLUGIN_REFUSALS):
+            # jax-metal raises XlaRuntimeError "UNKNOWN: ...: error: failed to legalize operation
+            # 'mhlo.dot_general'" (jax#20114); bf16 fails to compile (jax#16417): the plugin's words.
+            return f"{self.plugin} on Metal: {first}"
         if isinstance(exc, (ValueError, NotImplementedError)) or "UNIMPLEMENTED" in text:
             if "not supported" in text or "UNIMPLEMENTED" in text or "not implemented" in text.lower():
-                return f"XLA on {self.backend}: {text.strip().splitlines()[0]}"
+                return f"XLA on {self.backend}: {first}"
         return super().unsupported_reason(exc)
 
     def _peak_in_use(self) -> int | None:
@@ -148,9 +195,20 @@ class JaxAdapter(Adapter):
         return Prepared(lambda: fn(v), "jax.jit(x * 2)")
 
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(x, dtype, causal=bool(p["causal"]))
+
+    def prepare_decode_attention(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        """Fewer K/V heads than query heads: jax.nn.dot_product_attention groups them natively."""
+        return self._attention(x, dtype, causal=False)
+
+    def prepare_bmm(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        fn = jax.jit(jnp.matmul)
+        return Prepared(lambda: fn(a, b), "jax.jit(jnp.matmul) (batched)")
+
+    def _attention(self, x: Mapping[str, np.ndarray], dtype: str, causal: bool) -> Prepared:
         # jax.nn.dot_product_attention takes (batch, seq, heads, dim): transpose outside the timed call.
         q, k, v = (self.asarray(np.swapaxes(x[n], 1, 2), dtype) for n in ("q", "k", "v"))
-        causal = bool(p["causal"])
         impl = self._sdpa_implementation(q, k, v, causal)
         fn = jax.jit(lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=causal, implementation=impl))
         return Prepared(

@@ -1,4 +1,4 @@
-"""JAX's `generate` (called from JaxAdapter.prepare_generate): in the compiled mode a
+"""JAX's `generate` (found by JaxAdapter.prepare): in the compiled mode a
 jitted prefill and a jitted decode step (in the eager mode the same functions, dispatched
 op by op: JAX's eager execution, where each primitive is its own small compiled
 computation and nothing fuses across them), each taking the KV cache as a donated argument and returning it
@@ -7,7 +7,7 @@ XLA:CPU does not and copies). The cache is preallocated (B, L, Hkv, hd) in JAX's
 layout; decode attends over the whole cache with `key_value_seq_lengths` = pos+1, so
 one compiled step serves every position (the position is a traced scalar). Attention is
 `jax.nn.dot_product_attention` (native GQA). Quantized weights: uint8 codes (int4: two
-per byte) dequantized inside the same jit as the dot (jax_workloads._dequant_matmul),
+per byte) dequantized inside the same jit as the dot (ops.dequant_matmul),
 as JAX has no weight-only kernel.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from bench.frameworks.base import Prepared
 from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
-from bench.frameworks.jax.ops import _dequant_matmul
+from bench.frameworks.jax.ops import dequant_matmul
 from workloads import llama
 
 
@@ -36,7 +36,7 @@ class JaxLlamaOps:
     def linear(self, x: jax.Array, w: Any) -> jax.Array:
         if isinstance(w, dict):
             lead = x.shape[:-1]
-            y = _dequant_matmul(x.reshape(-1, x.shape[-1]), w["codes"], w["scale"], w["bias"], bits=self.bits)
+            y = dequant_matmul(x.reshape(-1, x.shape[-1]), w["codes"], w["scale"], w["bias"], bits=self.bits)
             return y.reshape(*lead, -1)
         return x @ w.T
 
@@ -85,7 +85,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     def build(name: str, flat: Mapping[str, np.ndarray]) -> Any:
         if name in flat:
             return adapter.asarray(flat[name], dtype)
-        return {"codes": jax.device_put(stored_codes(flat, name, bits), adapter.device), "scale": adapter.asarray(flat[name + ".scale"], dtype),
+        return {"codes": jax.device_put(stored_codes(flat[name + ".q"], bits), adapter.device), "scale": adapter.asarray(flat[name + ".scale"], dtype),
                 "bias": adapter.asarray(flat[name + ".bias"], dtype)}  # fmt: skip
 
     tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))

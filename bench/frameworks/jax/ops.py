@@ -1,4 +1,4 @@
-"""JAX's qmatmul, train_step and lora (called from JaxAdapter.prepare_*).
+"""JAX's qmatmul, train_step and lora (found by JaxAdapter.prepare).
 
 JAX has no weight-only matmul kernel, so qmatmul stores the codes as uint8 (int4: two
 per byte, workloads.quant.pack_nibbles) and dequantizes inside the same `jax.jit` as
@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.frameworks.base import Prepared, Unsupported
+from bench.frameworks.generation import stored_codes, weight_bits
 from bench.frameworks.training import training_prepared
-from workloads import corpus, decoder, quant, training
+from workloads import corpus, decoder, training
 
 try:
     import optax
@@ -32,7 +33,7 @@ def _unpack_nibbles(packed: jax.Array) -> jax.Array:
     return jnp.stack([hi, lo], axis=-1).reshape(packed.shape[0], -1)
 
 
-def _dequant_matmul(x: jax.Array, codes: jax.Array, scale: jax.Array, bias: jax.Array, bits: int) -> jax.Array:
+def dequant_matmul(x: jax.Array, codes: jax.Array, scale: jax.Array, bias: jax.Array, bits: int) -> jax.Array:
     """x·(q·scale + bias)ᵀ; the dequantized weight is formed in fp32, rounded once to
     x's dtype, and never leaves the fused computation."""
     q = _unpack_nibbles(codes) if bits == 4 else codes
@@ -43,13 +44,10 @@ def _dequant_matmul(x: jax.Array, codes: jax.Array, scale: jax.Array, bias: jax.
 
 
 def prepare_qmatmul(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-    bits = p["bits"]
-    if bits not in (4, 8):
-        raise Unsupported(f"no {bits}-bit storage layout in this adapter")
-    codes_np = quant.pack_nibbles(x["q"]) if bits == 4 else np.asarray(x["q"], dtype=np.uint8)
-    codes = jax.device_put(codes_np, adapter.device)
+    bits = weight_bits(p, (4, 8))
+    codes = jax.device_put(stored_codes(x["q"], bits), adapter.device)
     xj, s, b = (adapter.asarray(x[n], dtype) for n in ("x", "scale", "bias"))
-    fn = jax.jit(partial(_dequant_matmul, bits=bits))
+    fn = jax.jit(partial(dequant_matmul, bits=bits))
     return Prepared(lambda: fn(xj, codes, s, b), f"dequant-fused: jax.jit(unpack uint8 codes, scale, dot), int{bits} g{p['group']}")
 
 

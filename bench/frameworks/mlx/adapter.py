@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 import mlx.core as mx
 import numpy as np
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared, Unsupported, dist_versions
+from bench.frameworks.base import Adapter, PeakMemory, Placement, Prepared, Unsupported, dist_versions
 
 _DTYPES = {"fp32": mx.float32, "tf32": mx.float32, "fp16": mx.float16, "bf16": mx.bfloat16}
 _DEVICES = {"metal": mx.gpu, "cuda": mx.gpu, "cpu": mx.cpu}
@@ -54,6 +54,13 @@ class MLXAdapter(Adapter):
         if cuda is not None and cuda.is_available():
             found.append("cuda")
         return found + ["cpu"]
+
+    def missing_reason(self, backend: str) -> str:
+        if backend == "metal":
+            return "mx.metal.is_available() is False (Metal exists only on Apple Silicon macOS)"
+        if backend == "cuda":
+            return "mx.cuda.is_available() is False" if getattr(mx, "cuda", None) else "this mlx has no CUDA backend (mlx[cuda])"
+        return super().missing_reason(backend)
 
     def activate_backend(self) -> None:
         mx.set_default_device(_DEVICES[self.backend])
@@ -96,6 +103,17 @@ class MLXAdapter(Adapter):
     def enqueue(self, out: Any) -> None:
         mx.async_eval(out)
 
+    def matmul(self, a: Any, b: Any) -> Any:
+        return mx.matmul(a, b)
+
+    def placement(self, out: Any) -> Placement:
+        """MLX arrays carry no device: an op runs on the stream it is given, by default the
+        default device's. So the check is that the default device is still the selected one
+        (`mx.default_device()`, set in activate_backend) when the case's graph was built."""
+        device = mx.default_device()
+        ok = device == _DEVICES[self.backend]
+        return Placement(ok, f"default device (and stream) {device}, selected {_DEVICES[self.backend]}")
+
     def reset_peak_memory(self) -> None:
         _mx("reset_peak_memory")()
 
@@ -115,9 +133,19 @@ class MLXAdapter(Adapter):
         return Prepared(lambda: v * 2, "array * 2")
 
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(p, dtype, x, "causal" if p["causal"] else None)
+
+    def prepare_decode_attention(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        """mx.fast.scaled_dot_product_attention takes un-repeated K/V heads (native GQA)."""
+        return self._attention(p, dtype, x, None)
+
+    def prepare_bmm(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        return Prepared(lambda: mx.matmul(a, b), "mx.matmul (batched)")
+
+    def _attention(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], mask: str | None) -> Prepared:
         q, k, v = (self.asarray(x[n], dtype) for n in ("q", "k", "v"))
         scale = float(p["head_dim"]) ** -0.5
-        mask = "causal" if p["causal"] else None
         fused = "fused" if self.backend != "cpu" else "unfused on CPU"
         return Prepared(
             lambda: mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask),

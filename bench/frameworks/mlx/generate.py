@@ -1,4 +1,4 @@
-"""MLX's `generate` (called from MLXAdapter.prepare_generate), the way mlx-lm runs a
+"""MLX's `generate` (found by MLXAdapter.prepare), the way mlx-lm runs a
 model: `mx.fast.rms_norm`, `mx.fast.rope` (traditional=False: rotate-half, with the
 cache offset), `mx.fast.scaled_dot_product_attention` with un-tiled KV heads (GQA is
 native), a preallocated cache written by slice assignment (mlx-lm's KVCache), and

@@ -1,4 +1,4 @@
-"""MLX's qmatmul, train_step and lora (called from MLXAdapter.prepare_*).
+"""MLX's qmatmul, train_step and lora (found by MLXAdapter.prepare).
 
 Quantized matmul is MLX's native `mx.quantized_matmul` on the shared codes, packed into
 MLX's uint32 layout (workloads.quant.pack_uint32) rather than re-quantized with

@@ -1,12 +1,12 @@
-"""TensorFlow's `generate` (called from TensorFlowAdapter.prepare_generate): a
-`tf.function` prefill and a `tf.function` decode step in the compiled mode (XLA
-`jit_compile=True` where the device has XLA; plain `tf.function` on Metal), the same
-Python functions run op by op in the eager mode; the KV cache held in one `tf.Variable` per layer and
-tensor, (B, L, Hkv, hd): prefill writes it by sliced assignment, decode by
-`scatter_nd_update` at a traced position, so one compiled step serves every position. Attention is `keras.ops.dot_product_attention`
+"""TensorFlow's `generate` (found by TensorFlowAdapter.prepare): a `tf.function`
+prefill and a `tf.function` decode step in the compiled mode (XLA `jit_compile=True` where
+the device has XLA; plain `tf.function` on Metal), the same Python functions run op by op
+in the eager mode; the KV cache held in one `tf.Variable` per layer and
+tensor, (B, L, Hkv, hd): prefill and decode both write it by `scatter_nd_update`
+(prefill at every prompt position, decode at a traced one), so one compiled step serves every position. Attention is `keras.ops.dot_product_attention`
 (TF has no fused SDPA: einsum → softmax → einsum; Keras repeats the KV heads for GQA),
 decode attends over the whole cache with a length mask. Quantized weights: uint8 codes
-dequantized in the same function as the matmul (tensorflow_workloads._dequant_matmul).
+dequantized in the same function as the matmul (ops.dequant_matmul).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from bench.frameworks.base import Prepared
 from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
-from bench.frameworks.tensorflow.ops import _dequant_matmul
+from bench.frameworks.tensorflow.ops import dequant_matmul
 from workloads import llama
 
 
@@ -34,7 +34,7 @@ class TFLlamaOps:
         if isinstance(w, tuple):
             codes, scale, bias, bits = w
             lead = tf.shape(x)[:-1]
-            y = _dequant_matmul(tf.reshape(x, [-1, x.shape[-1]]), codes, scale, bias, bits)
+            y = dequant_matmul(tf.reshape(x, [-1, x.shape[-1]]), codes, scale, bias, bits)
             return tf.reshape(y, tf.concat([lead, [y.shape[-1]]], 0))
         return tf.linalg.matmul(x, w, transpose_b=True)
 
@@ -67,8 +67,13 @@ class TFLlamaOps:
         kc, vc = cache
         t = q.shape[1]
         if t > 1:  # prefill from position 0: causal attention over the new keys themselves
-            kc[:, :t].assign(k)
-            vc[:, :t].assign(v)
+            # A scatter at every (b, 0..t-1), not the sliced assign `kc[:, :t].assign(k)`: that lowers to
+            # ResourceStridedSliceAssign, which tensorflow-metal 1.2.0 does not register, and a resource
+            # op must run with its GPU variable, so prefill failed on Metal. ResourceScatterNdUpdate is
+            # registered (bench.frameworks.tensorflow.metal_kernels). The indices are a constant: no ops.
+            at = tf.constant(np.stack(np.meshgrid(np.arange(q.shape[0]), np.arange(t), indexing="ij"), -1).astype(np.int32))
+            kc.scatter_nd_update(at, k)
+            vc.scatter_nd_update(at, v)
             return keras.ops.dot_product_attention(q, k, v, is_causal=True), cache
         # a sliced assign at a traced position would be an XLA compile-time constant
         # (one compilation per position); a scatter at (b, pos) is one program for all
@@ -90,7 +95,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         if name in flat:
             return adapter.asarray(flat[name], dtype)
         with tf.device(adapter.device):
-            c = tf.constant(stored_codes(flat, name, bits))
+            c = tf.constant(stored_codes(flat[name + ".q"], bits))
         return (c, adapter.asarray(flat[name + ".scale"], dtype), adapter.asarray(flat[name + ".bias"], dtype), bits)
 
     tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))

@@ -1,4 +1,4 @@
-"""TensorFlow's qmatmul, train_step and lora (called from TensorFlowAdapter.prepare_*).
+"""TensorFlow's qmatmul, train_step and lora (found by TensorFlowAdapter.prepare).
 
 qmatmul: TF has no weight-only kernel (Keras' `Dense.quantize` dequantizes, then runs a
 plain matmul), so the codes are stored as uint8 (int4: two per byte) and dequantized in
@@ -21,12 +21,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench.frameworks.base import Prepared, Unsupported
+from bench.frameworks.base import Prepared
+from bench.frameworks.generation import stored_codes, weight_bits
 from bench.frameworks.training import training_prepared
-from workloads import corpus, decoder, quant, training
+from workloads import corpus, decoder, training
 
 
-def _dequant_matmul(x: tf.Tensor, codes: tf.Tensor, scale: tf.Tensor, bias: tf.Tensor, bits: int) -> tf.Tensor:
+def dequant_matmul(x: tf.Tensor, codes: tf.Tensor, scale: tf.Tensor, bias: tf.Tensor, bits: int) -> tf.Tensor:
     if bits == 4:
         hi, lo = tf.bitwise.right_shift(codes, 4), tf.bitwise.bitwise_and(codes, 0x0F)
         codes = tf.reshape(tf.stack([hi, lo], axis=-1), [codes.shape[0], -1])
@@ -38,14 +39,12 @@ def _dequant_matmul(x: tf.Tensor, codes: tf.Tensor, scale: tf.Tensor, bias: tf.T
 
 
 def prepare_qmatmul(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-    bits = p["bits"]
-    if bits not in (4, 8):
-        raise Unsupported(f"no {bits}-bit storage layout in this adapter")
+    bits = weight_bits(p, (4, 8))
     with tf.device(adapter.device):
-        codes = tf.constant(quant.pack_nibbles(x["q"]) if bits == 4 else np.asarray(x["q"], dtype=np.uint8))
+        codes = tf.constant(stored_codes(x["q"], bits))
     xt, s, b = (adapter.asarray(x[n], dtype) for n in ("x", "scale", "bias"))
     fused = adapter.backend != "metal"
-    fn = tf.function(lambda x, c, s, b: _dequant_matmul(x, c, s, b, bits), jit_compile=fused)
+    fn = tf.function(lambda x, c, s, b: dequant_matmul(x, c, s, b, bits), jit_compile=fused)
     how = "dequant-fused: tf.function(jit_compile=True)" if fused else "dequant (unfused tf.function: no XLA on Metal)"
     return Prepared(lambda: fn(xt, codes, s, b), f"{how}, uint8 codes, int{bits} g{p['group']}")
 

@@ -18,7 +18,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.frameworks.base import Adapter, PeakMemory, Prepared
+from bench.frameworks.base import Adapter, PeakMemory, Placement, Prepared, leaves, tf32_needs_ampere
+from bench.measure import DeviceEvents
+
+# torch.cuda._sleep spins for a number of GPU clock cycles; 2.5e9/s is above any
+# datacenter GPU's boost clock, so the filler lasts at least as long as asked (longer is harmless:
+# it ends before the start event).
+_SLEEP_CYCLES_PER_S = 2.5e9
 
 _DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -78,6 +84,13 @@ class TorchAdapter(Adapter):
             found.append("cuda")
         return found + ["cpu"]
 
+    def missing_reason(self, backend: str) -> str:
+        if backend == "metal":
+            return f"torch.backends.mps.is_available() is False (is_built: {torch.backends.mps.is_built()})"
+        if backend == "cuda":
+            return f"torch.cuda.is_available() is False (built with CUDA: {torch.version.cuda or 'no'})"
+        return super().missing_reason(backend)
+
     def activate_backend(self) -> None:
         self._b = _BACKENDS[self.backend]()
         self.device = torch.device(self._b.device)
@@ -95,9 +108,7 @@ class TorchAdapter(Adapter):
         if self.backend == "metal":
             get_name = getattr(torch.backends.mps, "get_name", None)
             return get_name() if get_name else "Apple GPU (mps)"
-        from bench.machine import cpu_name
-
-        return cpu_name()
+        return super().device_name()
 
     def versions(self) -> dict[str, str]:
         extra = {"cuda": torch.version.cuda or ""} if self.backend == "cuda" else {}
@@ -106,8 +117,8 @@ class TorchAdapter(Adapter):
     def tf32_unsupported_reason(self) -> str | None:
         if self.backend == "metal":
             return "torch has no TF32-class fp32 matmul mode on MPS"
-        if self.backend == "cuda" and torch.cuda.get_device_capability() < (8, 0):
-            return "TF32 needs an NVIDIA GPU of compute capability 8.0 or newer"
+        if self.backend == "cuda":
+            return tf32_needs_ampere(torch.cuda.get_device_capability())
         return super().tf32_unsupported_reason()
 
     def set_math_mode(self, dtype: str) -> str:
@@ -118,13 +129,46 @@ class TorchAdapter(Adapter):
         return f"torch.set_float32_matmul_precision('{precision}')"
 
     def asarray(self, x: np.ndarray, dtype: str) -> Any:
-        return torch.from_numpy(np.ascontiguousarray(x)).to(device=self.device, dtype=_DTYPES[dtype])
+        """Always a copy in torch's own memory. Without `copy=True` a CPU fp32 tensor shares
+        the numpy buffer, which glibc aligns to 16 bytes where torch's allocator aligns to
+        64: a 16x1024 @ 1024x1024 sgemm took 1.37x the CPU time on it (issue 16), and a
+        user's tensors are torch's own."""
+        return torch.from_numpy(np.ascontiguousarray(x)).to(device=self.device, dtype=_DTYPES[dtype], copy=True)
 
     def to_numpy(self, out: Any) -> np.ndarray:
         return out.detach().to("cpu", torch.float32).numpy()
 
     def barrier(self, out: Any) -> None:
         self._b.synchronize()
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return torch.matmul(a, b)
+
+    def placement(self, out: Any) -> Placement:
+        """Every tensor of the output on the selected device type (`Tensor.device`)."""
+        found = sorted({str(t.device) for t in leaves(out) if isinstance(t, torch.Tensor)})
+        if not found:
+            return Placement(None, "no tensor in the output")
+        ok = all(torch.device(d).type == self.device.type for d in found)
+        return Placement(ok, f"outputs on {', '.join(found)}, selected {self.device.type}")
+
+    def device_events(self) -> DeviceEvents:
+        """torch.cuda.Event / torch.mps.Event (record, synchronize, elapsed_time in ms; the MPS
+        class since torch 2.1). On CUDA, `torch.cuda._sleep` keeps the GPU busy while the host
+        enqueues the call, so the events bracket the kernel; MPS has no such filler, so its
+        figure may include the host's launch gap (the source says so)."""
+        if self.backend == "cuda":
+            return DeviceEvents(
+                lambda: torch.cuda.Event(enable_timing=True),
+                "torch.cuda.Event around one call, GPU held busy by torch.cuda._sleep while it is enqueued",
+                busy=lambda seconds: torch.cuda._sleep(int(seconds * _SLEEP_CYCLES_PER_S)),
+            )
+        if self.backend == "metal" and hasattr(torch, "mps") and hasattr(torch.mps, "Event"):
+            return DeviceEvents(
+                lambda: torch.mps.Event(enable_timing=True),
+                "torch.mps.Event around one call (no device filler: may include the launch gap)",
+            )
+        return super().device_events()
 
     def unsupported_reason(self, exc: BaseException) -> str | None:
         """torch says "... not implemented for 'Half'" (RuntimeError) or raises
@@ -154,10 +198,23 @@ class TorchAdapter(Adapter):
         return Prepared(lambda: v * 2, "tensor * 2")
 
     def prepare_sdpa(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(x, dtype, causal=bool(p["causal"]))
+
+    def prepare_decode_attention(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return self._attention(x, dtype, causal=False)
+
+    def _attention(self, x: Mapping[str, np.ndarray], dtype: str, causal: bool) -> Prepared:
+        """F.scaled_dot_product_attention; fewer K/V heads than query heads go through
+        `enable_gqa=True` (torch >= 2.5), so the kernel reads the cache un-repeated."""
         q, k, v = (self.asarray(x[n], dtype) for n in ("q", "k", "v"))
-        causal = bool(p["causal"])
+        name = "torch.nn.functional.scaled_dot_product_attention (dispatcher's choice of kernel)"
+        if q.shape[1] == k.shape[1]:
+            return Prepared(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), name)
         return Prepared(
-            lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
-            "torch.nn.functional.scaled_dot_product_attention (dispatcher's choice of kernel)",
+            lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True), name.replace(" (", ", enable_gqa=True (")
         )
+
+    def prepare_bmm(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        return Prepared(lambda: torch.bmm(a, b), "torch.bmm")
 

@@ -1,4 +1,4 @@
-"""PyTorch's `generate` (called from TorchAdapter.prepare_generate): a preallocated KV
+"""PyTorch's `generate` (found by TorchAdapter.prepare): a preallocated KV
 cache per layer (B, Hkv, L, hd) written in place (a static cache, as transformers'
 StaticCache), `F.scaled_dot_product_attention(enable_gqa=True)` (KV heads repeated where
 the build lacks it), `F.rms_norm` with fp32 gains converted once, RoPE as one
@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from bench.frameworks.base import Prepared, Unsupported
-from bench.frameworks.generation import generation_prepared
+from bench.frameworks.generation import generation_prepared, weight_bits
+from bench.frameworks.torch.ops import int4_weight
 from workloads import llama
 
 
@@ -122,34 +123,21 @@ class TorchStaticLlamaOps(TorchLlamaOps):
 
 
 def _int4_linear(adapter: Any, q: np.ndarray, scale: np.ndarray, bias: np.ndarray, group: int, dtype: str) -> Any:
-    s = adapter.asarray(scale, dtype)
-    zero = (adapter.asarray(bias, dtype).float() + 8 * s.float()).to(s.dtype)  # tinygemm: (q - 8)·s + zero
-    scales_zeros = torch.stack([s, zero], dim=-1).transpose(0, 1).contiguous()
-    if adapter.backend == "cpu" and hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu"):
-        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(torch.from_numpy(np.asarray(q).astype(np.int32)), 2)
-        op = torch.ops.aten._weight_int4pack_mm_for_cpu
-    else:
-        from bench.frameworks.torch.ops import _pack_int4
-
-        packed, op = _pack_int4(adapter.device, np.asarray(q)), torch.ops.aten._weight_int4pack_mm
+    weight = int4_weight(adapter, q, scale, bias, group, dtype)
 
     def linear(x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
-        return op(x.reshape(-1, x.shape[-1]), packed, group, scales_zeros).reshape(*lead, -1)
+        return weight(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)
 
     return linear
 
 
 def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-    bits = p["bits"]
+    bits = weight_bits(p, (4, 8, 16))
     if bits == 8:
         raise Unsupported(
             "torch has no int8 kernel with g64 groups (_weight_int8pack_mm takes one scale per output channel, no zero point)"
         )
-    if bits == 4 and adapter.backend == "cuda" and dtype != "bf16":
-        raise Unsupported("torch's CUDA int4 tinygemm kernel takes bf16 activations only")
-    if bits not in (4, 16):
-        raise Unsupported(f"no {bits}-bit weight path in this adapter")
     device = adapter.device
 
     def build(name: str, flat: Mapping[str, np.ndarray]) -> Any:

@@ -1,4 +1,5 @@
-"""PyTorch's qmatmul, train_step and lora (called from TorchAdapter.prepare_*).
+"""PyTorch's qmatmul, train_step and lora (found by TorchAdapter.prepare), and the int4 weight
+layout generate shares (`int4_weight`).
 
 Quantized matmul runs torch's own weight-only kernels, found by feature detection:
 `_weight_int8pack_mm` (int8, one scale per output channel) and the int4 "tinygemm"
@@ -13,7 +14,8 @@ equivalent hand-written adapter layer (the implementation string says which).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from bench.frameworks.base import Prepared, Unsupported
+from bench.frameworks.generation import weight_bits
 from bench.frameworks.training import training_prepared
 from workloads import corpus, decoder, quant, training
 
@@ -50,12 +53,9 @@ def torch_compile(adapter: Any, fn: Any, *, fullgraph: bool = False) -> tuple[An
 
 # -- qmatmul ----------------------------------------------------------------------------
 def prepare_qmatmul(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+    bits = weight_bits(p, (4, 8))
     xt = adapter.asarray(x["x"], dtype)
-    if p["bits"] == 8:
-        return _int8(adapter, p, dtype, x, xt)
-    if p["bits"] == 4:
-        return _int4(adapter, p, dtype, x, xt)
-    raise Unsupported(f"torch has no {p['bits']}-bit weight-only matmul kernel")
+    return (_int8 if bits == 8 else _int4)(adapter, p, dtype, x, xt)
 
 
 def _int8(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], xt: torch.Tensor) -> Prepared:
@@ -76,19 +76,39 @@ def _int4(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.nda
     group, scale, bias = p["group"], x["scale"], x["bias"]
     if group not in _TINYGEMM_GROUPS:  # per-channel: the same scales repeated in groups of 64 (exact)
         scale, bias, group = quant.expand_groups(scale, p["k"], 64), quant.expand_groups(bias, p["k"], 64), 64
+    w = int4_weight(adapter, x["q"], scale, bias, group, dtype)
+    return Prepared(lambda: w(xt), f"{w.kernel} (int4 tinygemm, g{group})")
+
+
+@dataclass(frozen=True)
+class Int4Weight:
+    """An int4 weight in torch's tinygemm layout; calling it on x (M, K) gives x·Wᵀ (M, N)."""
+
+    op: Callable[..., torch.Tensor]
+    packed: torch.Tensor
+    group: int
+    scales_zeros: torch.Tensor
+    kernel: str  # the aten op's name, for the row's implementation
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x, self.packed, self.group, self.scales_zeros)
+
+
+def int4_weight(adapter: Any, codes: np.ndarray, scale: np.ndarray, bias: np.ndarray, group: int, dtype: str) -> Int4Weight:
+    """Affine int4 codes (N, K) with per-group scale and bias as torch's tinygemm weight:
+    `_weight_int4pack_mm_for_cpu` on CPU where it exists, `_weight_int4pack_mm` elsewhere
+    (bf16 activations only on CUDA). tinygemm computes (q - 8)·s + zero, so zero = bias + 8·s.
+    Used by qmatmul and by generate's quantized linears."""
     s = adapter.asarray(scale, dtype)
-    zero = (adapter.asarray(bias, dtype).float() + 8 * s.float()).to(s.dtype)  # tinygemm: (q - 8)·s + zero
+    zero = (adapter.asarray(bias, dtype).float() + 8 * s.float()).to(s.dtype)
     scales_zeros = torch.stack([s, zero], dim=-1).transpose(0, 1).contiguous()  # [K/g, N, 2]
-    codes = np.asarray(x["q"])
+    codes = np.asarray(codes)
     if adapter.backend == "cpu" and hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu"):
         packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(torch.from_numpy(codes.astype(np.int32)), 2)
-        op, name = torch.ops.aten._weight_int4pack_mm_for_cpu, "torch._weight_int4pack_mm_for_cpu"
-    else:
-        if adapter.backend == "cuda" and dtype != "bf16":
-            raise Unsupported("torch's CUDA int4 tinygemm kernel takes bf16 activations only")
-        packed = _pack_int4(adapter.device, codes)
-        op, name = torch.ops.aten._weight_int4pack_mm, "torch._weight_int4pack_mm"
-    return Prepared(lambda: op(xt, packed, group, scales_zeros), f"{name} (int4 tinygemm, g{group})")
+        return Int4Weight(torch.ops.aten._weight_int4pack_mm_for_cpu, packed, group, scales_zeros, "torch._weight_int4pack_mm_for_cpu")
+    if adapter.backend == "cuda" and dtype != "bf16":
+        raise Unsupported("torch's CUDA int4 tinygemm kernel takes bf16 activations only")
+    return Int4Weight(torch.ops.aten._weight_int4pack_mm, _pack_int4(adapter.device, codes), group, scales_zeros, "torch._weight_int4pack_mm")
 
 
 def _pack_int4(device: torch.device, codes: np.ndarray) -> torch.Tensor:

@@ -1,73 +1,1190 @@
-// metalbench report: sort and filter the table of every row; say when the page rendered.
-// Inlined into index.html. Sets <html data-report-rendered="ok"> once every chart the
-// page promised (body[data-expected-charts]) holds an SVG: the end-to-end test reads it.
+// metalbench report: draws the page from its embedded data (#report-data) with plotly.js.
+// Inlined into index.html after plotly.js. Nothing is fetched.
+//
+// Deciding happens in Python (bench/report/payload.py): which rows are comparable, the
+// interval of a ratio, each workload's units. This script lays out, filters and draws.
+// Strings from results files reach the DOM only as textContent, and plotly only through
+// esc() (plotly reads a subset of HTML in its text).
+//
+// The view (filters, the case drilled into) lives in the address's #fragment, so a link
+// reproduces it. Charts are drawn when they come near the viewport, so a page of 1,000
+// rows is interactive at once; "#selftest=1" draws every chart, then checks in the page
+// that no two text elements of a chart overlap and writes the outcome onto <html>
+// (data-report-*) and into #selftest for the end-to-end test to read.
 (function () {
   "use strict";
   const root = document.documentElement;
+  const marks = { script: Math.round(performance.now()) };  // plotly.js parsed by now
   window.addEventListener("error", function (event) {
     root.dataset.reportErrors = String(Number(root.dataset.reportErrors || 0) + 1);
     root.dataset.reportLastError = String(event.message || "error");
   });
 
-  function sortKey(cell) {
-    const raw = cell.dataset.sort;
-    const num = Number(raw);
-    return raw !== "" && Number.isFinite(num) ? [0, num, ""] : [raw === "" ? 2 : 1, 0, (raw || "").toLowerCase()];
+  // Samples travel as [reference, thousandths of it...] (bench/report/payload.py).
+  function unpack(packed) {
+    if (!packed || packed.length < 2) return [];
+    const ref = packed[0];
+    return packed.slice(1).map(function (v) { return v * ref / 1000; });
   }
+  const DATA = JSON.parse(document.getElementById("report-data").textContent);
+  const ROWS = DATA.rows.map(function (values, i) {
+    const row = { i: i };
+    DATA.columns.forEach(function (name, j) { row[name] = values[j]; });
+    ["lat_samples", "q_samples", "dev_samples", "samples"].forEach(function (name) { row[name] = unpack(row[name]); });
+    return row;
+  });
+  marks.data = Math.round(performance.now());
+  const WORKLOADS = {};
+  DATA.workloads.forEach(function (w) { WORKLOADS[w.name] = w; });
+  const COLOURS = DATA.colours;
+  const GROUPS = DATA.groups;
+  const GROUP_BY_ID = {};
+  GROUPS.forEach(function (g) { GROUP_BY_ID[g.id] = g; });
+  const FILTERS = ["machine", "dtype", "mode", "timing"];
+  const DETAIL = document.getElementById("detail");  // moves under the clicked case's table
+  const KIND_COLOURS = { latency: "#8d99ae", queued: "#2b2d42", device: "#e07a5f", overhead: "#b8b08d", first: "#6d597a" };
+  const MACHINE_COLOURS = ["#264653", "#e76f51", "#2a9d8f", "#8e7dbe", "#e9c46a", "#577590"];
 
-  function compare(a, b) {
-    for (let i = 0; i < 3; i++) {
-      if (a[i] < b[i]) return -1;
-      if (a[i] > b[i]) return 1;
-    }
-    return 0;
-  }
-
-  function setUpTable(table) {
-    const body = table.tBodies[0];
-    const rows = Array.from(body.rows);
-    const headers = Array.from(table.tHead.rows[0].cells);
-    headers.forEach(function (th, col) {
-      th.addEventListener("click", function () {
-        const ascending = th.getAttribute("aria-sort") !== "ascending";
-        headers.forEach(function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-        const sorted = rows.slice().sort(function (x, y) {
-          const c = compare(sortKey(x.cells[col]), sortKey(y.cells[col]));
-          return ascending ? c : -c;  // empty cells go last ascending, first descending
-        });
-        sorted.forEach(function (r) { body.appendChild(r); });
-      });
+  // -- formatting ------------------------------------------------------------------------
+  function esc(text) {
+    return String(text == null ? "" : text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
-
-    const text = document.getElementById("row-filter");
-    const status = document.getElementById("status-filter");
-    const count = document.getElementById("row-count");
-    const haystacks = rows.map(function (r) { return r.textContent.toLowerCase(); });
-    function applyFilter() {
-      const words = text.value.toLowerCase().split(/\s+/).filter(Boolean);
-      let shown = 0;
-      rows.forEach(function (r, i) {
-        const visible = (!status.value || r.dataset.status === status.value) &&
-          words.every(function (w) { return haystacks[i].includes(w); });
-        r.hidden = !visible;
-        if (visible) shown++;
-      });
-      count.textContent = shown === rows.length ? rows.length + " rows" : shown + " of " + rows.length + " rows";
+  }
+  function finite(v) { return typeof v === "number" && isFinite(v); }
+  function sig(v, n) {
+    if (!finite(v)) return "—";
+    const a = Math.abs(v);
+    if (a >= 1e4) {
+      const units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+      for (const [scale, p] of units) if (a >= scale) return Number((v / scale).toPrecision(n || 3)) + p;
     }
-    text.addEventListener("input", applyFilter);
-    status.addEventListener("change", applyFilter);
+    return String(Number(v.toPrecision(n || 3)));
+  }
+  function fmtRatio(r) {
+    if (!finite(r)) return "—";
+    return r < 9.995 ? r.toFixed(2) : sig(r);
+  }
+  function fmtTime(s) {
+    if (!finite(s)) return "—";
+    const a = Math.abs(s);
+    if (a === 0) return "0";
+    if (a < 1e-6) return sig(s * 1e9) + " ns";
+    if (a < 1e-3) return sig(s * 1e6) + " µs";
+    if (a < 1) return sig(s * 1e3) + " ms";
+    return sig(s) + " s";
+  }
+  function fmtBytes(b) {
+    if (!finite(b)) return "—";
+    const units = [[2 ** 40, "TiB"], [2 ** 30, "GiB"], [2 ** 20, "MiB"], [2 ** 10, "KiB"]];
+    for (const [scale, u] of units) if (Math.abs(b) >= scale) return sig(b / scale) + " " + u;
+    return b + " B";
+  }
+  // One time unit for a whole axis, so ticks read 120, 250, 500 and not 1.2e-4.
+  function timeUnit(values) {
+    const xs = values.filter(finite).map(Math.abs);
+    const top = xs.length ? Math.max.apply(null, xs) : 1;
+    if (top < 1e-3) return { name: "µs", scale: 1e6 };
+    if (top < 1) return { name: "ms", scale: 1e3 };
+    return { name: "s", scale: 1 };
+  }
+  function wantsLog(values, span) {
+    const xs = values.filter(function (v) { return finite(v) && v > 0; });
+    return xs.length > 1 && Math.max.apply(null, xs) / Math.min.apply(null, xs) > (span || 20);
+  }
+  // A log axis labelled at 1-2-5 steps (whole decades over long spans), in plain numbers:
+  // plotly's own log ticks label minor steps (2 … 9) that crowd on a phone.
+  function logAxis(axis, values) {
+    const xs = values.filter(function (v) { return finite(v) && v > 0; });
+    axis.type = "log";
+    if (!xs.length) return axis;
+    const lo = Math.min.apply(null, xs), hi = Math.max.apply(null, xs);
+    const decades = Math.log10(hi / lo);
+    const steps = decades > 2.5 ? [1] : decades > 1 ? [1, 3] : [1, 2, 5];
+    const vals = [];
+    for (let e = Math.floor(Math.log10(lo)) - 1; e <= Math.ceil(Math.log10(hi)) + 1; e++) {
+      steps.forEach(function (m) { vals.push(m * Math.pow(10, e)); });
+    }
+    const every = decades > 6 ? 2 : 1;
+    axis.tickvals = vals.filter(function (v, i) { return v >= lo / 1.5 && v <= hi * 1.5 && (every === 1 || Math.round(Math.log10(v)) % every === 0); });
+    if (axis.tickvals.length < 2) axis.tickvals = vals.filter(function (v) { return v >= lo / 10 && v <= hi * 10; });
+    const most = narrow() ? 4 : 9;
+    while (axis.tickvals.length > most) axis.tickvals = axis.tickvals.filter(function (_, i) { return i % 2 === 0; });
+    axis.ticktext = axis.tickvals.map(function (v) { return sig(v); });
+    return axis;
+  }
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    if (attrs) for (const k in attrs) {
+      if (k === "class") node.className = attrs[k];
+      else if (k === "dataset") Object.assign(node.dataset, attrs[k]);
+      else node.setAttribute(k, attrs[k]);
+    }
+    if (text != null) node.textContent = text;
+    return node;
+  }
+  function badge(text, cls, title) {
+    return el("span", Object.assign({ class: "badge " + (cls || "") }, title ? { title: title } : {}), text);
   }
 
-  function ready() {
+  // -- the view in the address -----------------------------------------------------------
+  const state = { machine: "", dtype: "", mode: "", timing: "", case: "", q: "", status: "", selftest: "" };
+  function readHash() {
+    const hash = location.hash.slice(1);
+    if (!hash.includes("=")) return hash;  // a plain anchor: scroll there after drawing
+    const params = new URLSearchParams(hash);
+    for (const k in state) state[k] = params.get(k) || "";
+    return "";
+  }
+  function writeHash() {
+    const params = new URLSearchParams();
+    for (const k in state) if (state[k] && k !== "selftest") params.set(k, state[k]);
+    if (state.selftest) params.set("selftest", state.selftest);
+    const text = params.toString();
+    history.replaceState(null, "", text ? "#" + text : location.pathname + location.search);
+  }
+  function rowMatches(r) {
+    return (!state.machine || r.machine === state.machine) && (!state.dtype || r.dtype === state.dtype) &&
+      (!state.mode || state.mode === "best" || r.mode === state.mode) && (!state.timing || !r.timing || r.timing === state.timing);
+  }
+  function groupMatches(g) {
+    return (!state.machine || g.machine === state.machine) && (!state.dtype || g.dtype === state.dtype) &&
+      (!state.mode || state.mode === "best" || g.mode === state.mode) && (!state.timing || !g.timing || g.timing === state.timing);
+  }
+  const narrow = function () { return document.documentElement.clientWidth < 640; };
+
+  // -- derived per row -------------------------------------------------------------------
+  function ranked(r) { return r.status === "ok" && !r.not_ranked; }
+  // "NVIDIA H100 80GB HBM3 · Intel(R) Xeon(R) … / Linux x86_64" → "NVIDIA H100 80GB HBM3" in
+  // labels; the full name is in the hover and the headline.
+  function shortMachine(name) { return String(name).split(" · ")[0].split(" / ")[0]; }
+  function categoryParts(r, withMachine) {
+    const parts = [r.case, r.dtype];
+    if (DATA.filters.mode.length > 1 || r.mode !== "eager") parts.push(r.mode);
+    if (DATA.filters.timing.length > 1 && r.timing) parts.push(r.timing);
+    if (withMachine) parts.push(shortMachine(r.machine));
+    return parts;
+  }
+  // A category label: one line on a wide screen; on a phone, wrapped at " · " so the
+  // bars keep most of the width.
+  function categoryLabel(parts) {
+    const safe = parts.filter(Boolean).map(esc);
+    if (!narrow()) return safe.join(" · ");
+    const lines = [];
+    let line = "";
+    safe.forEach(function (p) {
+      if (line && (line + " · " + p).length > 24) { lines.push(line); line = p; } else line = line ? line + " · " + p : p;
+    });
+    if (line) lines.push(line);
+    return lines.join("<br>");
+  }
+  function noise(lo, hi) { return finite(lo) && finite(hi) ? (hi - lo) / 2 : NaN; }
+  // Dispatch overhead = latency − queued, unless the two medians' intervals say the
+  // difference is noise: then it is drawn as zero and the note says so.
+  function overhead(r) {
+    if (!finite(r.lat) || !finite(r.q)) return { value: NaN, note: "" };
+    const diff = r.lat - r.q;
+    const band = Math.hypot(noise(r.lat_lo, r.lat_hi) || 0, noise(r.q_lo, r.q_hi) || 0);
+    if (Math.abs(diff) <= band) return { value: 0, note: "within the noise (measured " + fmtTime(diff) + ", ±" + fmtTime(band) + "): drawn as zero" };
+    if (diff < 0) return { value: 0, note: "latency below queued by " + fmtTime(-diff) + ", beyond the noise (±" + fmtTime(band) + "): not an overhead, drawn as zero" };
+    return { value: diff, note: "" };
+  }
+  function roofsFor(r) {
+    return DATA.roofs.find(function (x) { return x.machine === r.machine && x.backend === r.backend; });
+  }
+  function checksText(r) {
+    return [["barrier", r.barrier_check], ["placement", r.placement_check]].filter(function (c) { return c[1]; })
+      .map(function (c) { return c[0] + " check: " + c[1]; }).join("; ");
+  }
+  // The facts of a row, for hover (plotly: esc'd, <br>-joined).
+  function facts(r, extra) {
+    const lines = [
+      "<b>" + esc(r.framework) + "</b> · " + esc(r.impl || r.workload) + " · " + esc(r.mode),
+      esc(r.case) + " · " + esc(r.dtype) + (r.precision ? " (measured " + esc(r.precision) + ")" : ""),
+      esc(r.params),
+    ];
+    if (extra) lines.push.apply(lines, extra);
+    if (r.status === "ok") {
+      lines.push(esc(r.timing) + " median " + fmtTime(r.med) + " (95% CI " + fmtTime(r.lo) + " – " + fmtTime(r.hi) + "), " +
+        sig(r.n) + " samples" + (finite(r.k) && r.timing === "queued" ? ", k=" + sig(r.k) : ""));
+      if (finite(r.vs_best)) lines.push(r.rank === 1 ? "fastest in its group" : sig(r.vs_best) + "× the fastest's time");
+      if (finite(r.first)) lines.push("first call " + fmtTime(r.first));
+    } else {
+      lines.push(esc(r.status) + ": " + esc(r.reason));
+    }
+    if (r.not_ranked && r.status === "ok") lines.push("not compared: " + esc(r.not_ranked));
+    const memory = [["peak device", r.peak_dev], ["peak RSS", r.peak_rss], ["model weights", r.model_bytes]]
+      .filter(function (m) { return finite(m[1]) && m[1] > 0; }).map(function (m) { return m[0] + " " + fmtBytes(m[1]); });
+    if (memory.length) lines.push(memory.join(" · "));
+    if (checksText(r)) lines.push(esc(checksText(r)));
+    lines.push(esc(r.versions || r.framework + " " + r.version) + " · " + esc(r.backend) + (r.device ? " · " + esc(r.device) : ""));
+    return lines.join("<br>");
+  }
+
+  // -- charts: placeholders drawn when near the viewport -----------------------------------
+  const charts = [];
+  const PLOT_CONFIG = { displayModeBar: false, responsive: true };
+  let observer = null;
+  function baseLayout(height) {
+    return {
+      height: height, autosize: true,
+      margin: { l: 10, r: 16, t: 8, b: 44, pad: 2 },
+      font: { family: "-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif", size: 11, color: "#1d2125" },
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      legend: { orientation: "h", x: 0, xanchor: "left", y: 1.0, yanchor: "bottom", font: { size: 11 } },
+      hoverlabel: { align: "left", font: { size: 11 } },
+      // a phone's axis has room for ~4 labels; plotly's own choice assumes more
+      xaxis: { automargin: true, gridcolor: "#e4e7eb", zeroline: false, nticks: narrow() ? 4 : 0 },
+      yaxis: { automargin: true, gridcolor: "#e4e7eb", zeroline: false },
+    };
+  }
+  // A chart: a titled figure whose plot is built by `build` ({data, layout}) when drawn.
+  function addChart(container, title, caption, build, kind) {
+    const figure = el("figure", { class: "chart", dataset: { kind: kind || "" } });
+    const head = el("figcaption");
+    head.appendChild(el("b", null, title));
+    if (caption) { head.appendChild(document.createTextNode(" — ")); head.appendChild(el("span", { class: "muted" }, caption)); }
+    figure.appendChild(head);
+    const plot = el("div", { class: "plot" });
+    figure.appendChild(plot);
+    const notes = el("div", { class: "notes" });
+    figure.appendChild(notes);
+    container.appendChild(figure);
+    const chart = { plot: plot, build: build, drawn: false, notes: notes };
+    charts.push(chart);
+    if (observer) observer.observe(plot); else draw(chart);
+    return chart;
+  }
+  function draw(chart) {
+    if (chart.drawn) return chart.promise;
+    chart.drawn = true;
+    const spec = chart.build();
+    (spec.notes || []).forEach(function (n) { chart.notes.appendChild(el("p", { class: "note" }, n)); });
+    chart.promise = Plotly.newPlot(chart.plot, spec.data, spec.layout, PLOT_CONFIG).then(function () {
+      chart.plot.dataset.rendered = "1";
+    });
+    return chart.promise;
+  }
+  function clearCharts(container) {
+    for (let i = charts.length - 1; i >= 0; i--) {
+      if (container.contains(charts[i].plot)) {
+        if (observer) observer.unobserve(charts[i].plot);
+        if (charts[i].drawn) Plotly.purge(charts[i].plot);
+        charts.splice(i, 1);
+      }
+    }
+    container.replaceChildren();
+  }
+  if ("IntersectionObserver" in window) {
+    observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (!entry.isIntersecting) return;
+        const chart = charts.find(function (c) { return c.plot === entry.target; });
+        if (chart) { observer.unobserve(entry.target); draw(chart); }
+      });
+    }, { rootMargin: "600px 0px" });
+  }
+
+  // Height of a chart with one row per category: room for each category's label lines and
+  // bars, plus the legend (which wraps on a phone) and the x axis with its title.
+  function categoryHeight(categories, lines, traces, legendItems) {
+    const per = Math.max(lines * 16 + 8, traces * 9 + 10);
+    const legendRows = narrow() ? Math.ceil((legendItems || traces) / 3) : 1;
+    return Math.max(150, categories * per + 64 + 22 * legendRows);
+  }
+
+  // Horizontal grouped bars: one category per case, one trace per framework.
+  function barChart(rows, valueOf, unit, opts) {
+    opts = opts || {};
+    const cats = [];
+    const seen = {};
+    rows.forEach(function (r) {
+      const label = categoryLabel(categoryParts(r, opts.withMachine));
+      if (!(label in seen)) { seen[label] = true; cats.push(label); }
+    });
+    const byFw = {};
+    rows.forEach(function (r) { (byFw[r.framework] = byFw[r.framework] || []).push(r); });
+    const values = [];
+    const data = Object.keys(byFw).sort().map(function (fw) {
+      const part = byFw[fw];
+      const vs = part.map(function (r) { return valueOf(r); });
+      vs.forEach(function (v) { values.push(v[0]); });
+      const trace = {
+        type: "bar", orientation: "h", name: esc(fw), marker: { color: COLOURS[fw] },
+        x: vs.map(function (v) { return v[0]; }), y: part.map(function (r) { return categoryLabel(categoryParts(r, opts.withMachine)); }),
+        hovertext: part.map(function (r, j) { return facts(r, [(opts.name ? esc(opts.name) + ": " : "") + sig(vs[j][0]) + " " + esc(unit)].concat(vs[j][3] || [])); }),
+        hoverinfo: "text",
+      };
+      if (vs.some(function (v) { return finite(v[1]) && finite(v[2]); })) {
+        trace.error_x = { type: "data", symmetric: false, thickness: 1, width: 2, color: "#333",
+          array: vs.map(function (v) { return finite(v[2]) ? Math.max(0, v[2] - v[0]) : 0; }),
+          arrayminus: vs.map(function (v) { return finite(v[1]) ? Math.max(0, v[0] - v[1]) : 0; }) };
+      }
+      return trace;
+    });
+    (opts.extra || []).forEach(function (t) { data.push(t); });
+    const traces = Object.keys(byFw).length;
+    const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
+    const layout = baseLayout(categoryHeight(cats.length, lines, traces + (opts.extra || []).length));
+    layout.barmode = "group";
+    layout.bargap = 0.25;
+    layout.xaxis.title = { text: esc(unit), standoff: 6 };
+    const scaleValues = values.concat(opts.scaleValues || []);
+    if (opts.log !== false && wantsLog(scaleValues)) logAxis(layout.xaxis, scaleValues);
+    layout.yaxis.type = "category";
+    layout.yaxis.autorange = "reversed";
+    layout.yaxis.categoryorder = "array";
+    layout.yaxis.categoryarray = cats;
+    layout.showlegend = true;
+    return { data: data, layout: layout };
+  }
+
+  // -- the landing matrix ------------------------------------------------------------------
+  // "best available": per case, each framework at its fastest mode (named), compared.
+  function bestAvailableGroups() {
+    const byCase = {};
+    GROUPS.forEach(function (g) {
+      const key = [g.machine, g.workload, g.params, g.dtype, g.timing].join("\u0000");
+      (byCase[key] = byCase[key] || []).push(g);
+    });
+    return Object.keys(byCase).map(function (key, n) {
+      const gs = byCase[key];
+      const cells = {};
+      gs.forEach(function (g) {
+        for (const fw in g.cells) {
+          const c = g.cells[fw];
+          const prev = cells[fw];
+          if (c.status === "ok") {
+            if (!prev || prev.status !== "ok" || ROWS[c.row].med < ROWS[prev.row].med) cells[fw] = Object.assign({}, c);
+          } else if (!prev) cells[fw] = Object.assign({}, c);
+        }
+      });
+      const ok = Object.keys(cells).filter(function (fw) { return cells[fw].status === "ok"; });
+      const best = ok.reduce(function (b, fw) { return b === null || ROWS[cells[fw].row].med < ROWS[cells[b].row].med ? fw : b; }, null);
+      ok.forEach(function (fw) {
+        const r = ROWS[cells[fw].row];
+        const b = ROWS[cells[best].row];
+        cells[fw].ratio = r.med / b.med;
+        cells[fw].lo = r.lo / b.hi;
+        cells[fw].hi = r.hi / b.lo;
+        cells[fw].showMode = true;
+      });
+      return Object.assign({}, gs[0], { id: "b" + n, mode: "best", cells: cells, bestOf: gs.map(function (g) { return g.id; }) });
+    });
+  }
+  let BEST = null;
+  function visibleGroups() {
+    if (state.mode === "best") { BEST = BEST || bestAvailableGroups(); return BEST.filter(groupMatches); }
+    return GROUPS.filter(groupMatches);
+  }
+  function ratioColour(ratio) {
+    // 1× → green, 3× and beyond → red, on a log scale
+    const t = Math.min(1, Math.log(Math.max(ratio, 1)) / Math.log(3));
+    const hue = 130 * (1 - t);
+    return "hsl(" + hue + ", 55%, " + (88 - 6 * t) + "%)";
+  }
+  function renderMatrix() {
+    const box = document.getElementById("matrix");
+    box.replaceChildren();
+    const groups = visibleGroups();
+    if (!groups.length) { box.appendChild(el("p", { class: "empty" }, "No case matches these filters.")); return; }
+    const machines = [];
+    groups.forEach(function (g) { if (!machines.includes(g.machine)) machines.push(g.machine); });
+    machines.forEach(function (machine) {
+      const mine = groups.filter(function (g) { return g.machine === machine; });
+      const block = el("div", { class: "machine-block" });
+      block.appendChild(el("h3", null, "On " + machine));
+      const fws = DATA.frameworks.filter(function (fw) {
+        return mine.some(function (g) { return fw in g.cells; });
+      });
+      const workloads = [];
+      mine.forEach(function (g) { if (!workloads.includes(g.workload)) workloads.push(g.workload); });
+      workloads.forEach(function (w) {
+        const spec = WORKLOADS[w];
+        const measure = spec && spec.ranked != null ? spec.measures[spec.ranked] : null;
+        const head = el("h4");
+        head.appendChild(el("a", { href: "#" + (spec ? spec.anchor : ""), class: "wl-link" }, w));
+        if (measure) head.appendChild(el("span", { class: "muted small" }, " · figure in cells: " + measure.name + " (" + measure.unit + ")"));
+        block.appendChild(head);
+        const wrap = el("div", { class: "table-wrap" });
+        const table = el("table", { class: "matrix", dataset: { workload: w } });
+        const thead = el("thead");
+        const tr = el("tr");
+        tr.appendChild(el("th", { scope: "col" }, "case"));
+        fws.forEach(function (fw) {
+          const th = el("th", { scope: "col", class: "fw" });
+          th.appendChild(el("span", { class: "fw-dot", style: "background:" + COLOURS[fw] }));
+          th.appendChild(document.createTextNode(fw));
+          tr.appendChild(th);
+        });
+        thead.appendChild(tr);
+        table.appendChild(thead);
+        const tbody = el("tbody");
+        mine.filter(function (g) { return g.workload === w; }).forEach(function (g) {
+          const line = el("tr", { dataset: { group: g.id } });
+          const th = el("th", { scope: "row", class: "case", title: g.params });
+          th.appendChild(el("div", { class: "case-label" }, g.case));
+          const badges = el("div", { class: "badges" });
+          badges.appendChild(badge(g.dtype, "b-dtype", "dtype: rows were checked to compute at this precision"));
+          if (g.mode !== "best") badges.appendChild(badge(g.mode, "b-mode b-" + g.mode, "execution mode"));
+          else badges.appendChild(badge("best mode", "b-mode", "each framework at its fastest execution mode, named in its cell"));
+          if (g.timing) badges.appendChild(badge(g.timing, "b-timing", g.timing === "queued" ? "k calls, one barrier: per-call steady state" : "one call, then the barrier"));
+          th.appendChild(badges);
+          line.appendChild(th);
+          fws.forEach(function (fw) { line.appendChild(matrixCell(g, fw, measure)); });
+          tbody.appendChild(line);
+        });
+        table.appendChild(tbody);
+        wrap.appendChild(table);
+        block.appendChild(wrap);
+      });
+      box.appendChild(block);
+    });
+  }
+  function matrixCell(g, fw, measure) {
+    const c = g.cells[fw];
+    if (!c) return el("td", { class: "cell c-none", title: "not run" }, "—");
+    const r = ROWS[c.row];
+    if (c.status !== "ok") {
+      const td = el("td", { class: "cell c-" + (r.status === "ok" ? "unranked" : r.status), title: c.note || r.status });
+      const button = el("button", { type: "button", dataset: { group: g.id, fw: fw } });
+      button.appendChild(el("span", { class: "status" }, r.status === "ok" ? "not compared" : r.status));
+      if (r.status === "ok" && r.precision) button.appendChild(el("small", null, "ran as " + r.precision));
+      td.appendChild(button);
+      return td;
+    }
+    const tied = c.ratio > 1 && finite(c.lo) && c.lo <= 1;
+    const td = el("td", { class: "cell c-ok" + (c.ratio === 1 ? " best" : "") + (tied ? " tie" : ""), style: "background:" + ratioColour(c.ratio) });
+    const button = el("button", { type: "button", dataset: { group: g.id, fw: fw } });
+    button.title = (c.ratio === 1 ? "fastest" : fmtRatio(c.ratio) + "× the fastest's time") + (tied ? " — interval reaches 1: not distinguishable" : "") +
+      "\n95% interval " + sig(c.lo) + "–" + sig(c.hi) + "\n" + r.impl + " · " + r.mode + "\nclick for samples and timings";
+    button.appendChild(el("b", null, (tied ? "≈ " : "") + fmtRatio(c.ratio) + "×"));
+    button.appendChild(el("small", null, fmtRatio(c.lo) + "–" + fmtRatio(c.hi)));
+    if (measure) {
+      const spec = WORKLOADS[g.workload];
+      const v = r.measures[spec.ranked];
+      if (v && finite(v[0])) button.appendChild(el("small", { class: "value" }, sig(v[0]) + " " + measure.unit));
+    }
+    if (c.showMode) button.appendChild(el("small", { class: "mode" }, r.mode));
+    td.appendChild(button);
+    return td;
+  }
+
+  // -- drill-in: one case, every framework's samples and timings ---------------------------
+  function renderDetail() {
+    const box = DETAIL;
+    clearCharts(box);
+    const g = GROUP_BY_ID[state.case] || (BEST || []).find(function (b) { return b.id === state.case; });
+    if (!g) { box.hidden = true; return; }
+    box.hidden = false;
+    // Open under the clicked case's table, not below the whole matrix.
+    const line = document.querySelector('#matrix tr[data-group="' + g.id + '"]');
+    const anchor = line ? line.closest(".table-wrap") : document.getElementById("answer");
+    if (line && anchor.nextSibling !== box) anchor.after(box);
+    else if (!line && box.previousElementSibling !== anchor) anchor.after(box);
+    const head = el("h2");
+    head.appendChild(document.createTextNode(g.workload + " · " + g.case + " "));
+    head.appendChild(badge(g.dtype, "b-dtype"));
+    head.appendChild(badge(g.mode, "b-mode"));
+    if (g.timing) head.appendChild(badge(g.timing, "b-timing"));
+    box.appendChild(head);
+    box.appendChild(el("p", { class: "muted params" }, g.params + " · " + g.machine));
+    const close = el("button", { type: "button", class: "close" }, "close ✕");
+    close.addEventListener("click", function () {
+      const line = document.querySelector('#matrix tr[data-group="' + state.case + '"]');
+      state.case = ""; writeHash(); renderDetail();
+      (line || document.getElementById("answer")).scrollIntoView({ block: "center" });
+    });
+    box.appendChild(close);
+    const rows = Object.keys(g.cells).sort().map(function (fw) { return ROWS[g.cells[fw].row]; });
+    const okRows = rows.filter(function (r) { return r.status === "ok"; });
+    box.appendChild(factsTable(rows, g));
+    const charts = el("div", { class: "charts detail-charts" });
+    box.appendChild(charts);
+    if (!okRows.length) { charts.appendChild(el("p", { class: "empty" }, "No framework produced a timing for this case.")); return; }
+    const sampleRows = okRows.filter(function (r) { return r.lat_samples.length || r.q_samples.length || r.samples.length || r.dev_samples.length; });
+    if (sampleRows.length) {
+      addChart(charts, "Samples per call", "every timed sample, by timing kind (violin with its box); queued samples are per call (sample ÷ k)",
+        function () { return samplesViolin(sampleRows); }, "samples");
+    }
+    addChart(charts, "Latency vs queued vs device time", "medians per call with 95% intervals; dispatch overhead = latency − queued",
+      function () { return timingBars(okRows); }, "timings");
+    const firsts = okRows.filter(function (r) { return finite(r.first); });
+    if (firsts.length) {
+      addChart(charts, "First-call time", "compilation, tracing and kernel JIT, measured apart and excluded from the samples; the steady-state median beside it",
+        function () { return firstCallBars(firsts); }, "first-call");
+    }
+    const curves = okRows.filter(function (r) { return r.curve.length > 1; });
+    if (curves.length) {
+      addChart(charts, "Queued time against queue depth k", "per-call time for k calls between barriers; the queued figure is the plateau",
+        function () { return queueCurves(curves); }, "queue-curve");
+    }
+  }
+  function factsTable(rows, g) {
+    const wrap = el("div", { class: "table-wrap" });
+    const table = el("table", { class: "facts-table" });
+    const head = ["framework", "mode · implementation", "figure", "× best (95% CI)", "latency", "queued", "device", "dispatch overhead", "first call", "samples", "precision", "checks", "versions", "note"];
+    const tr = el("tr");
+    head.forEach(function (h) { tr.appendChild(el("th", null, h)); });
+    table.appendChild(el("thead")).appendChild(tr);
+    const tbody = table.appendChild(el("tbody"));
+    rows.forEach(function (r) {
+      const c = g.cells[r.framework];
+      const o = overhead(r);
+      const spec = WORKLOADS[r.workload];
+      const m = spec && spec.ranked != null ? r.measures[spec.ranked] : null;
+      const cells = [
+        r.framework, r.mode + " · " + r.impl,
+        m && finite(m[0]) ? sig(m[0]) + " " + spec.measures[spec.ranked].unit : "—",
+        c && c.status === "ok" ? fmtRatio(c.ratio) + "× (" + fmtRatio(c.lo) + "–" + fmtRatio(c.hi) + ")" : "—",
+        fmtTime(r.lat), fmtTime(r.q), finite(r.dev) ? fmtTime(r.dev) : "—",
+        finite(o.value) ? fmtTime(o.value) + (o.note ? " *" : "") : "—",
+        fmtTime(r.first), r.status === "ok" ? sig(r.n) + (finite(r.k) ? " (k=" + sig(r.k) + ")" : "") : "—",
+        r.precision || "—", checksText(r) || "—", r.versions || r.version,
+        r.status !== "ok" ? r.status + ": " + r.reason : (r.not_ranked ? "not compared: " + r.not_ranked : o.note),
+      ];
+      const line = el("tr", { dataset: { status: r.status } });
+      cells.forEach(function (text, j) {
+        const td = el("td", null, text);
+        if (j === 0) td.prepend(el("span", { class: "fw-dot", style: "background:" + COLOURS[r.framework] }));
+        line.appendChild(td);
+      });
+      tbody.appendChild(line);
+    });
+    wrap.appendChild(table);
+    return wrap;
+  }
+  function samplesViolin(rows) {
+    const kinds = [["latency", "lat_samples"], ["queued", "q_samples"], ["device", "dev_samples"]];
+    const all = [];
+    rows.forEach(function (r) {
+      kinds.forEach(function (k) { r[k[1]].forEach(function (v) { all.push(v); }); });
+      r.samples.forEach(function (v) { all.push(v); });
+    });
+    const unit = timeUnit(all);
+    const data = [];
+    kinds.forEach(function (k) {
+      const xs = [], ys = [];
+      rows.forEach(function (r) {
+        let samples = r[k[1]];
+        if (!samples.length && r.samples.length && r.timing === k[0]) samples = r.samples;
+        samples.forEach(function (v) { xs.push(esc(r.framework)); ys.push(v * unit.scale); });
+      });
+      if (!ys.length) return;
+      data.push({ type: "violin", name: k[0], x: xs, y: ys, legendgroup: k[0], scalegroup: k[0],
+        line: { color: KIND_COLOURS[k[0]], width: 1 }, fillcolor: KIND_COLOURS[k[0]], opacity: 0.55,
+        box: { visible: true }, meanline: { visible: false }, points: false, spanmode: "hard",
+        hoveron: "violins", hoverinfo: "y+name" });
+    });
+    const layout = baseLayout(300);
+    layout.violinmode = "group";
+    layout.yaxis.title = { text: "time per call (" + unit.name + ")" };
+    if (wantsLog(all, 4)) logAxis(layout.yaxis, all.map(function (v) { return v * unit.scale; }));
+    return { data: data, layout: layout };
+  }
+  function timingBars(rows) {
+    const unit = timeUnit(rows.map(function (r) { return Math.max(r.lat || 0, r.q || 0, r.dev || 0); }));
+    const x = rows.map(function (r) { return esc(r.framework); });
+    const notes = [];
+    function series(name, get, lo, hi) {
+      const ys = rows.map(function (r) { return finite(get(r)) ? get(r) * unit.scale : null; });
+      if (!ys.some(finite)) return null;
+      const t = { type: "bar", name: name, x: x, y: ys, marker: { color: KIND_COLOURS[name.split(" ")[0]] },
+        hovertext: rows.map(function (r) { return facts(r, [esc(name) + ": " + fmtTime(get(r))]); }), hoverinfo: "text" };
+      if (lo) t.error_y = { type: "data", symmetric: false, thickness: 1, width: 3, color: "#333",
+        array: rows.map(function (r) { return finite(hi(r)) && finite(get(r)) ? Math.max(0, (hi(r) - get(r)) * unit.scale) : 0; }),
+        arrayminus: rows.map(function (r) { return finite(lo(r)) && finite(get(r)) ? Math.max(0, (get(r) - lo(r)) * unit.scale) : 0; }) };
+      return t;
+    }
+    const over = rows.map(overhead);
+    rows.forEach(function (r, j) { if (over[j].note) notes.push(r.framework + ": dispatch overhead " + over[j].note + "."); });
+    if (!rows.some(function (r) { return finite(r.dev); })) notes.push("No device time: none of these rows carries one (it needs device events, e.g. CUDA events).");
+    const data = [
+      series("latency", function (r) { return r.lat; }, function (r) { return r.lat_lo; }, function (r) { return r.lat_hi; }),
+      series("queued", function (r) { return r.q; }, function (r) { return r.q_lo; }, function (r) { return r.q_hi; }),
+      series("device", function (r) { return r.dev; }, function (r) { return r.dev_lo; }, function (r) { return r.dev_hi; }),
+      series("overhead (latency − queued)", function (r) { return overhead(r).value; }),
+    ].filter(Boolean);
+    const layout = baseLayout(300);
+    layout.barmode = "group";
+    layout.yaxis.title = { text: "per call (" + unit.name + ")" };
+    return { data: data, layout: layout, notes: notes };
+  }
+  function firstCallBars(rows) {
+    const unit = timeUnit(rows.map(function (r) { return r.first; }));
+    const x = rows.map(function (r) { return esc(r.framework); });
+    const values = rows.map(function (r) { return r.first; }).concat(rows.map(function (r) { return r.med; }));
+    const layout = baseLayout(260);
+    layout.barmode = "group";
+    layout.yaxis.title = { text: unit.name };
+    if (wantsLog(values)) logAxis(layout.yaxis, values.map(function (v) { return v * unit.scale; }));
+    return { layout: layout, data: [
+      { type: "bar", name: "first call", x: x, y: rows.map(function (r) { return r.first * unit.scale; }), marker: { color: KIND_COLOURS.first },
+        hovertext: rows.map(function (r) { return facts(r); }), hoverinfo: "text" },
+      { type: "bar", name: "steady-state median", x: x, y: rows.map(function (r) { return finite(r.med) ? r.med * unit.scale : null; }),
+        marker: { color: KIND_COLOURS.queued }, hovertext: rows.map(function (r) { return facts(r); }), hoverinfo: "text" },
+    ] };
+  }
+  function queueCurves(rows) {
+    const all = [];
+    rows.forEach(function (r) { r.curve.forEach(function (p) { all.push(p[1]); }); });
+    const unit = timeUnit(all);
+    const layout = baseLayout(300);
+    const ks = [];
+    rows.forEach(function (r) { r.curve.forEach(function (p) { ks.push(p[0]); }); });
+    logAxis(layout.xaxis, ks);
+    layout.xaxis.title = { text: "calls between barriers (k)" };
+    layout.yaxis.title = { text: "per call (" + unit.name + ")" };
+    if (wantsLog(all)) logAxis(layout.yaxis, all.map(function (v) { return v * unit.scale; }));
+    return { layout: layout, data: rows.map(function (r) {
+      return { type: "scatter", mode: "lines+markers", name: esc(r.framework), line: { color: COLOURS[r.framework] },
+        x: r.curve.map(function (p) { return p[0]; }), y: r.curve.map(function (p) { return p[1] * unit.scale; }),
+        hovertext: r.curve.map(function (p) { return esc(r.framework) + " k=" + sig(p[0]) + ": " + fmtTime(p[1]) + " per call"; }), hoverinfo: "text" };
+    }) };
+  }
+
+  // -- per workload -------------------------------------------------------------------------
+  function renderWorkloads() {
+    document.querySelectorAll("section.workload").forEach(function (section) {
+      const box = section.querySelector(".charts");
+      clearCharts(box);
+      const w = WORKLOADS[section.dataset.workload];
+      const all = ROWS.filter(function (r) { return r.workload === w.name && rowMatches(r); });
+      const drawn = all.filter(ranked);
+      const machines = [];
+      drawn.forEach(function (r) { if (!machines.includes(r.machine)) machines.push(r.machine); });
+      if (!drawn.length) box.appendChild(el("p", { class: "empty" }, "No comparable rows match these filters."));
+      machines.forEach(function (machine) {
+        const rows = drawn.filter(function (r) { return r.machine === machine; });
+        const where = machines.length > 1 || DATA.machines.length > 1 ? " · " + machine : "";
+        w.measures.forEach(function (m, j) {
+          const rowsM = rows.filter(function (r) { return r.measures[j] && finite(r.measures[j][0]); });
+          if (!rowsM.length) return;
+          const bound = boundTrace(rowsM, j, m);
+          addChart(box, m.name + " (" + m.unit + ")" + where,
+            (m.higher ? "higher is better" : "lower is better") + (m.ci ? "; bars: 95% interval of the median" : "; measured once per case by the adapter: no interval") +
+            (bound ? "; ┃ marks the memory-bandwidth bound (every weight read once per token)" : ""),
+            function () {
+              return barChart(rowsM, function (r) { const v = r.measures[j]; return [v[0], v[1], v[2], boundNote(r, j, m)]; }, m.unit,
+                { name: m.name, extra: bound ? [bound()] : [], scaleValues: rowsM.map(function (r) { return boundOf(r, j, m); }) });
+            },
+            "measure");
+        });
+        const withSamples = rows.filter(function (r) { return (r.timing === "latency" ? r.lat_samples : r.q_samples).length || r.samples.length; });
+        if (withSamples.length) {
+          addChart(box, "Sample distribution" + where, "per-call time of every sample at the headline timing; click a case in the matrix for latency, queued and device time",
+            function () { return samplesBox(withSamples); }, "samples");
+        }
+        const mem = memoryRows(rows);
+        if (mem) {
+          addChart(box, mem.title + where, mem.caption,
+            function () { return barChart(mem.rows, function (r) { return [mem.get(r) / 2 ** 20, NaN, NaN]; }, "MiB", { name: mem.title, log: false }); },
+            "memory");
+        }
+      });
+      const notCompared = all.filter(function (r) { return r.status === "ok" && r.not_ranked; });
+      if (notCompared.length) {
+        const d = el("details", { class: "not-compared" });
+        d.appendChild(el("summary", null, notCompared.length + " row(s) ran but are not compared (like-with-like rule)"));
+        const ul = el("ul");
+        notCompared.forEach(function (r) { ul.appendChild(el("li", null, r.framework + " · " + r.case + " · " + r.dtype + " · " + r.mode + " on " + r.machine + ": " + r.not_ranked)); });
+        d.appendChild(ul);
+        box.appendChild(d);
+      }
+    });
+  }
+  // LLM decode reads every weight once per token: tokens/s ≤ batch × bandwidth / bytes per step.
+  function boundOf(r, j, m) {
+    if (!/tokens_per_s$/.test(m.key) || !/^(tg|decode)/.test(m.key)) return NaN;
+    const roofs = roofsFor(r);
+    if (!roofs || !roofs.bandwidth || !finite(r.bytes) || !finite(r.med)) return NaN;
+    const decode = r.measures[WORKLOADS[r.workload].measures.findIndex(function (x) { return x.key === "decode_tokens_per_s"; })];
+    const perStep = decode && finite(decode[0]) ? decode[0] * r.med : NaN;  // tokens per timed step (= batch)
+    return finite(perStep) ? perStep * roofs.bandwidth.value / r.bytes : NaN;
+  }
+  function boundNote(r, j, m) {
+    const b = boundOf(r, j, m);
+    if (!finite(b)) return [];
+    return ["bandwidth bound " + sig(b) + " tokens/s (" + sig(100 * r.measures[j][0] / b) + "% of it; " + esc(roofsFor(r).bandwidth.source) + ")"];
+  }
+  function boundTrace(rows, j, m) {
+    const pts = rows.filter(function (r) { return finite(boundOf(r, j, m)); });
+    if (!pts.length) return null;
+    return function () {
+      return { type: "scatter", mode: "markers", name: "bandwidth bound", marker: { symbol: "line-ns-open", size: 16, color: "#111", line: { width: 2 } },
+        x: pts.map(function (r) { return boundOf(r, j, m); }), y: pts.map(function (r) { return categoryLabel(categoryParts(r)); }),
+        hovertext: pts.map(function (r) { return boundNote(r, j, m)[0]; }), hoverinfo: "text" };
+    };
+  }
+  function samplesBox(rows) {
+    const all = [];
+    rows.forEach(function (r) { sampleList(r).forEach(function (v) { all.push(v); }); });
+    const unit = timeUnit(all);
+    const byFw = {};
+    rows.forEach(function (r) { (byFw[r.framework] = byFw[r.framework] || []).push(r); });
+    const cats = [];
+    rows.forEach(function (r) { const c = categoryLabel(categoryParts(r)); if (!cats.includes(c)) cats.push(c); });
+    const data = Object.keys(byFw).sort().map(function (fw) {
+      const xs = [], ys = [];
+      byFw[fw].forEach(function (r) {
+        const c = categoryLabel(categoryParts(r));
+        sampleList(r).forEach(function (v) { xs.push(v * unit.scale); ys.push(c); });
+      });
+      return { type: "box", orientation: "h", name: esc(fw), x: xs, y: ys, marker: { color: COLOURS[fw] }, line: { width: 1 },
+        boxpoints: false, hoverinfo: "x" };
+    });
+    const traces = data.length;
+    const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
+    const layout = baseLayout(categoryHeight(cats.length, lines, traces));
+    layout.boxmode = "group";
+    layout.xaxis.title = { text: "time per call (" + unit.name + ")" };
+    if (wantsLog(all, 4)) logAxis(layout.xaxis, all.map(function (v) { return v * unit.scale; }));
+    layout.yaxis.type = "category";
+    layout.yaxis.autorange = "reversed";
+    layout.yaxis.categoryorder = "array";
+    layout.yaxis.categoryarray = cats;
+    return { data: data, layout: layout };
+  }
+  function sampleList(r) {
+    const own = r.timing === "latency" ? r.lat_samples : r.q_samples;
+    return own.length ? own : r.samples;
+  }
+  function memoryRows(rows) {
+    const dev = rows.filter(function (r) { return finite(r.peak_dev) && r.peak_dev > 0; });
+    if (dev.length) return { rows: dev, get: function (r) { return r.peak_dev; }, title: "Peak device memory",
+      caption: "the framework's own allocator counter during the case" + (dev.length < rows.length ? "; rows without a counter are left out" : "") };
+    const rss = rows.filter(function (r) { return finite(r.peak_rss) && r.peak_rss > 0; });
+    if (rss.length) return { rows: rss, get: function (r) { return r.peak_rss; }, title: "Peak process memory (RSS)",
+      caption: "no device counter on this backend: the worker process's peak resident set, framework and runtime included" };
+    return null;
+  }
+
+  // -- machines side by side ----------------------------------------------------------------
+  function renderMachines() {
+    const section = document.getElementById("compare-machines");
+    const box = section.querySelector(".charts");
+    clearCharts(box);
+    const groups = visibleGroups();
+    const machines = [];
+    groups.forEach(function (g) { if (!machines.includes(g.machine)) machines.push(g.machine); });
+    section.hidden = machines.length < 2;
+    if (machines.length < 2) return;
+    // (1) each framework's standing on each machine: geometric mean of × best over the cases it ran
+    const standing = [];
+    groups.forEach(function (g) {
+      for (const fw in g.cells) {
+        const c = g.cells[fw];
+        if (c.status !== "ok") continue;
+        let s = standing.find(function (x) { return x.machine === g.machine && x.workload === g.workload && x.fw === fw; });
+        if (!s) { s = { machine: g.machine, workload: g.workload, fw: fw, logs: [] }; standing.push(s); }
+        s.logs.push(Math.log(c.ratio));
+      }
+    });
+    addChart(box, "Each framework's standing, per machine and workload",
+      "geometric mean over the cases it ran of its time relative to that case's fastest on the same machine (1 = always fastest): " +
+      "normalised within each machine, so a Mac, a CUDA box and a CPU sit side by side",
+      function () {
+        const cats = [];
+        standing.forEach(function (s) { const c = categoryLabel([s.workload, shortMachine(s.machine)]); if (!cats.includes(c)) cats.push(c); });
+        const fws = DATA.frameworks.filter(function (fw) { return standing.some(function (s) { return s.fw === fw; }); });
+        const data = fws.map(function (fw) {
+          const mine = standing.filter(function (s) { return s.fw === fw; });
+          return { type: "scatter", mode: "markers", name: esc(fw), marker: { color: COLOURS[fw], size: 10, line: { color: "#fff", width: 1 } },
+            x: mine.map(function (s) { return Math.exp(s.logs.reduce(function (a, b) { return a + b; }, 0) / s.logs.length); }),
+            y: mine.map(function (s) { return categoryLabel([s.workload, shortMachine(s.machine)]); }),
+            hovertext: mine.map(function (s) {
+              return "<b>" + esc(fw) + "</b> on " + esc(s.machine) + "<br>" + esc(s.workload) + ": " +
+                sig(Math.exp(s.logs.reduce(function (a, b) { return a + b; }, 0) / s.logs.length)) + "× the fastest (geometric mean over " + s.logs.length + " case(s))";
+            }), hoverinfo: "text" };
+        });
+        const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
+        const layout = baseLayout(categoryHeight(cats.length, lines, 1, fws.length));
+        layout.xaxis.title = { text: "× the fastest's time (1 = fastest)" };
+        const xs = [1];
+        data.forEach(function (t) { t.x.forEach(function (v) { xs.push(v); }); });
+        logAxis(layout.xaxis, xs);
+        layout.yaxis.type = "category";
+        layout.yaxis.autorange = "reversed";
+        layout.yaxis.categoryorder = "array";
+        layout.yaxis.categoryarray = cats;
+        return { data: data, layout: layout };
+      }, "standing");
+    // (2) identical cases on several machines: the best framework's figure, relative to the fastest machine
+    const byKey = {};
+    groups.forEach(function (g) {
+      const best = Object.keys(g.cells).filter(function (fw) { return g.cells[fw].status === "ok" && g.cells[fw].ratio === 1; })[0];
+      if (!best) return;
+      const key = [g.workload, g.params, g.dtype, g.timing, g.mode].join("\u0000");
+      (byKey[key] = byKey[key] || []).push(ROWS[g.cells[best].row]);
+    });
+    const shared = Object.keys(byKey).filter(function (k) { return byKey[k].length > 1; });
+    if (!shared.length) {
+      box.appendChild(el("p", { class: "note" }, "No case ran with the same parameters, dtype, timing and mode on more than one machine, " +
+        "so machines are compared only by the normalised standing above."));
+      return;
+    }
+    addChart(box, "The same case on several machines", "the fastest framework's time on each machine, relative to the fastest machine (1 = fastest); hover for the figure",
+      function () {
+        const rows = [];
+        shared.forEach(function (k) {
+          const fastest = Math.min.apply(null, byKey[k].map(function (r) { return r.med; }));
+          byKey[k].forEach(function (r) { rows.push({ r: r, rel: r.med / fastest }); });
+        });
+        const cats = [];
+        rows.forEach(function (x) { const c = categoryLabel([x.r.workload].concat(categoryParts(x.r))); if (!cats.includes(c)) cats.push(c); });
+        const data = machines.map(function (m, i) {
+          const mine = rows.filter(function (x) { return x.r.machine === m; });
+          return { type: "bar", orientation: "h", name: esc(m), marker: { color: MACHINE_COLOURS[i % MACHINE_COLOURS.length] },
+            x: mine.map(function (x) { return x.rel; }), y: mine.map(function (x) { return categoryLabel([x.r.workload].concat(categoryParts(x.r))); }),
+            hovertext: mine.map(function (x) { return facts(x.r, [sig(x.rel) + "× the fastest machine's time"]); }), hoverinfo: "text" };
+        });
+        const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
+        const layout = baseLayout(categoryHeight(cats.length, lines, machines.length));
+        layout.barmode = "group";
+        layout.xaxis.title = { text: "× the fastest machine's time" };
+        const rels = rows.map(function (x) { return x.rel; });
+        if (wantsLog(rels)) logAxis(layout.xaxis, rels);
+        layout.yaxis.type = "category";
+        layout.yaxis.autorange = "reversed";
+        layout.yaxis.categoryorder = "array";
+        layout.yaxis.categoryarray = cats;
+        return { data: data, layout: layout };
+      }, "machines");
+  }
+
+  // -- roofline and loss ----------------------------------------------------------------------
+  function renderRoofline() {
+    const section = document.getElementById("roofline");
+    const box = section.querySelector(".charts");
+    clearCharts(box);
+    const list = section.querySelector(".roofs");
+    list.replaceChildren();
+    let any = false;
+    DATA.roofs.forEach(function (roofs) {
+      if (state.machine && roofs.machine !== state.machine) return;
+      const pts = ROWS.filter(function (r) {
+        return ranked(r) && rowMatches(r) && r.machine === roofs.machine && r.backend === roofs.backend && finite(r.intensity) && finite(r.fps) && r.fps > 0;
+      });
+      if (!pts.length) return;
+      any = true;
+      list.appendChild(el("li", null, roofs.text));
+      addChart(box, roofs.device + (DATA.machines.length > 1 ? " · " + roofs.machine : ""), "each point one case at its headline timing; hover for its facts",
+        function () { return rooflinePlot(roofs, pts); }, "roofline");
+    });
+    section.hidden = !any;
+  }
+  const DTYPE_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"];
+  function rooflinePlot(roofs, pts) {
+    const xs = pts.map(function (r) { return r.intensity; });
+    let lo = Math.min.apply(null, xs) / 2, hi = Math.max.apply(null, xs) * 2;
+    const dtypes = [];
+    pts.forEach(function (r) { if (!dtypes.includes(r.dtype)) dtypes.push(r.dtype); });
+    const data = [];
+    const dashes = ["solid", "dash", "dot", "dashdot"];
+    Object.keys(roofs.compute).forEach(function (dtype, k) {
+      const peak = roofs.compute[dtype].value;
+      if (roofs.bandwidth) { const ridge = peak / roofs.bandwidth.value; lo = Math.min(lo, ridge / 2); hi = Math.max(hi, ridge * 2); }
+    });
+    Object.keys(roofs.compute).forEach(function (dtype, k) {
+      const peak = roofs.compute[dtype].value;
+      const gx = [], gy = [];
+      for (let i = 0; i <= 60; i++) {
+        const x = lo * Math.pow(hi / lo, i / 60);
+        gx.push(x);
+        gy.push((roofs.bandwidth ? Math.min(peak, roofs.bandwidth.value * x) : peak) / 1e12);
+      }
+      data.push({ type: "scatter", mode: "lines", name: esc(dtype) + " roof", x: gx, y: gy, line: { color: "#555", width: 1.2, dash: dashes[k % 4] },
+        hovertext: gx.map(function () { return esc(dtype) + " roof: " + sig(peak / 1e12) + " TFLOP/s (" + esc(roofs.compute[dtype].source) + ")" +
+          (roofs.bandwidth ? "<br>bandwidth " + sig(roofs.bandwidth.value / 1e9) + " GB/s (" + esc(roofs.bandwidth.source) + ")" : ""); }), hoverinfo: "text" });
+    });
+    DATA.frameworks.forEach(function (fw) {
+      const mine = pts.filter(function (r) { return r.framework === fw; });
+      if (!mine.length) return;
+      data.push({ type: "scatter", mode: "markers", name: esc(fw), x: mine.map(function (r) { return r.intensity; }), y: mine.map(function (r) { return r.fps / 1e12; }),
+        marker: { color: COLOURS[fw], size: 9, line: { color: "#fff", width: 0.5 }, symbol: mine.map(function (r) { return DTYPE_SYMBOLS[dtypes.indexOf(r.dtype) % DTYPE_SYMBOLS.length]; }) },
+        hovertext: mine.map(function (r) { return facts(r, [sig(r.fps / 1e12) + " TFLOP/s at " + sig(r.intensity) + " FLOP/byte"]); }), hoverinfo: "text" });
+    });
+    const layout = baseLayout(narrow() ? 340 : 420);
+    logAxis(layout.xaxis, [lo, hi]);
+    const ys = pts.map(function (r) { return r.fps / 1e12; });
+    Object.keys(roofs.compute).forEach(function (d) { ys.push(roofs.compute[d].value / 1e12); });
+    if (roofs.bandwidth) ys.push(roofs.bandwidth.value * lo / 1e12);
+    logAxis(layout.yaxis, ys);
+    layout.xaxis.title = { text: "arithmetic intensity (FLOP/byte)" };
+    layout.yaxis.title = { text: "TFLOP/s" };
+    return { data: data, layout: layout, notes: dtypes.length > 1 ? ["Marker shape by dtype: " + dtypes.map(function (d, i) { return d + " " + DTYPE_SYMBOLS[i % DTYPE_SYMBOLS.length]; }).join(", ") + "."] : [] };
+  }
+  function renderLoss() {
+    const section = document.getElementById("training");
+    const box = section.querySelector(".charts");
+    clearCharts(box);
+    const rows = ROWS.filter(function (r) { return r.loss.length > 1 && rowMatches(r) && r.status === "ok"; });
+    section.hidden = !rows.length;
+    const keys = [];
+    rows.forEach(function (r) { const k = r.machine + "\u0000" + r.workload; if (!keys.includes(k)) keys.push(k); });
+    keys.forEach(function (key) {
+      const [machine, workload] = key.split("\u0000");
+      const mine = rows.filter(function (r) { return r.machine === machine && r.workload === workload; });
+      addChart(box, workload + (DATA.machines.length > 1 ? " · " + machine : ""), "training loss per step as each framework reported it; line style by case",
+        function () {
+          const cases = [];
+          mine.forEach(function (r) { if (!cases.includes(r.case + r.dtype + r.mode)) cases.push(r.case + r.dtype + r.mode); });
+          const dashes = ["solid", "dash", "dot", "dashdot", "longdash"];
+          const data = mine.map(function (r) {
+            return { type: "scatter", mode: "lines", name: esc(r.framework) + " · " + esc(r.case) + " · " + esc(r.dtype) + (r.mode !== "eager" ? " · " + esc(r.mode) : ""),
+              x: r.loss.map(function (_, i) { return i; }), y: r.loss, line: { color: COLOURS[r.framework], width: 1.6, dash: dashes[cases.indexOf(r.case + r.dtype + r.mode) % 5] },
+              hovertext: r.loss.map(function (v, i) { return facts(r, ["step " + i + ": loss " + sig(v, 4)]); }), hoverinfo: "text" };
+          });
+          const layout = baseLayout(narrow() ? 360 : 340);
+          layout.xaxis.title = { text: "step" };
+          layout.yaxis.title = { text: "training loss" };
+          layout.legend.font = { size: 10 };
+          return { data: data, layout: layout };
+        }, "loss");
+    });
+  }
+
+  // -- the table of every row ---------------------------------------------------------------
+  const COLUMNS = [
+    ["machine", function (r) { return r.machine; }],
+    ["framework", function (r) { return r.framework; }],
+    ["version", function (r) { return r.version; }],
+    ["backend", function (r) { return r.backend; }],
+    ["workload", function (r) { return r.workload; }],
+    ["case", function (r) { return r.case; }, function (r) { return finite(r.flops) ? r.flops : 0; }],
+    ["dtype", function (r) { return r.dtype; }],
+    ["mode", function (r) { return r.mode; }],
+    ["status", function (r) { return r.status; }],
+    ["timing", function (r) { return r.timing; }],
+    ["median", function (r) { return fmtTime(r.med); }, function (r) { return r.med; }],
+    ["95% CI", function (r) { return finite(r.lo) ? fmtTime(r.lo) + " – " + fmtTime(r.hi) : "—"; }, function (r) { return r.lo; }],
+    ["latency", function (r) { return fmtTime(r.lat); }, function (r) { return r.lat; }],
+    ["queued", function (r) { return fmtTime(r.q); }, function (r) { return r.q; }],
+    ["device", function (r) { return fmtTime(r.dev); }, function (r) { return r.dev; }],
+    ["overhead", function (r) { const o = overhead(r); return finite(o.value) ? fmtTime(o.value) + (o.note ? " (noise)" : "") : "—"; }, function (r) { return overhead(r).value; }],
+    ["first call", function (r) { return fmtTime(r.first); }, function (r) { return r.first; }],
+    ["figure", function (r) { const w = WORKLOADS[r.workload]; const v = w && w.ranked != null ? r.measures[w.ranked] : null; return v && finite(v[0]) ? sig(v[0]) + " " + w.measures[w.ranked].unit : "—"; },
+      function (r) { const w = WORKLOADS[r.workload]; const v = w && w.ranked != null ? r.measures[w.ranked] : null; return v ? v[0] : null; }],
+    ["rank", function (r) { return r.rank == null ? "" : String(r.rank); }, function (r) { return r.rank; }],
+    ["× best", function (r) { return finite(r.vs_best) ? r.vs_best.toFixed(2) + "×" : "—"; }, function (r) { return r.vs_best; }],
+    ["precision", function (r) { return r.precision; }],
+    ["max rel. err", function (r) { return finite(r.err) ? r.err.toExponential(1) : "—"; }, function (r) { return r.err; }],
+    ["peak device", function (r) { return fmtBytes(r.peak_dev); }, function (r) { return r.peak_dev; }],
+    ["peak RSS", function (r) { return fmtBytes(r.peak_rss); }, function (r) { return r.peak_rss; }],
+    ["checks", function (r) { return checksText(r); }],
+    ["note", function (r) { return r.status !== "ok" ? r.reason : r.not_ranked ? "not compared: " + r.not_ranked : ""; }],
+    ["run", function (r) { return r.run; }],
+  ];
+  let tableRows = [];
+  // The table is built when it comes near the viewport (or when the browser is idle):
+  // 1,000 rows × 27 cells is most of the page's DOM, and nobody reads it first.
+  let tableBuilt = false;
+  function scheduleTable() {
+    const section = document.getElementById("rows");
+    const build = function () { if (!tableBuilt) { setUpTable(); filterTable(); } };
+    if (observer) {
+      const watch = new IntersectionObserver(function (entries) {
+        if (entries.some(function (e) { return e.isIntersecting; })) { watch.disconnect(); build(); }
+      }, { rootMargin: "800px 0px" });
+      watch.observe(section);
+    }
+    (window.requestIdleCallback || function (f) { return setTimeout(f, 200); })(build, { timeout: 3000 });
+  }
+  function setUpTable() {
+    tableBuilt = true;
     const table = document.getElementById("all-rows");
-    if (table) setUpTable(table);
-    const expected = Number(document.body.dataset.expectedCharts || 0);
-    const drawn = document.querySelectorAll("figure.chart svg").length;
-    root.dataset.reportCharts = String(drawn);
-    root.dataset.reportRendered = drawn === expected ? "ok" : "missing-charts";
+    const headRow = el("tr");
+    COLUMNS.forEach(function (c, col) {
+      const th = el("th", { dataset: { col: String(col) } }, c[0]);
+      th.addEventListener("click", function () { sortTable(col, th); });
+      headRow.appendChild(th);
+    });
+    table.tHead.appendChild(headRow);
+    const body = table.tBodies[0];
+    const frag = document.createDocumentFragment();
+    tableRows = ROWS.map(function (r) {
+      const tr = el("tr", { class: ranked(r) ? "ranked" : "unranked", dataset: { status: r.status } });
+      COLUMNS.forEach(function (c, j) {
+        const td = el("td", null, c[1](r) || "");
+        if (j === 5) td.title = r.params;
+        tr.appendChild(td);
+      });
+      frag.appendChild(tr);
+      return { tr: tr, r: r, text: tr.textContent.toLowerCase() + " " + r.params.toLowerCase() };
+    });
+    body.appendChild(frag);
+    const statuses = [];
+    ROWS.forEach(function (r) { if (!statuses.includes(r.status)) statuses.push(r.status); });
+    const select = document.getElementById("status-filter");
+    statuses.forEach(function (s) { select.appendChild(el("option", { value: s }, s)); });
+    select.value = state.status;
+    const text = document.getElementById("row-filter");
+    text.value = state.q;
+    text.addEventListener("input", function () { state.q = text.value; writeHash(); filterTable(); });
+    select.addEventListener("change", function () { state.status = select.value; writeHash(); filterTable(); });
+  }
+  function sortTable(col, th) {
+    const ascending = th.getAttribute("aria-sort") !== "ascending";
+    th.parentNode.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    const key = COLUMNS[col][2] || COLUMNS[col][1];
+    function k(x) {
+      const v = key(x.r);
+      if (finite(v)) return [0, v, ""];
+      return [v === "" || v == null || typeof v === "number" ? 2 : 1, 0, String(v == null ? "" : v).toLowerCase()];
+    }
+    const sorted = tableRows.slice().sort(function (a, b) {
+      const x = k(a), y = k(b);
+      for (let i = 0; i < 3; i++) { if (x[i] < y[i]) return ascending ? -1 : 1; if (x[i] > y[i]) return ascending ? 1 : -1; }
+      return 0;
+    });
+    const body = document.getElementById("all-rows").tBodies[0];
+    const frag = document.createDocumentFragment();
+    sorted.forEach(function (x) { frag.appendChild(x.tr); });
+    body.appendChild(frag);
+  }
+  function filterTable() {
+    if (!tableBuilt) return;
+    const words = state.q.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    tableRows.forEach(function (x) {
+      const visible = rowMatches(x.r) && (!state.status || x.r.status === state.status) &&
+        words.every(function (w) { return x.text.includes(w); });
+      x.tr.hidden = !visible;
+      if (visible) shown++;
+    });
+    document.getElementById("row-count").textContent = shown === tableRows.length ? tableRows.length + " rows" : shown + " of " + tableRows.length + " rows";
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
-  else ready();
+  // -- filters ------------------------------------------------------------------------------
+  function setUpFilters() {
+    const form = document.getElementById("filters");
+    FILTERS.forEach(function (name) {
+      const select = form.elements[name];
+      (DATA.filters[name] || []).forEach(function (v) { if (!Array.from(select.options).some(function (o) { return o.value === v; })) select.appendChild(el("option", { value: v }, v)); });
+      if (name !== "mode" && (DATA.filters[name] || []).length < 2) select.closest("label").hidden = true;
+      select.value = state[name];
+      if (select.value !== state[name]) state[name] = "";
+      select.addEventListener("change", function () { state[name] = select.value; state.case = ""; writeHash(); renderAll(); });
+    });
+    form.addEventListener("reset", function () {
+      setTimeout(function () { FILTERS.forEach(function (n) { state[n] = ""; }); state.case = ""; writeHash(); renderAll(); }, 0);
+    });
+    document.getElementById("matrix").addEventListener("click", function (event) {
+      const button = event.target.closest("button[data-group]");
+      if (!button) return;
+      state.case = button.dataset.group;
+      writeHash();
+      renderDetail();
+      DETAIL.scrollIntoView({ block: "start" });
+    });
+    // In-page links scroll instead of replacing the #fragment, which holds the view.
+    document.addEventListener("click", function (event) {
+      const a = event.target.closest("a[href^='#']");
+      if (!a || a.getAttribute("href").includes("=")) return;
+      const target = document.getElementById(a.getAttribute("href").slice(1));
+      if (!target) return;
+      event.preventDefault();
+      target.scrollIntoView({ block: "start" });
+    });
+  }
+  function renderAll() {
+    renderMatrix();
+    renderDetail();
+    renderMachines();
+    renderWorkloads();
+    renderRoofline();
+    renderLoss();
+    filterTable();
+    document.querySelectorAll("#nav a[data-needs]").forEach(function (a) {
+      const target = document.getElementById(a.getAttribute("href").slice(1));
+      a.hidden = !target || target.hidden;
+    });
+  }
+
+  // -- self-test: every chart drawn, no overlapping text -------------------------------------
+  function textBoxes(plot) {
+    return Array.from(plot.querySelectorAll("svg text")).filter(function (t) {
+      if (!t.textContent.trim() || t.closest(".hoverlayer")) return false;
+      const style = getComputedStyle(t);
+      return style.display !== "none" && style.visibility !== "hidden" && Number(style.opacity) !== 0;
+    }).map(function (t) { return { text: t.textContent, box: t.getBoundingClientRect() }; })
+      .filter(function (b) { return b.box.width > 0 && b.box.height > 0; });
+  }
+  function overlaps(plot) {
+    const boxes = textBoxes(plot);
+    const found = [];
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i].box, b = boxes[j].box;
+        const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (w > 1 && h > 1) found.push([boxes[i].text, boxes[j].text]);
+      }
+    }
+    return found;
+  }
+  function selftest() {
+    if (!state.case) {
+      // the case whose drill-in shows the most: several frameworks, and a queue curve if any has one
+      const ok = function (x) { return Object.keys(x.cells).filter(function (fw) { return x.cells[fw].status === "ok"; }); };
+      const curved = function (x) { return ok(x).some(function (fw) { return ROWS[x.cells[fw].row].curve.length > 1; }); };
+      const g = GROUPS.find(function (x) { return ok(x).length > 1 && curved(x); }) ||
+        GROUPS.find(function (x) { return ok(x).length > 1; }) || GROUPS[0];
+      if (g) { state.case = g.id; renderDetail(); }
+    }
+    return Promise.all(charts.map(draw)).then(function () {
+      const problems = [];
+      let drawn = 0;
+      charts.forEach(function (c) {
+        const svg = c.plot.querySelector(".main-svg");
+        const traces = c.plot._fullData ? c.plot._fullData.length : 0;
+        if (svg && traces > 0 && c.plot.dataset.rendered) drawn++;
+        const title = c.plot.parentNode.querySelector("figcaption b").textContent;
+        overlaps(c.plot).forEach(function (pair) { problems.push({ chart: title, texts: pair }); });
+      });
+      root.dataset.reportCharts = String(drawn);
+      root.dataset.reportChartsExpected = String(charts.length);
+      root.dataset.reportOverlaps = String(problems.length);
+      root.dataset.reportRendered = drawn === charts.length && charts.length > 0 ? "ok" : "missing-charts";
+      root.dataset.reportSelftestMs = String(Math.round(performance.now()));
+      const out = document.getElementById("selftest");
+      out.textContent = JSON.stringify({ charts: charts.length, drawn: drawn, overlaps: problems.slice(0, 50),
+        matrixCells: document.querySelectorAll("#matrix td.cell").length, tableRows: tableRows.length,
+        tableShown: tableRows.filter(function (x) { return !x.tr.hidden; }).length,
+        kinds: charts.map(function (c) { return c.plot.parentNode.dataset.kind; }),
+        state: { machine: state.machine, dtype: state.dtype, mode: state.mode, timing: state.timing, case: state.case },
+        width: document.documentElement.clientWidth });
+    });
+  }
+
+  function start() {
+    const anchor = readHash();
+    setUpFilters();
+    renderAll();
+    marks.drawn = Math.round(performance.now());
+    if (state.selftest || state.q || state.status) { setUpTable(); filterTable(); } else scheduleTable();
+    // Interactive: the matrix, table and filters are live and the charts in view are drawn.
+    const visible = charts.filter(function (c) { const b = c.plot.getBoundingClientRect(); return b.top < window.innerHeight && b.bottom > 0; });
+    Promise.all(visible.map(draw)).then(function () {
+      root.dataset.reportInteractiveMs = String(Math.round(performance.now()));
+      root.dataset.reportMarks = JSON.stringify(marks);
+      if (anchor) { const t = document.getElementById(anchor); if (t) t.scrollIntoView(); }
+      else if (state.case && !state.selftest) DETAIL.scrollIntoView();
+      if (state.selftest) return selftest();
+      root.dataset.reportRendered = "ok";
+    }).catch(function (err) {
+      root.dataset.reportErrors = String(Number(root.dataset.reportErrors || 0) + 1);
+      root.dataset.reportLastError = String(err && err.message || err);
+    });
+    window.addEventListener("hashchange", function () {
+      const a = readHash();
+      if (a) return;
+      const form = document.getElementById("filters");
+      FILTERS.forEach(function (n) { form.elements[n].value = state[n]; });
+      renderAll();
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

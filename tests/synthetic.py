@@ -2,13 +2,21 @@
 
 Real runs cover one machine and whatever frameworks are installed; the report must also
 be right for what real runs rarely give on one box: two machines, all four frameworks,
-unsupported and failed cases, a precision mismatch, mixed timing kinds and loss curves.
+unsupported and failed cases, a precision mismatch, mixed timing kinds, eager and
+compiled modes, device time, a queued (k, per-call) curve, self-check outcomes, LLM,
+training and quantized-matmul metrics, loss curves — and hostile text in a reason.
 Rows go through `bench.results.normalise_row` and `bench.roofline.plausibility`, as the
 runner's do, so they have the schema and the datasheet peaks that real rows have.
+
+Columns other parts of the suite add over time (`mode`, device time, the queued curve,
+`barrier_check`/`placement_check`) are not in this branch's schema; with
+`newer_columns=True` they are appended to the written files as extra columns, the way a
+newer file reaches an older reader, and with False they are left out, as in old files.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,7 +24,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from bench.results import normalise_row, write_table_atomically
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.results import SCHEMA, normalise_row
 from bench.roofline import plausibility
 from workloads.base import params_key
 
@@ -43,7 +54,13 @@ MACHINES = (
             0.4, 40.0, 8, 32 * 2**30),
 )
 FRAMEWORKS = {"torch": (1.0, "2.6.0"), "tensorflow": (0.55, "2.19.1"), "jax": (0.8, "0.5.0"), "mlx": (0.95, "0.29.3")}
-TRAINING = "train_mlp"
+TRAINING = "train_step"
+LLM = "generate"
+QMATMUL = "qmatmul"
+COMPILED = {"torch", "jax"}  # frameworks that get a compiled row beside the eager one (LLM, training)
+HOSTILE = "</script><script>alert('x')</script><!-- <img src=x onerror=alert(1)>"
+NEWER_COLUMNS = ("mode", "device_median_s", "device_ci_low_s", "device_ci_high_s", "queued_curve",
+                 "barrier_check", "placement_check")
 
 
 def _cases(scale: int) -> Iterator[tuple[str, dict[str, Any], float, tuple[str, ...]]]:
@@ -57,7 +74,15 @@ def _cases(scale: int) -> Iterator[tuple[str, dict[str, Any], float, tuple[str, 
             yield "sdpa", p, full / 2 if causal else full, ("fp32", "fp16", "bf16")
     for n in (1 << (20 + 2 * i) for i in range(1 + scale)):
         yield "stream", {"n": n}, float(n), ("fp32", "fp16")
-    yield TRAINING, {"hidden": 256, "steps": 50}, 6.0 * 256 * 256 * 64 * 50, ("fp32",)
+    for bits in (4, 8):
+        p = {"m": 1, "n": 4096, "k": 4096, "bits": bits, "group": 64, "scheme": "affine"}
+        yield QMATMUL, p, 2.0 * 4096 * 4096, ("bf16",)
+    for bits in (16, 4):
+        p = {"layers": 24, "d_model": 896, "heads": 14, "kv_heads": 2, "ffn": 4864, "vocab": 151_936, "tied": True,
+             "prompt": 512, "new_tokens": 128, "batch": 1, "bits": bits, "group": 64}
+        yield LLM, p, 2.0 * 494e6, ("bf16",)
+    p = {"layers": 4, "d_model": 256, "heads": 8, "seq": 128, "batch": 16, "steps": 50, "lr": 1e-3, "data": "builtin"}
+    yield TRAINING, p, 6.0 * 3.3e6 * 16 * 128, ("bf16",)
 
 
 def _bytes(workload: str, p: dict[str, Any], itemsize: int) -> float:
@@ -67,7 +92,11 @@ def _bytes(workload: str, p: dict[str, Any], itemsize: int) -> float:
         return float(4 * itemsize * p["batch"] * p["heads"] * p["seq"] * p["head_dim"])
     if workload == "stream":
         return float(2 * itemsize * p["n"])
-    return float(itemsize * 256 * 256 * 4 * 50)
+    if workload == QMATMUL:
+        return p["n"] * p["k"] * p["bits"] / 8 + itemsize * p["k"]
+    if workload == LLM:
+        return 494e6 * (2 if p["bits"] == 16 else p["bits"] / 8)
+    return float(itemsize * 3.3e6 * 4)
 
 
 def _outcome(fw: str, m: Machine, workload: str, dtype: str) -> tuple[str, str]:
@@ -76,7 +105,9 @@ def _outcome(fw: str, m: Machine, workload: str, dtype: str) -> tuple[str, str]:
     if dtype == "tf32":
         return "unsupported", "Apple M1-M4 GPUs have no reduced-precision fp32 matrix units"
     if fw == "mlx" and m.backend == "cpu" and workload == "sdpa" and dtype == "bf16":
-        return "error", "RuntimeError: [scaled_dot_product_attention] bf16 is not supported on this stream"
+        return "error", "RuntimeError: [scaled_dot_product_attention] bf16 is not supported on this stream " + HOSTILE
+    if fw == "tensorflow" and workload in (LLM, QMATMUL):
+        return "unsupported", "no group-wise int4/int8 matmul kernel in tensorflow"
     if fw == "tensorflow" and workload == TRAINING and m.backend == "metal":
         return "unsupported", "tensorflow-metal: training loop not implemented in this adapter"
     return "ok", ""
@@ -95,8 +126,10 @@ def _timing(rng: np.random.Generator, median: float, prefix: str, n: int = 20) -
 
 
 def _row(rng: np.random.Generator, run: int, when: datetime, m: Machine, fw: str, workload: str,
-         params: dict[str, Any], flops: float, dtype: str) -> dict[str, Any]:
+         params: dict[str, Any], flops: float, dtype: str, mode: str = "eager") -> dict[str, Any]:
     speed, version = FRAMEWORKS[fw]
+    if mode == "compiled":
+        speed *= 1.3
     status, reason = _outcome(fw, m, workload, dtype)
     itemsize = ITEMSIZE[dtype]
     bytes_moved = _bytes(workload, params, itemsize)
@@ -108,7 +141,7 @@ def _row(rng: np.random.Generator, run: int, when: datetime, m: Machine, fw: str
         "status": status, "reason": reason, "host": f"host-{m.backend}", "os": m.os, "chip": m.chip,
         "machine": m.machine, "cpu_count": m.cpu_count, "memory_bytes": m.memory_bytes,
         "python_version": "3.11.7", "suite_version": "abc123def456", "flops": flops, "bytes_moved": bytes_moved,
-        "cache_state": "warm", "threads": m.cpu_count,
+        "cache_state": "warm", "threads": m.cpu_count, "mode": mode,
     }
     if status != "ok":
         return row
@@ -128,7 +161,8 @@ def _row(rng: np.random.Generator, run: int, when: datetime, m: Machine, fw: str
     row.update(queued_t if timing == "queued" else {})
     row.update({k[len(prefix):]: v for k, v in chosen.items()})
     row.update({
-        "timing": timing, "implementation": f"{fw}.{workload}", "math_mode": "strict",
+        "timing": timing, "implementation": f"{fw}.{workload}" + (" (compiled)" if mode == "compiled" else ""),
+        "math_mode": "strict",
         "dispatch_overhead_s": overhead if timing == "queued" else None,
         "first_call_s": median * 30 + 0.05, "tflops": flops / median / 1e12, "gbps": bytes_moved / median / 1e9,
         "peak_device_bytes": int(bytes_moved * rng.uniform(1.5, 3.0)) if fw in ("mlx", "torch") and m.backend == "metal" else None,
@@ -142,7 +176,22 @@ def _row(rng: np.random.Generator, run: int, when: datetime, m: Machine, fw: str
     if workload == TRAINING:
         steps = np.arange(params["steps"])
         curve = 2.3 * np.exp(-steps / (15 + 5 * speed)) + 0.1 + rng.normal(0, 0.01, len(steps))
-        row["metrics"] = {"loss_curve": [round(float(v), 5) for v in curve], "tokens_per_s": None}
+        row["metrics"] = {"loss_curve": [round(float(v), 5) for v in curve],
+                          "tokens_per_s": params["batch"] * params["seq"] / median, "samples_per_s": params["batch"] / median}
+    elif workload == QMATMUL:
+        row["metrics"] = {"weight_gbps": bytes_moved / median / 1e9, "scheme": f"affine int{params['bits']} g64"}
+    elif workload == LLM:
+        row["effective_precision"], row["precision_matches"] = "not-classified", None
+        row["metrics"] = {"decode_tokens_per_s": 1 / median, "tg_tokens_per_s": 0.8 / median, "tg_label": "tg128",
+                          "pp_tokens_per_s": 512 / (median * 12), "pp_label": "pp512", "ttft_s": median * 12.5,
+                          "model_bytes": bytes_moved, "peak_memory_bytes": bytes_moved * 1.1}
+    if m.backend == "metal" and fw == "torch":  # torch.mps.Event: device time
+        device = queued * 0.97
+        row.update(device_median_s=device, device_ci_low_s=device * 0.99, device_ci_high_s=device * 1.01)
+    if timing == "queued" and workload == "matmul" and params["m"] == 256:
+        row["queued_curve"] = json.dumps([[k, queued * (1 + 4 / k)] for k in (1, 2, 4, 8, 16, 32, 64)])
+    row["barrier_check"] = "ok"
+    row["placement_check"] = "ok" if m.backend != "metal" or fw != "tensorflow" else "ok (soft placement off)"
     row.update(plausibility(row))
     return row
 
@@ -160,25 +209,41 @@ def synthetic_rows(n_rows: int | None = None, seed: int = 0, loss_curves: bool =
                 for workload, params, flops, dtypes in _cases(scale):
                     if workload == TRAINING and not loss_curves:
                         continue
+                    modes = ("eager", "compiled") if workload in (TRAINING, LLM) and fw in COMPILED else ("eager",)
                     for dtype in dtypes:
-                        when = start + timedelta(hours=run, seconds=len(rows))
-                        rows.append(normalise_row(_row(rng, run, when, m, fw, workload, params, flops, dtype)))
-                        if n_rows is not None and len(rows) == n_rows:
-                            return rows
+                        for mode in modes:
+                            when = start + timedelta(hours=run, seconds=len(rows))
+                            rows.append(_normalise(_row(rng, run, when, m, fw, workload, params, flops, dtype, mode)))
+                            if n_rows is not None and len(rows) == n_rows:
+                                return rows
         run += 1
         if n_rows is None:
             return rows
 
 
-def write_synthetic(directory: Path, n_rows: int | None = None, **kwargs: Any) -> list[Path]:
+def _normalise(row: dict[str, Any]) -> dict[str, Any]:
+    """The schema's columns via `normalise_row`, plus the newer columns kept aside."""
+    newer = {k: row.pop(k) for k in NEWER_COLUMNS if k in row}
+    out = normalise_row(row)
+    out.update(newer)
+    return out
+
+
+def write_synthetic(directory: Path, n_rows: int | None = None, newer_columns: bool = True, **kwargs: Any) -> list[Path]:
     """Write synthetic rows as one parquet file per run (as real runs are); returns the paths."""
     by_run: dict[str, list[dict[str, Any]]] = {}
     for row in synthetic_rows(n_rows, **kwargs):
+        if not newer_columns:  # a file from before these columns existed: none of them set
+            row = {**row, **{name: None for name in NEWER_COLUMNS}}
         by_run.setdefault(row["run_id"], []).append(row)
     paths = []
     Path(directory).mkdir(parents=True, exist_ok=True)
     for run_id, rows in by_run.items():
         path = Path(directory) / f"{run_id}.parquet"
-        write_table_atomically(rows, path)
+        table = pa.Table.from_pylist([{k: r.get(k) for k in SCHEMA.names} for r in rows], schema=SCHEMA)
+        if newer_columns:
+            for name in (n for n in NEWER_COLUMNS if n not in SCHEMA.names):  # those the schema lacks yet
+                table = table.append_column(name, pa.array([r.get(name) for r in rows]))
+        pq.write_table(table, path)
         paths.append(path)
     return paths

@@ -1,0 +1,105 @@
+"""What runs: the cases of a run, and the message that carries one case to a worker.
+
+Both sides of the pipe speak these types: the runner plans `Case`s and sends each as a
+`CaseMessage`; the worker reads the message back with `CaseMessage.from_json` and seeds
+its inputs with `case_seed`, so every framework running a case sees the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from bench import measure
+from workloads import WORKLOADS, params_key
+
+
+@dataclass(frozen=True)
+class Case:
+    framework: str
+    workload: str
+    params: Mapping[str, Any]
+    dtype: str
+    mode: str = "eager"  # workloads.base.MODES: eager, or the framework's compiler over the whole step
+
+    @property
+    def label(self) -> str:
+        p = " ".join(f"{k}={v}" for k, v in self.params.items())
+        mode = " compiled" if self.mode != "eager" else ""
+        return f"{self.framework} {self.workload} {self.dtype}{mode} {p}"
+
+
+def plan(
+    frameworks: Sequence[str],
+    workloads: Sequence[str],
+    dtypes: Sequence[str],
+    suite: str,
+    params: Sequence[Mapping[str, Any]] | None = None,
+    modes: Sequence[str] = ("eager",),
+) -> list[Case]:
+    """Framework-major order, so each framework's worker starts once per environment.
+    `params` replaces the suite's parameter grid (one workload at a time). Each case runs
+    in every one of `modes` its workload is measured in (a one-op workload: eager only)."""
+    cases = []
+    for fw in frameworks:
+        for wl in workloads:
+            workload = WORKLOADS[wl]
+            for params_ in params or workload.cases(suite):
+                for dtype in dtypes:
+                    if dtype in workload.dtypes:
+                        cases.extend(Case(fw, wl, params_, dtype, mode) for mode in modes if mode in workload.modes)
+    return cases
+
+
+def case_seed(workload: str, params: Mapping[str, Any], dtype: str) -> int:
+    """The same inputs for every framework running this case (like with like)."""
+    return zlib.crc32(f"{workload}|{params_key(params)}|{dtype}".encode())
+
+
+@dataclass(frozen=True)
+class CaseMessage:
+    """One case as the runner sends it to a worker: what to build and how to time it.
+
+    On the wire it is one JSON object per line, `{"op": "case", ...}`; the worker's other
+    message is `{"op": "exit"}`. Fields a sender leaves out take the defaults below.
+    """
+
+    workload: str
+    params: Mapping[str, Any]
+    dtype: str
+    timings: tuple[str, ...] = measure.TIMING_KINDS
+    protocol: measure.Protocol = field(default_factory=measure.Protocol)
+    mode: str = "eager"  # the execution mode to build (the adapter's `compiled`)
+    suite: str = "quick"  # a mode too slow to set up for the quick suite is skipped there
+
+    @classmethod
+    def for_case(cls, case: Case, timings: Sequence[str], protocol: measure.Protocol, suite: str = "quick") -> CaseMessage:
+        return cls(case.workload, dict(case.params), case.dtype, tuple(timings), protocol, case.mode, suite)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object sent on the wire (json.dumps-able)."""
+        return {
+            "op": "case",
+            "workload": self.workload,
+            "params": dict(self.params),
+            "dtype": self.dtype,
+            "timings": list(self.timings),
+            "protocol": dataclasses.asdict(self.protocol),
+            "mode": self.mode,
+            "suite": self.suite,
+        }
+
+    @classmethod
+    def from_json(cls, message: Mapping[str, Any]) -> CaseMessage:
+        """Read a decoded `{"op": "case", ...}` object; unknown protocol knobs are an error."""
+        return cls(
+            workload=message["workload"],
+            params=dict(message["params"]),
+            dtype=message["dtype"],
+            timings=tuple(message.get("timings", measure.TIMING_KINDS)),
+            protocol=measure.Protocol(**message.get("protocol", {})),
+            mode=message.get("mode", "eager"),
+            suite=message.get("suite", "quick"),
+        )
