@@ -223,6 +223,6 @@ def test_a_local_checkpoint_runs_through_the_runner(tmp_path, framework):
     _write_tiny_checkpoint(tmp_path / "ckpt", np.random.default_rng(5))
     p = with_model(tiny(), str(tmp_path / "ckpt"))
     runner = Runner(RunConfig(protocol=QUICK_PROTOCOL, device="cpu"), ResultsWriter(tmp_path / "r.parquet"), "ckpt")
-    (r,) = runner.run([Case(framework, "generate", p, "fp32")])
+    (r,) = runner.run([Case(framework, "generate", p, "fp32", QUICK_CPU_MODE[framework])])
     assert r["status"] == "ok" and r["correct"], r["reason"]
     assert metrics(r)["greedy_match_steps"] == CHECK_STEPS
