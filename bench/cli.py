@@ -37,8 +37,9 @@ from bench.catalog import (
 from bench.gate import commands as gate_cli
 from bench.plan import Case, plan
 from bench.results import ResultsError, ResultsWriter, load_results
-from bench.runner import Runner, RunConfig, new_run_id
-from bench.summary import describe_params, rank
+from bench.runner import Runner, RunConfig, new_run_id, run_references
+from bench.summary import best_available, describe_params, rank
+from workloads.base import MODES
 
 EXIT_USAGE = 2
 
@@ -215,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto",
                      help="auto: metal on Apple Silicon, else cuda where present, else cpu. "
                      "A backend that is not there is an error for the case, never a fallback")
+    run.add_argument("--mode", type=_list_of(lambda t: resolve_choice("mode", t.strip(), MODES)), action="extend", metavar="MODES",
+                     help="eager, compiled or both, comma-separated (default both). train_step, lora and generate run "
+                     "in each (compiled: torch.compile, mx.compile, tf.function(jit_compile=True), jax.jit); one-op "
+                     "workloads are eager only. Modes too slow to set up on a CPU (torch.compile, mx.compile on "
+                     "mlx-cpu, op-by-op JAX) are skipped in the quick suite with the reason; --suite full runs them")
+    run.add_argument("--reference", action="store_true",
+                     help="generate only: also run the tools users run instead on the same shapes with random weights "
+                     "(transformers generate, dynamic and static cache, for torch; mlx-lm generate_step for mlx), "
+                     "where installed (pip install 'metalbench[reference]'); rows with timing 'reference', never ranked")
     run.add_argument("--timing", type=_choice("timing", TIMINGS), default="both",
                      help="latency, queued or both (default both; see below)")
     run.add_argument("--threads", type=_threads, default=None,
@@ -264,10 +274,10 @@ def _text(value: Any) -> str:
 def summary_table(df: pd.DataFrame, title: str) -> Table:
     """One line per case and framework. Ranks (and × the best) only within comparable rows;
     reasons for unsupported/error rows are footnoted so the table stays narrow."""
-    ranked = rank(df).sort_values(["workload", "params", "dtype", "framework"], kind="stable")
+    ranked = rank(df).sort_values(["workload", "params", "dtype", "mode", "framework"], kind="stable")
     table = Table(title=title, header_style="bold", caption_justify="left")
     for col, justify in (
-        ("case", "left"), ("dtype", "left"), ("framework", "left"), ("backend", "left"), ("status", "left"),
+        ("case", "left"), ("dtype", "left"), ("mode", "left"), ("framework", "left"), ("backend", "left"), ("status", "left"),
         ("latency", "right"), ("queued", "right"), ("overhead", "right"), ("TFLOP/s", "right"), ("GB/s", "right"),
         ("rel. err", "right"), ("precision", "left"), ("vs best", "right"),
     ):
@@ -290,7 +300,7 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
         key = (r["workload"], r["params"], r["dtype"])
         table.add_row(  # every file-supplied cell escaped: a "[/]" in a name is text, not rich markup
             escape(case) if key != previous else "", escape(_text(r["dtype"])) if key != previous else "",
-            escape(_text(r["framework"])), escape(_text(r.get("backend"))), status,
+            escape(_text(r.get("mode"))), escape(_text(r["framework"])), escape(_text(r.get("backend"))), status,
             fmt_time(r.get("latency_median_s")), fmt_time(r.get("queued_median_s")), fmt_time(r.get("dispatch_overhead_s")),
             fmt_num(r.get("tflops")), fmt_num(r.get("gbps")), fmt_num(r.get("max_rel_error"), ".0e"),
             escape(_text(r.get("effective_precision")).removesuffix("-class")), rank_text,
@@ -299,6 +309,22 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
         previous = key
     if notes:  # reasons are plain text: escape them, or "metalbench[mlx]" reads as rich markup
         table.caption = "\n".join(f"\\[{n}] {escape(text[:160])}" for text, n in notes.items())
+    return table
+
+
+def best_table(df: pd.DataFrame, title: str) -> Table:
+    """Per case, each framework's fastest correct row in any mode, with the mode it took
+    (summary.best_available): what a user of that framework gets, not a ranking within a mode."""
+    best = best_available(df).sort_values(["workload", "params", "dtype", "timing", "median_s"], kind="stable")
+    table = Table(title=title, header_style="bold")
+    for col in ("case", "dtype", "timing", "framework", "mode", "of modes", "time", "vs best", "implementation"):
+        table.add_column(col, justify="right" if col in ("time", "vs best") else "left", no_wrap=col != "implementation",
+                         max_width=60 if col == "implementation" else None)
+    for _, r in best.iterrows():
+        table.add_row(escape(f"{r['workload']} {describe_params(r['params'])}"), escape(_text(r["dtype"])),
+                      escape(_text(r.get("timing"))), escape(_text(r["framework"])),
+                      escape(_text(r["mode"])), escape(_text(r["best_of_modes"])), fmt_time(r["median_s"]),
+                      "best" if r["vs_best"] == 1 else f"{r['vs_best']:.2f}×", escape(_text(r.get("implementation"))))
     return table
 
 
@@ -387,9 +413,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             grid = [with_model(p, str(args.model)) for p in (grid or WORKLOADS["generate"].cases(args.suite))]
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"--model {args.model}: {exc}") from None
-    cases = plan(frameworks, workloads, dtypes, args.suite, grid)
+    modes = list(dict.fromkeys(args.mode or MODES))
+    cases = plan(frameworks, workloads, dtypes, args.suite, grid, modes=modes)
     if not cases:
-        raise UsageError(f"no cases: none of the workloads {', '.join(workloads)} defines dtype(s) {', '.join(dtypes)}")
+        raise UsageError(f"no cases: none of the workloads {', '.join(workloads)} defines dtype(s) {', '.join(dtypes)} "
+                         f"in mode(s) {', '.join(modes)} (only train_step, lora and generate have a compiled mode)")
     if not args.force_memory:
         from bench.preflight import check_memory
 
@@ -428,9 +456,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             progress.console.print(f"[red]{row['status']}[/] {escape(case.label)}: {escape(str(row.get('reason') or '')[:200])}")
 
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
+    if args.reference and "generate" not in workloads:
+        raise UsageError("--reference needs --workload generate")
     try:
         with progress:
             runner.run(cases)
+            if args.reference:
+                run_references(runner, cases)
     except KeyboardInterrupt:
         if writer.rows:
             console.print(escape(f"\ninterrupted: {len(writer.rows)} finished rows are saved in {writer.path}"))
@@ -452,6 +484,8 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     for machine, part in df.groupby("machine", sort=False):  # rows of one machine rank together, across runs
         runs = ", ".join(map(str, part["run_id"].unique()))
         console.print(summary_table(part, escape(f"{machine} — {part['backend'].dropna().unique().tolist()} — runs {runs}")))
+        if part["mode"].nunique() > 1:
+            console.print(best_table(part, escape(f"{machine} — each framework at its best (mode named)")))
     counts = df["status"].value_counts().to_dict()
     console.print(escape(f"{len(df)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items())))
     if args.all:

@@ -96,6 +96,39 @@ class Timing:
         self.summary = summarize(self.samples_s)
 
 
+@dataclass
+class Repeated:
+    """A fixed number of timed repetitions of a multi-step figure (a prefill, a whole greedy
+    generation): too long to sample adaptively, so the count is set by the caller."""
+
+    samples_s: list[float]
+    summary: Summary = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.summary = summarize(self.samples_s)
+
+
+def repeat(fn: Call, barrier: Barrier, n: int, clock: Clock = time.perf_counter) -> Repeated:
+    """`n` samples of fn() followed by barrier(out), each timed on its own with `clock`.
+
+    For figures whose one call already holds many device round trips (greedy generation
+    reads each token back), the barrier may be a no-op; it is still called, so a figure
+    that ends in asynchronous work is never timed without its completion. The garbage
+    collector is paused while timing, as in the adaptive sampling."""
+    samples: list[float] = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(n):
+            t0 = clock()
+            barrier(fn())
+            samples.append(clock() - t0)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Repeated(samples)
+
+
 def time_first_call(call: Call, barrier: Barrier, clock: Clock = time.perf_counter) -> tuple[Any, float]:
     """The first call on fresh inputs: compile/trace/JIT plus one execution."""
     t0 = clock()

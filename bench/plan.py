@@ -22,11 +22,13 @@ class Case:
     workload: str
     params: Mapping[str, Any]
     dtype: str
+    mode: str = "eager"  # workloads.base.MODES: eager, or the framework's compiler over the whole step
 
     @property
     def label(self) -> str:
         p = " ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"{self.framework} {self.workload} {self.dtype} {p}"
+        mode = " compiled" if self.mode != "eager" else ""
+        return f"{self.framework} {self.workload} {self.dtype}{mode} {p}"
 
 
 def plan(
@@ -35,9 +37,11 @@ def plan(
     dtypes: Sequence[str],
     suite: str,
     params: Sequence[Mapping[str, Any]] | None = None,
+    modes: Sequence[str] = ("eager",),
 ) -> list[Case]:
     """Framework-major order, so each framework's worker starts once per environment.
-    `params` replaces the suite's parameter grid (one workload at a time)."""
+    `params` replaces the suite's parameter grid (one workload at a time). Each case runs
+    in every one of `modes` its workload is measured in (a one-op workload: eager only)."""
     cases = []
     for fw in frameworks:
         for wl in workloads:
@@ -45,7 +49,7 @@ def plan(
             for params_ in params or workload.cases(suite):
                 for dtype in dtypes:
                     if dtype in workload.dtypes:
-                        cases.append(Case(fw, wl, params_, dtype))
+                        cases.extend(Case(fw, wl, params_, dtype, mode) for mode in modes if mode in workload.modes)
     return cases
 
 
@@ -67,10 +71,12 @@ class CaseMessage:
     dtype: str
     timings: tuple[str, ...] = measure.TIMING_KINDS
     protocol: measure.Protocol = field(default_factory=measure.Protocol)
+    mode: str = "eager"  # the execution mode to build (the adapter's `compiled`)
+    suite: str = "quick"  # a mode too slow to set up for the quick suite is skipped there
 
     @classmethod
-    def for_case(cls, case: Case, timings: Sequence[str], protocol: measure.Protocol) -> CaseMessage:
-        return cls(case.workload, dict(case.params), case.dtype, tuple(timings), protocol)
+    def for_case(cls, case: Case, timings: Sequence[str], protocol: measure.Protocol, suite: str = "quick") -> CaseMessage:
+        return cls(case.workload, dict(case.params), case.dtype, tuple(timings), protocol, case.mode, suite)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object sent on the wire (json.dumps-able)."""
@@ -81,6 +87,8 @@ class CaseMessage:
             "dtype": self.dtype,
             "timings": list(self.timings),
             "protocol": dataclasses.asdict(self.protocol),
+            "mode": self.mode,
+            "suite": self.suite,
         }
 
     @classmethod
@@ -92,4 +100,6 @@ class CaseMessage:
             dtype=message["dtype"],
             timings=tuple(message.get("timings", measure.TIMING_KINDS)),
             protocol=measure.Protocol(**message.get("protocol", {})),
+            mode=message.get("mode", "eager"),
+            suite=message.get("suite", "quick"),
         )

@@ -106,11 +106,12 @@ SCHEMA = pa.schema(
         *_timing_fields("device_"),  # kernel time between device events around one call
         pa.field("device_time_source", pa.string()),
         pa.field("device_time_note", pa.string()),  # why device_* is null
+        pa.field("mode", pa.string()),  # eager | compiled (workloads.base.MODES); the compiler is named in `implementation`
     ],
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )
 COLUMNS = tuple(SCHEMA.names)
-KEY_COLUMNS = ("framework", "backend", "workload", "params", "dtype", "machine")
+KEY_COLUMNS = ("framework", "backend", "workload", "params", "dtype", "machine", "mode")
 # Without these a file is not usable results; any other column missing from an older file of
 # the same schema version (one added since) reads as null.
 CORE_COLUMNS = ("run_id", "framework", "backend", "workload", "params", "dtype", "status", "median_s", "machine")
@@ -150,6 +151,7 @@ def complete_row(
         "workload_hash": WORKLOADS[case.workload].definition_hash(),
         "params": params_key(case.params),
         "dtype": case.dtype,
+        "mode": case.mode,
         **machine,
     }
     row.update(measured)
@@ -283,8 +285,28 @@ def read_results(path: Path | str) -> pd.DataFrame:
         table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
     table = _conform(table, path)
     df = table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]).to_pandas()
+    unknown = df["mode"].isna()
+    if unknown.any():
+        df.loc[unknown, "mode"] = [infer_mode(w, i) for w, i in zip(df.loc[unknown, "workload"], df.loc[unknown, "implementation"])]
     _check_values(df, path)
     return df
+
+
+# What the implementation of a whole step says when a compiler ran it, in files written before
+# the `mode` column existed (JAX's jitted training and decode, TF's tf.function graphs, MLX's
+# mx.compile on Metal/CUDA). Every other old row was eager.
+_COMPILED_WORDS = ("jax.jit", "tf.function", "mx.compile:", "torch.compile")
+
+
+def infer_mode(workload: str, implementation: Any) -> str:
+    """The mode of a row from a file without the `mode` column: eager, unless the workload is
+    timed in both modes and its implementation names a compiler of the whole step."""
+    from workloads import WORKLOADS  # results stays importable without the workload registry's cost
+
+    spec = WORKLOADS.get(str(workload))
+    if spec is None or "compiled" not in spec.modes or not isinstance(implementation, str):
+        return "eager"
+    return "compiled" if implementation.startswith(_COMPILED_WORDS) else "eager"
 
 
 def _same_kind(have: pa.DataType, want: pa.DataType) -> bool:

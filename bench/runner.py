@@ -248,7 +248,7 @@ class Runner:
             return {"status": lost.status, "reason": f"worker failed to start: {lost.reason}"}
         if worker is None:
             return dict(self._unavailable[case.framework])
-        message = CaseMessage.for_case(case, self.config.timings, self.config.protocol)
+        message = CaseMessage.for_case(case, self.config.timings, self.config.protocol, self.config.suite)
         try:
             worker.send(message.to_json())
             reply = worker.receive(self.config.case_timeout_s, f"running {case.label}")
@@ -281,6 +281,49 @@ class Runner:
         if self._worker is not None:
             (self._worker.kill if kill else self._worker.close)()
         self._worker, self._worker_key = None, None
+
+
+def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]]:
+    """Reference rows (bench.reference) for the generate cases among `cases`: transformers
+    for torch, mlx-lm for mlx, each tool in a process of its own (python -m bench.reference),
+    rows completed and written like any other. Their `timing` is "reference": never ranked."""
+    import dataclasses
+
+    from bench.reference import TOOLS
+    from workloads import params_key
+
+    rows = []
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+    seen = set()
+    for tool, framework in TOOLS.items():
+        for case in cases:
+            key = (framework, params_key(case.params), case.dtype)
+            if case.workload != "generate" or case.framework != framework or key in seen:
+                continue
+            seen.add(key)
+            env.update(runner.frameworks[framework].worker_env(case.dtype))
+            python = runner.config.pythons.get(framework, sys.executable)
+            runner.on_start(case)
+            started = time.perf_counter()
+            try:
+                done = subprocess.run([python, "-m", "bench.reference", tool, params_key(case.params), case.dtype], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=runner.config.case_timeout_s)  # fmt: skip
+                found = json.loads(done.stdout.decode().strip().splitlines()[-1]) if done.stdout.strip() else [
+                    {"status": "error", "reason": f"{tool} reference died ({_exit_description(done.returncode)})"}]
+            except subprocess.TimeoutExpired:
+                found = [{"status": "timeout", "reason": f"{tool} reference took over {runner.config.case_timeout_s:g}s"}]
+            for row in found:
+                row.setdefault("timing", "reference")
+                row["case_wall_s"] = time.perf_counter() - started
+                full = complete_row(
+                    dataclasses.replace(case, mode=row.get("mode", "eager")), row, run_id=runner.run_id, suite=runner.config.suite,
+                    device_requested=runner.config.device, machine=runner.machine, hello=runner._hello.get(framework, {}),
+                )
+                runner.writer.append(full)
+                rows.append(full)
+                runner.on_row(case, full)
+    return rows
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -1,7 +1,7 @@
 """Like-with-like tables: who is fastest, only among rows that measured the same thing.
 
 Two rows are comparable when they ran the same workload, parameters and dtype, on the
-same machine, with the same timing kind — and each really computed at the precision
+same machine, with the same timing kind and execution mode (eager or compiled) — and each really computed at the precision
 its dtype promises (correct, precision_matches). Anything else is shown but never
 ranked, with the reason in `not_ranked`.
 """
@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-COMPARABLE = ("machine", "workload", "params", "dtype", "timing")
+COMPARABLE = ("machine", "workload", "params", "dtype", "timing", "mode")
 
 
 def _is_false(value: object) -> bool:
@@ -24,6 +24,8 @@ def _is_false(value: object) -> bool:
 def not_ranked_reason(row: pd.Series) -> str:
     if row.get("status") != "ok":
         return str(row.get("status"))
+    if row.get("timing") == "reference":
+        return "reference: a tool users run instead (bench run --reference), never ranked"
     if str(row.get("placement_check") or "").startswith("partial"):
         return "partly on the host CPU (placement_check)"
     if _is_false(row.get("plausible")):
@@ -42,6 +44,8 @@ def not_ranked_reason(row: pd.Series) -> str:
 def rank(df: pd.DataFrame) -> pd.DataFrame:
     """Adds `not_ranked`, `rank` (1 = fastest) and `vs_best` (time / best time) per group."""
     out = df.copy()
+    if "mode" not in out:  # rows built before the mode existed (or by hand) were eager
+        out["mode"] = "eager"
     out["not_ranked"] = out.apply(not_ranked_reason, axis=1) if len(out) else pd.Series(dtype=str)
     out["rank"] = pd.array([pd.NA] * len(out), dtype="Int64")
     out["vs_best"] = float("nan")
@@ -51,6 +55,23 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
         out.loc[rankable, "rank"] = groups.rank(method="min").astype("Int64")
         out.loc[rankable, "vs_best"] = out.loc[rankable, "median_s"] / groups.transform("min")
     return out
+
+
+def best_available(df: pd.DataFrame) -> pd.DataFrame:
+    """Each framework at its best: per case (COMPARABLE without the mode) and framework, its
+    fastest rankable row in any mode, the mode named; `vs_best` compares these across
+    frameworks. A view beside the ranking, never a ranking of one mode against another:
+    it answers "what does a user of this framework get", and says which mode gives it."""
+    ranked = rank(df)
+    ok = ranked[ranked["not_ranked"] == ""]
+    if ok.empty:
+        return ok.assign(best_of_modes="")
+    case = [c for c in COMPARABLE if c != "mode"]
+    modes = ok.groupby([*case, "framework"], dropna=False)["mode"].agg(lambda m: ",".join(sorted(set(m))))
+    best = ok.loc[ok.groupby([*case, "framework"], dropna=False)["median_s"].idxmin()].copy()
+    best["best_of_modes"] = [modes.loc[tuple(r)] for r in best[[*case, "framework"]].itertuples(index=False)]
+    best["vs_best"] = best["median_s"] / best.groupby(case, dropna=False)["median_s"].transform("min")
+    return best.reset_index(drop=True)
 
 
 def describe_params(params: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from bench import measure, selfcheck
-from bench.frameworks.base import Adapter, BackendUnavailable, Unsupported
+from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported
 from bench.memory import peak_rss_bytes, reset_peak_rss
 from bench.plan import CaseMessage, case_seed
 from bench.precision import FORMATS, compare, to_storage
@@ -66,6 +66,9 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     if dtype == "tf32" and (why := adapter.tf32_unsupported_reason()):
         raise Unsupported(why)
     row["math_mode"] = adapter.set_math_mode(dtype)
+    adapter.mode, adapter.suite = case.mode, case.suite
+    if len(workload.modes) > 1:  # the skips are about setting up a whole step, not one op
+        adapter.check_suite_budget()
 
     rng = np.random.default_rng(case_seed(workload.name, params, dtype))
     # integer arrays (token ids) are data, not numbers in the dtype: they pass unrounded
@@ -78,6 +81,8 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     with adapter.observing_placement():
         prepared = adapter.prepare(workload.name, params, dtype, inputs)
         row["implementation"] = prepared.implementation
+        if prepared.mode != case.mode:  # an adapter that ignored the mode would label eager timings compiled
+            raise RuntimeError(f"the {case.mode} case was built as {prepared.mode} ({prepared.implementation})")
         out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
     placement = selfcheck.check_placement(adapter, out)
     row["placement_check"] = placement.summary
@@ -183,6 +188,8 @@ def serve(adapter_path: str, framework: str, device: str, threads: int | None, c
             row = run_case(adapter, CaseMessage.from_json(message))
         except Unsupported as exc:
             row = {"status": "unsupported", "reason": str(exc)}
+        except Skipped as exc:
+            row = {"status": "skipped", "reason": str(exc)}
         except Exception as exc:
             traceback.print_exc()
             why = adapter.unsupported_reason(exc)

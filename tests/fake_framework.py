@@ -114,3 +114,31 @@ class UncheckedForgetfulAdapter(ForgetfulAdapter):
 
     def matmul(self, a: Any, b: Any) -> Any:
         raise NotImplementedError("no matmul hook")
+
+
+class CompilingAdapter(FakeAdapter):
+    """A framework with a compiler: in the compiled mode its first call "compiles" (sleeps
+    COMPILE_S and counts the compilation), later calls run the compiled function. On its
+    one backend, the eager mode of `generate`-like cases is too slow for the quick suite.
+    params {"behaviour": "ignore-mode"} builds eager whatever the case asked (a bug the
+    worker must catch)."""
+
+    name = "fake-compiling"
+    COMPILE_S = 0.2
+    quick_suite_skips = {("eager", "cpu"): "this fake's eager mode takes an hour to set up"}
+
+    def prepare_matmul(self, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        a, b = self.asarray(x["a"], dtype), self.asarray(x["b"], dtype)
+        if p.get("behaviour") == "ignore-mode":
+            return Prepared(lambda: a @ b, "numpy.matmul")
+        if not self.compiled:
+            return Prepared(lambda: a @ b, "numpy.matmul")
+        state = {"compiled": 0}
+
+        def call() -> Any:
+            if not state["compiled"]:
+                time.sleep(self.COMPILE_S)
+                state["compiled"] += 1
+            return a @ b
+
+        return Prepared(call, f"fake.compile(numpy.matmul), compiled {state['compiled']}x before the first call", mode="compiled")

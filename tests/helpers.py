@@ -85,3 +85,8 @@ def unpack_nibbles(packed: np.ndarray) -> np.ndarray:
 
 __all__ = ["FAKE", "QUICK_PROTOCOL", "each_framework", "installed", "installed_frameworks", "metrics", "one_row", "params_key",
            "rows_where", "unpack_nibbles", "write_safetensors"]
+
+# The mode each framework's multi-op workloads (train_step, lora, generate) run in the quick
+# suite on a CPU; the other mode is skipped there (a C++ build per compiled function for
+# torch and MLX, every primitive compiled for eager JAX). TF runs both; its compiled is XLA.
+QUICK_CPU_MODE = {"torch": "eager", "tensorflow": "compiled", "jax": "compiled", "mlx": "eager"}

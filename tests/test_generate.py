@@ -5,15 +5,18 @@ group-wise (bf16: agreement recorded)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from bench.plan import Case
+from bench.catalog import FRAMEWORKS as CATALOG
+from bench.frameworks.generation import GENERATE_REPEATS, PREFILL_REPEATS
 from bench.results import ResultsWriter
 from bench.runner import Runner, RunConfig
-from tests.helpers import QUICK_PROTOCOL, each_framework, installed_frameworks, metrics, one_row, write_safetensors
+from tests.helpers import QUICK_CPU_MODE, QUICK_PROTOCOL, each_framework, installed_frameworks, metrics, one_row, write_safetensors
 from workloads import WORKLOADS, checkpoint, llama, quant
 from workloads.generate import CHECK_STEPS, tiny, with_model
 
@@ -78,7 +81,7 @@ def test_full_configuration_has_qwen25_05b_shapes():
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory) -> list[dict]:
     out = tmp_path_factory.mktemp("generate") / "run.parquet"
-    cases = [Case(fw, "generate", p, dtype) for fw in installed_frameworks() for p, dtype in CASES]
+    cases = [Case(fw, "generate", p, dtype, QUICK_CPU_MODE[fw]) for fw in installed_frameworks() for p, dtype in CASES]
     runner = Runner(RunConfig(protocol=QUICK_PROTOCOL, device="cpu"), ResultsWriter(out), "generate")
     return runner.run(cases)
 
@@ -104,6 +107,11 @@ def test_fp32_decode_matches_float64_and_greedy_tokens_are_equal(rows, framework
     assert m["token_agreement"] == 1.0
     assert m["cache_vs_recompute_max_rel"] < 1e-4
     assert m["pp_label"] == "pp16" and m["tg_label"] == "tg16"
+    for name, n in (("prefill", PREFILL_REPEATS), ("ttft", PREFILL_REPEATS), ("generate", GENERATE_REPEATS)):
+        samples, ci = m[f"{name}_samples_s"], m[f"{name}_ci_s"]  # bench.measure.repeat's samples and the median's interval
+        assert len(samples) == n and m[f"{name}_s"] == float(np.median(samples))
+        assert ci is None or ci[0] <= m[f"{name}_s"] <= ci[1]
+    assert m["tg_tokens_per_s"] == pytest.approx(p_tokens := tiny()["new_tokens"] / m["generate_s"]) and p_tokens > 0
     for key in ("pp_tokens_per_s", "tg_tokens_per_s", "ttft_s", "decode_tokens_per_s", "model_bytes"):
         assert m[key] > 0, key
     assert m["model_bytes"] == llama.model_bytes(tiny(), 4)
@@ -185,12 +193,36 @@ def test_bf16_safetensors_are_read_exactly(tmp_path):
     assert np.array_equal(checkpoint.read_safetensors(tmp_path / "m.safetensors")["w"], values)
 
 
+@pytest.mark.parametrize("framework, switch", [("torch", "TORCHDYNAMO_DISABLE"), ("mlx", "MLX_DISABLE_COMPILE")])
+def test_the_fixed_shape_step_compiled_paths_trace_decodes_like_float64(tmp_path, framework, switch):
+    """The compiled decode step's own formulation (position as a tensor, cache written at
+    it, attention over the whole cache under a length mask) checked against float64 with
+    the compiler switched off by its documented variable, so the check costs no C++ build;
+    the GPU run (scripts/decode_targets.py) times it compiled."""
+    spec = dataclasses.replace(CATALOG[framework], env={**CATALOG[framework].env, switch: "1"})
+    runner = Runner(RunConfig(protocol=QUICK_PROTOCOL, device="cpu", suite="full"), ResultsWriter(tmp_path / "r.parquet"), "static",
+                    frameworks={framework: spec})  # fmt: skip
+    (r,) = runner.run([Case(framework, "generate", tiny(), "fp32", "compiled")])
+    assert r["status"] == "ok" and r["correct"], r["reason"]
+    assert r["mode"] == "compiled" and "compile" in r["implementation"] and "mask" in r["implementation"]
+    m = metrics(r)
+    assert m["greedy_match_steps"] == CHECK_STEPS and m["cache_vs_recompute_max_rel"] < 1e-4
+
+
+def test_eager_tensorflow_runs_op_by_op_and_decodes_like_float64(tmp_path):
+    runner = Runner(RunConfig(protocol=QUICK_PROTOCOL, device="cpu"), ResultsWriter(tmp_path / "r.parquet"), "tf-eager", frameworks=CATALOG)
+    (r,) = runner.run([Case("tensorflow", "generate", tiny(), "fp32", "eager")])
+    assert r["status"] == "ok" and r["correct"], r["reason"]
+    assert r["mode"] == "eager" and r["implementation"].startswith("eager TF")
+    assert metrics(r)["greedy_match_steps"] == CHECK_STEPS
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("framework", each_framework())
 def test_a_local_checkpoint_runs_through_the_runner(tmp_path, framework):
     _write_tiny_checkpoint(tmp_path / "ckpt", np.random.default_rng(5))
     p = with_model(tiny(), str(tmp_path / "ckpt"))
     runner = Runner(RunConfig(protocol=QUICK_PROTOCOL, device="cpu"), ResultsWriter(tmp_path / "r.parquet"), "ckpt")
-    (r,) = runner.run([Case(framework, "generate", p, "fp32")])
+    (r,) = runner.run([Case(framework, "generate", p, "fp32", QUICK_CPU_MODE[framework])])
     assert r["status"] == "ok" and r["correct"], r["reason"]
     assert metrics(r)["greedy_match_steps"] == CHECK_STEPS

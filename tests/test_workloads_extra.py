@@ -5,6 +5,7 @@ in its own worker)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from bench.plan import Case, plan
 from bench.results import ResultsWriter
 from bench.runner import Runner, RunConfig
-from tests.helpers import QUICK_PROTOCOL, each_framework, installed, installed_frameworks, metrics, one_row, params_key, rows_where, unpack_nibbles
+from tests.helpers import QUICK_CPU_MODE, QUICK_PROTOCOL, each_framework, installed, installed_frameworks, metrics, one_row, params_key, rows_where, unpack_nibbles
 from workloads import WORKLOADS, decoder, quant, training
 
 NEW = ("qmatmul", "train_step", "lora")
@@ -73,7 +74,8 @@ def test_definitions_hash_their_shared_model():
 def rows(tmp_path_factory) -> list[dict]:
     """Every installed framework × the three workloads (quick sizes), plus one case torch cannot run."""
     out = tmp_path_factory.mktemp("extra") / "run.parquet"
-    cases = plan(installed_frameworks(), list(NEW), ["fp16", "bf16"], "quick")
+    cases = [dataclasses.replace(c, mode=QUICK_CPU_MODE[c.framework]) if c.workload != "qmatmul" else c
+             for c in plan(installed_frameworks(), list(NEW), ["fp16", "bf16"], "quick")]
     cases += [Case("torch", "qmatmul", INT8_AFFINE, "bf16")] if installed("torch") else []
     runner = Runner(RunConfig(protocol=QUICK_PROTOCOL, device="cpu"), ResultsWriter(out), "extra")
     return runner.run(cases)

@@ -18,6 +18,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 Params = Mapping[str, Any]
+MODES = ("eager", "compiled")
+"""Execution modes, a dimension like the dtype: `eager` runs the framework's ops one by one
+as Python issues them (MLX's lazy graph counts: nothing fuses across the step); `compiled`
+hands the whole step to the framework's compiler (torch.compile, mx.compile, XLA through
+tf.function(jit_compile=True) or jax.jit). Rows of different modes are never ranked together."""
 Inputs = dict[str, np.ndarray]
 
 
@@ -59,6 +64,11 @@ class Workload:
     depends_on: tuple[Any, ...] = ()
     """Modules or functions whose source also defines the workload (a shared model or
     quantizer): included in `definition_hash`."""
+    modes: tuple[str, ...] = ("eager",)
+    """Execution modes this workload is measured in (see MODES). A one-op workload (matmul,
+    SDPA) has nothing to compile across ops: its rows are `eager`, whatever wrapper
+    dispatches the op (a jax.jit of one op is how JAX dispatches it eagerly anyway).
+    Multi-op workloads (a training step, a decode step) are timed in both."""
 
     def cases(self, suite: str) -> list[Params]:
         return [dict(p) for p in self.suites[suite]]

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from workloads import checkpoint, llama, quant
-from workloads.base import Inputs, Params, Workload
+from workloads.base import MODES, Inputs, Params, Workload
 
 CHECK_STEPS = 16  # greedy steps compared with the float64 reference
 
@@ -160,4 +160,5 @@ GENERATE = Workload(
     assess=_assess,
     rates=_rates,
     depends_on=(llama, quant, checkpoint),
+    modes=MODES,
 )

@@ -8,7 +8,10 @@ trainable and the frozen base weights did not move.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from workloads import training
+from workloads.base import MODES
 
 
 def _case(layers: int, d_model: int, heads: int, seq: int, batch: int, steps: int, rank: int, alpha: int, lr: float = 1e-2) -> dict:
@@ -19,7 +22,7 @@ def _case(layers: int, d_model: int, heads: int, seq: int, batch: int, steps: in
     }
 
 
-LORA = training.training_workload(
+LORA = replace(training.training_workload(
     "lora",
     "LoRA fine-tune (rank-r adapters on q, v; base frozen) of the small decoder, bf16 compute",
     {
@@ -27,4 +30,4 @@ LORA = training.training_workload(
         "full": [_case(4, 256, 8, 128, 16, 20, 8, 16), _case(8, 512, 8, 256, 8, 20, 16, 32)],
     },
     lora=True,
-)
+), modes=MODES)  # a step of many ops: measured eager and compiled

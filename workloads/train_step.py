@@ -7,14 +7,17 @@ the first step's loss; the curve over `steps` steps is judged by workloads.train
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from workloads import training
+from workloads.base import MODES
 
 
 def _case(layers: int, d_model: int, heads: int, seq: int, batch: int, steps: int, lr: float = 1e-3) -> dict:
     return {"layers": layers, "d_model": d_model, "heads": heads, "seq": seq, "batch": batch, "steps": steps, "lr": lr, "data": "builtin"}
 
 
-TRAIN_STEP = training.training_workload(
+TRAIN_STEP = replace(training.training_workload(
     "train_step",
     "bf16 mixed-precision training step (fwd+bwd+AdamW) of a small decoder",
     {
@@ -22,4 +25,4 @@ TRAIN_STEP = training.training_workload(
         "full": [_case(4, 256, 8, 128, 16, 20), _case(8, 512, 8, 256, 8, 20)],
     },
     lora=False,
-)
+), modes=MODES)  # a step of many ops: measured eager and compiled

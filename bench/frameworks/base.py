@@ -28,6 +28,11 @@ class Unsupported(Exception):
     """This framework, on this backend, has no way to run the case; the message says why."""
 
 
+class Skipped(Exception):
+    """The case could run here but is left out of this suite (a compile slower than the
+    quick suite's budget); the message says why and where it does run."""
+
+
 class BackendUnavailable(Exception):
     """The requested backend is not present; never silently replaced by another."""
 
@@ -79,6 +84,9 @@ class Prepared:
     """Framework-side figures gathered after the check and before timing (a training
     run's loss curve over a fixed number of steps, its trainable-parameter count);
     they land in the row's `metrics` and the workload's `assess` judges them."""
+    mode: str = "eager"
+    """What ran: `eager`, or `compiled` when the framework's compiler took the whole step
+    (the worker refuses a Prepared whose mode is not the one the case asked for)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,11 @@ class Adapter(ABC):
     one `prepare_<workload>` method per workload they implement."""
 
     name: ClassVar[str]
+    mode: str = "eager"  # the execution mode of the case being prepared (set by the worker)
+    suite: str = "quick"  # the suite it belongs to (modes too slow to set up for quick skip there)
+    #: (mode, backend) -> why that mode takes longer to set up than the quick suite's budget
+    #: there (a C++ build per compiled function; JAX's eager compiling every primitive).
+    quick_suite_skips: ClassVar[Mapping[tuple[str, str], str]] = {}
 
     def __init__(self, device: str = "auto", threads: int | None = None) -> None:
         self.configure_threads(threads)
@@ -234,6 +247,22 @@ class Adapter(ABC):
 
     def release(self) -> None:
         """Return cached device memory between cases."""
+
+    # -- modes -----------------------------------------------------------------------
+    def check_suite_budget(self) -> None:
+        """Skipped when (mode, backend) is listed in `quick_suite_skips` and the suite is
+        quick (the reason says so and names --suite full, where it runs). The worker asks
+        before it draws inputs, so a skip costs nothing."""
+        reason = self.quick_suite_skips.get((self.mode, self.backend))
+        if reason and self.suite == "quick":
+            raise Skipped(f"{self.mode} {self.name} on {self.backend} is left to --suite full: {reason}")
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the case being prepared asked for the compiled mode; every builder of a
+        workload measured in both modes reads it once."""
+        self.check_suite_budget()
+        return self.mode == "compiled"
 
     # -- workloads -------------------------------------------------------------------
     #: Modules beside the adapter (in its framework's folder) that hold `prepare_<workload>`

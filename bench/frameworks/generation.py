@@ -9,25 +9,31 @@ An adapter supplies four functions on device data:
                                and whatever the barrier must wait on (the new cache)
   logits_of(out) -> logits     the logits part of `out`
   argmax(logits) -> np.ndarray the greedy picks, read back on the host (a sync)
-and `put(np_tokens)` to move token ids to the device. Prefill and generation are timed
-here with the adapter's barrier, a few repetitions each, median kept; every figure is
-labelled so it sits beside llama-bench (pp512 / tg128) and mlx-lm's tokens-per-sec.
+and `put(np_tokens)` to move token ids to the device. Prefill, time to first token and
+greedy generation are timed here through `bench.measure.repeat` (the adapter's barrier,
+a fixed number of repetitions: each is too long to sample adaptively); the median is the
+headline and the samples and the median's 95% interval are stored beside it (null where
+too few samples bound it). Every figure is labelled so it sits beside llama-bench
+(pp512 / tg128) and mlx-lm's tokens-per-sec.
+
+`mode` is what the adapter built (eager, or compiled: its prefill and decode step went
+through the framework's compiler); it lands on the Prepared the worker checks.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+import math
 from typing import Any, Callable
 
 import numpy as np
 
+from bench import measure
 from bench.frameworks.base import Prepared, Unsupported
 from bench.precision import FORMATS
 from workloads import generate, llama, quant
 
-PREFILL_REPEATS = 3  # medians of a few: these figures are secondary to the timed decode step
-GENERATE_REPEATS = 2
+PREFILL_REPEATS = 6  # six is the fewest whose median has a bounded 95% interval (order statistics)
+GENERATE_REPEATS = 6
 
 
 def weight_bits(p: Any, supported: tuple[int, ...] = (4, 8, 16)) -> int:
@@ -48,6 +54,17 @@ def dequant_fused_weights(bits: int, group: int, dtype: str) -> str:
     return f"dense {dtype}" if bits == 16 else f"dequant-fused uint8 codes int{bits} g{group}, {dtype} activations"
 
 
+def _figure(name: str, r: measure.Repeated) -> dict[str, Any]:
+    """`<name>_s` (median), `<name>_samples_s` and `<name>_ci_s` ([low, high], null when unbounded)."""
+    s = r.summary
+    ci = [s.ci_low, s.ci_high] if math.isfinite(s.ci_low) and math.isfinite(s.ci_high) else None
+    return {f"{name}_s": s.median, f"{name}_samples_s": list(r.samples_s), f"{name}_ci_s": ci}
+
+
+def _no_barrier(out: Any) -> None:
+    """For figures whose call already read its result back to the host (a greedy pick)."""
+
+
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) or 1.0))
 
@@ -64,6 +81,7 @@ def generation_prepared(
     argmax: Callable[[Any], np.ndarray],
     implementation: str,
     logits_of: Callable[[Any], Any] = lambda out: out,
+    mode: str = "eager",
 ) -> Prepared:
     n_prompt, batch = p["prompt"], p["batch"]
     prompt = np.asarray(prompt, dtype=np.int64)
@@ -81,36 +99,31 @@ def generation_prepared(
             first_out["logits"] = adapter.to_numpy(logits)
         return logits
 
-    def timed(fn: Callable[[], Any]) -> float:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
+    def decode_from(picks: np.ndarray) -> list[np.ndarray]:
+        """Greedy decoding after the context: step i writes cache position prompt+i before
+        any step reads it, so repetitions need no new prefill."""
+        tokens = [picks]
+        for i in range(p["new_tokens"]):
+            picks = argmax(logits_of(decode(put(picks), n_prompt + i)))
+            tokens.append(picks)
+        return tokens
 
     def metrics() -> dict[str, Any]:
         found: dict[str, Any] = {}
         # cache vs recompute: this framework's decode logits against its own prefill of prompt+1
         recomputed = adapter.to_numpy(prefill(full))
         found["cache_vs_recompute_max_rel"] = _rel(first_out["logits"], recomputed)
-        prefill_s = [timed(lambda: adapter.barrier(prefill(context))) for _ in range(PREFILL_REPEATS)]
-        ttft_s = [timed(lambda: argmax(prefill(context))) for _ in range(PREFILL_REPEATS)]
-        found.update(
-            pp_label=f"pp{n_prompt}",
-            pp_tokens_per_s=batch * n_prompt / statistics.median(prefill_s),
-            prefill_s=statistics.median(prefill_s),
-            ttft_s=statistics.median(ttft_s),
-        )
-        generate_s, tokens = [], []
-        for _ in range(GENERATE_REPEATS):
-            picks = argmax(prefill(context))  # the first token comes from the prefill
-            tokens = [picks]
-            t0 = time.perf_counter()
-            for i in range(p["new_tokens"]):
-                picks = argmax(logits_of(decode(put(picks), n_prompt + i)))
-                tokens.append(picks)
-            generate_s.append(time.perf_counter() - t0)
+        pp = measure.repeat(lambda: prefill(context), adapter.barrier, PREFILL_REPEATS)
+        ttft = measure.repeat(lambda: argmax(prefill(context)), _no_barrier, PREFILL_REPEATS)
+        found.update(_figure("prefill", pp), **_figure("ttft", ttft))
+        found.update(pp_label=f"pp{n_prompt}", pp_tokens_per_s=batch * n_prompt / pp.summary.median)
+        first = argmax(prefill(context))  # the first token comes from the prefill (timed above as TTFT)
+        tokens = decode_from(first)  # the tokens checked; then the timed repetitions of the same decoding
+        generation = measure.repeat(lambda: decode_from(first), _no_barrier, GENERATE_REPEATS)
+        found.update(_figure("generate", generation))
         found.update(
             tg_label=f"tg{p['new_tokens']}",
-            tg_tokens_per_s=batch * p["new_tokens"] / statistics.median(generate_s),
+            tg_tokens_per_s=batch * p["new_tokens"] / generation.summary.median,
             generated_tokens=[int(t[0]) for t in tokens],
             model_bytes=llama.model_bytes(p, FORMATS[dtype].itemsize),
             kv_cache_bytes=generate.kv_cache_bytes(p, FORMATS[dtype].itemsize, n_prompt + p["new_tokens"]),
@@ -119,4 +132,4 @@ def generation_prepared(
         adapter.barrier(prefill(context))  # restore the context of the timed step
         return found
 
-    return Prepared(call, implementation, checked=checked, metrics=metrics)
+    return Prepared(call, implementation, checked=checked, metrics=metrics, mode=mode)

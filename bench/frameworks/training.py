@@ -28,6 +28,7 @@ def training_prepared(
     trainable_params: int,
     checked: Callable[[Any], Any] = lambda out: out,
     frozen: Callable[[], Mapping[str, np.ndarray]] | None = None,
+    mode: str = "eager",
 ) -> Prepared:
     """`loss_of(out)` reads a step's loss to the host; `frozen()` returns the weights
     that must not train (LoRA's base), snapshotted now and compared after the curve."""
@@ -53,4 +54,4 @@ def training_prepared(
             found["frozen_max_abs_change"] = max(float(np.max(np.abs(np.asarray(after[k]) - v))) for k, v in frozen_before.items())
         return found
 
-    return Prepared(call, implementation, checked=checked, metrics=metrics)
+    return Prepared(call, implementation, checked=checked, metrics=metrics, mode=mode)

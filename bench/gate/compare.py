@@ -158,6 +158,8 @@ def _with_timing(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     prefix = METRICS[metric]
     out = df.copy()
     out["timing"] = prefix.rstrip("_") if prefix else out["timing"]
+    if "mode" not in out:  # frames built without the mode column (results files always have it): eager
+        out["mode"] = "eager"
     return out
 
 

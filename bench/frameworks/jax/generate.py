@@ -1,5 +1,7 @@
-"""JAX's `generate` (found by JaxAdapter.prepare): a jitted prefill and a
-jitted decode step, each taking the KV cache as a donated argument and returning it
+"""JAX's `generate` (found by JaxAdapter.prepare): in the compiled mode a
+jitted prefill and a jitted decode step (in the eager mode the same functions, dispatched
+op by op: JAX's eager execution, where each primitive is its own small compiled
+computation and nothing fuses across them), each taking the KV cache as a donated argument and returning it
 updated with `lax.dynamic_update_slice` (in place where the backend honours donation;
 XLA:CPU does not and copies). The cache is preallocated (B, L, Hkv, hd) in JAX's SDPA
 layout; decode attends over the whole cache with `key_value_seq_lengths` = pos+1, so
@@ -11,7 +13,6 @@ as JAX has no weight-only kernel.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Mapping
 
 import jax
@@ -95,13 +96,15 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     zeros = lambda: jax.device_put(jnp.zeros(shape, cdtype), adapter.device)  # noqa: E731
     state = {"cache": [{"k": zeros(), "v": zeros()} for _ in range(p["layers"])]}
 
-    @partial(jax.jit, donate_argnums=(1,))
     def prefill_fn(params: Any, cache: Any, tokens: jax.Array) -> tuple[jax.Array, Any]:
         return llama.forward(ops, params, tokens, cache, 0, p)
 
-    @partial(jax.jit, donate_argnums=(1,))
     def decode_fn(params: Any, cache: Any, tokens: jax.Array, pos: jax.Array) -> tuple[jax.Array, Any]:
         return llama.forward(ops, params, tokens[:, None], cache, pos, p)
+
+    compiled = adapter.compiled
+    if compiled:
+        prefill_fn, decode_fn = jax.jit(prefill_fn, donate_argnums=(1,)), jax.jit(decode_fn, donate_argnums=(1,))
 
     def prefill(tokens: jax.Array) -> jax.Array:
         logits, state["cache"] = prefill_fn(tree, state["cache"], tokens)
@@ -126,5 +129,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         logits_of=lambda out: out[0],
         put=lambda a: jax.device_put(np.asarray(a, dtype=np.int32), adapter.device),
         argmax=lambda logits: np.asarray(jnp.argmax(logits, axis=-1)),
-        implementation=f"jax.jit prefill + decode step, donated KV cache via lax.dynamic_update_slice, jax.nn.dot_product_attention (GQA); weights {weights}",
+        implementation=("jax.jit prefill + decode step, donated KV cache" if compiled else "eager JAX (op-by-op dispatch, no jax.jit around prefill or step), KV cache")
+        + f" via lax.dynamic_update_slice, jax.nn.dot_product_attention (GQA); weights {weights}",
+        mode=adapter.mode,
     )

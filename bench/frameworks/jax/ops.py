@@ -102,12 +102,14 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         tree = decoder.attach_lora(frozen, trainable) if lora else trainable
         return decoder.loss(ops, tree, inputs, targets, heads, scale)
 
-    @partial(jax.jit, donate_argnums=(0, 1))
     def step_fn(trainable: Any, opt_state: Any, frozen: Any, inputs: jax.Array, targets: jax.Array) -> tuple[Any, Any, jax.Array]:
         loss, grads = jax.value_and_grad(loss_fn)(trainable, frozen, inputs, targets)
         updates, opt_state = tx.update(grads, opt_state, trainable)
         return optax.apply_updates(trainable, updates), opt_state, loss
 
+    compiled = adapter.compiled
+    if compiled:
+        step_fn = jax.jit(step_fn, donate_argnums=(0, 1))
     trainable, frozen = (adapters, base) if lora else (base, None)
     state = {"params": trainable, "opt": tx.init(trainable)}
     tokens = np.asarray(x["tokens"], dtype=np.int32)
@@ -125,10 +127,12 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         loss_of=lambda out: float(out[0]),
         checked=lambda out: out[0],
         steps=p["steps"],
-        implementation="jax.jit(value_and_grad + optax.adamw, donated buffers), bf16 casts per matmul"
+        implementation=("jax.jit(value_and_grad + optax.adamw, donated buffers)" if compiled else "eager JAX (value_and_grad + optax.adamw dispatched op by op, no jax.jit around the step)")
+        + ", bf16 casts per matmul"
         + ("; hand-written LoRA, grads w.r.t. the adapter tree only" if lora else ""),
         trainable_params=sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(trainable)),
         frozen=frozen_now if lora else None,
+        mode=adapter.mode,
     )
 
 

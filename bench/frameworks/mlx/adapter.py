@@ -44,6 +44,7 @@ def _metal_has_tf32(architecture: str) -> bool:
 
 class MLXAdapter(Adapter):
     name = "mlx"
+    quick_suite_skips = {("compiled", "cpu"): "mx.compile on mlx-cpu generates C++ and runs the system compiler (~30 s per step function on 2 cores)"}
 
     def available_backends(self) -> list[str]:
         found = []

@@ -4,8 +4,12 @@ cache offset), `mx.fast.scaled_dot_product_attention` with un-tiled KV heads (GQ
 native), a preallocated cache written by slice assignment (mlx-lm's KVCache), and
 quantized weights through `mx.quantized_matmul` on the shared codes packed into MLX's
 uint32 layout (not `mx.quantize`, whose own rounding would give MLX other weights).
-Lazy graph per step, no `mx.compile` (mlx-lm's generate does not compile the step;
-on mlx-cpu compiling runs a C++ compiler). The barrier evaluates logits and cache.
+Eager mode: a lazy graph per step, as mlx-lm's generate runs it (it does not compile the
+step). Compiled mode: the decode step under `mx.compile`, which needs one graph for every
+position: the position is an array, the cache is written with `mx.slice_update` at that
+position, attention reads the whole preallocated cache under a length mask, and
+`mx.fast.rope` takes the array offset (prefill stays eager: it runs once). The barrier
+evaluates logits and cache.
 """
 
 from __future__ import annotations
@@ -65,6 +69,19 @@ class MLXLlamaOps:
         return x.astype(mx.float32)
 
 
+class MLXStaticLlamaOps(MLXLlamaOps):
+    """One-token decode with every shape fixed (what mx.compile needs to trace once): the
+    position `pos` is an int32 array of shape (1,), the cache a dict written functionally."""
+
+    def attend(self, q: mx.array, k: mx.array, v: mx.array, cache: Any, pos: Any) -> tuple[mx.array, Any]:
+        start = mx.concatenate([mx.zeros((2,), mx.int32), pos, mx.zeros((1,), mx.int32)])
+        kc = mx.slice_update(cache["k"], k, start, (0, 1, 2, 3))
+        vc = mx.slice_update(cache["v"], v, start, (0, 1, 2, 3))
+        visible = mx.arange(kc.shape[2])[None, None, None, :] <= pos  # (1, 1, 1, L): positions 0..pos
+        mask = mx.where(visible, mx.array(0.0, q.dtype), mx.array(-mx.inf, q.dtype))
+        return mx.fast.scaled_dot_product_attention(q, kc, vc, scale=self.hd**-0.5, mask=mask), {"k": kc, "v": vc}
+
+
 def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
     bits, group = weight_bits(p), p["group"]
 
@@ -88,6 +105,9 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     def decode(tokens: mx.array, pos: int) -> tuple[mx.array, list[Any]]:
         return llama.forward(ops, tree, tokens[:, None], caches, pos, p)[0], caches  # the barrier evaluates both
 
+    how = "lazy eager steps"
+    if adapter.compiled:
+        decode, how = _compiled_decode(tree, caches, p), "mx.compile(decode step) over a fixed-shape cache (slice_update + length mask), eager prefill"
     weights = f"dense {dtype}" if bits == 16 else f"mx.quantized_matmul affine int{bits} g{group}, {dtype} activations"
     return generation_prepared(
         adapter,
@@ -99,8 +119,31 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         logits_of=lambda out: out[0],
         put=lambda a: mx.array(np.asarray(a, dtype=np.int32)),
         argmax=lambda logits: np.array(mx.argmax(logits, axis=-1)),
-        implementation=f"mx.fast (rms_norm, rope, SDPA with native GQA), preallocated KV cache, lazy eager steps; weights {weights}",
+        implementation=f"mx.fast (rms_norm, rope, SDPA with native GQA), preallocated KV cache, {how}; weights {weights}",
+        mode=adapter.mode,
     )
+
+
+def _compiled_decode(tree: Any, caches: list[dict[str, mx.array]], p: Mapping[str, Any]) -> Any:
+    """The decode step through mx.compile: caches in, caches out (the list is updated in
+    place so the eager prefill writes the same arrays the next step reads)."""
+    ops = MLXStaticLlamaOps(p)
+
+    def step(tokens: mx.array, pos: mx.array, cache_in: list[dict[str, mx.array]]) -> tuple[mx.array, list[dict[str, mx.array]]]:
+        logits, new = llama.forward(ops, tree, tokens[:, None], cache_in, pos, p)
+        return logits, new
+
+    compiled = mx.compile(step)
+    positions: dict[int, mx.array] = {}
+
+    def decode(tokens: mx.array, pos: int) -> tuple[mx.array, list[Any]]:
+        if pos not in positions:
+            positions[pos] = mx.array([pos], dtype=mx.int32)
+        logits, new = compiled(tokens, positions[pos], list(caches))
+        caches[:] = new
+        return logits, caches
+
+    return decode
 
 
 def _evaluated(out: tuple[mx.array, list[Any]]) -> mx.array:

@@ -118,8 +118,9 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         return loss
 
     # On mlx-cpu, mx.compile generates C++ and runs the system compiler: ~30 s for this
-    # step on a 2-core machine, more than the step costs in a whole quick suite.
-    compiled = adapter.backend != "cpu"
+    # step on a 2-core machine, more than the step costs in a whole quick suite
+    # (MLXAdapter.slow_compile: the quick suite skips it there, the full suite runs it).
+    compiled = adapter.compiled
     if compiled:
         step_fn = partial(mx.compile, inputs=state, outputs=state)(step_fn)
 
@@ -138,11 +139,12 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         loss_of=lambda out: float(out[0].item()),
         checked=lambda out: out[0],
         steps=p["steps"],
-        implementation=("mx.compile" if compiled else "eager (mx.compile is a C++ build on mlx-cpu)")
+        implementation=("mx.compile" if compiled else "eager (lazy graph per step)")
         + ": nn.value_and_grad + optim.AdamW, fp32 masters cast to bf16 per matmul"
         + ("; plain-MLX LoRA (base frozen via Module.freeze)" if lora else ""),
         trainable_params=sum(v.size for _, v in tree_flatten(model.trainable_parameters())),
         frozen=frozen if lora else None,
+        mode=adapter.mode,
     )
 
 

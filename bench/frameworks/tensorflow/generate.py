@@ -1,6 +1,7 @@
-"""TensorFlow's `generate` (found by TensorFlowAdapter.prepare): a
-`tf.function` prefill and a `tf.function` decode step (XLA `jit_compile=True` where the
-device has XLA; not on Metal), the KV cache held in one `tf.Variable` per layer and
+"""TensorFlow's `generate` (found by TensorFlowAdapter.prepare): a `tf.function`
+prefill and a `tf.function` decode step in the compiled mode (XLA `jit_compile=True` where
+the device has XLA; plain `tf.function` on Metal), the same Python functions run op by op
+in the eager mode; the KV cache held in one `tf.Variable` per layer and
 tensor, (B, L, Hkv, hd): prefill and decode both write it by `scatter_nd_update`
 (prefill at every prompt position, decode at a traced one), so one compiled step serves every position. Attention is `keras.ops.dot_product_attention`
 (TF has no fused SDPA: einsum → softmax → einsum; Keras repeats the KV heads for GQA),
@@ -104,15 +105,17 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     with tf.device(adapter.device):
         caches = [(tf.Variable(tf.zeros(shape, cdtype)), tf.Variable(tf.zeros(shape, cdtype))) for _ in range(p["layers"])]
     ops = TFLlamaOps(p)
-    xla = adapter.backend != "metal"
+    compiled = adapter.compiled
+    xla = compiled and adapter.backend != "metal"
 
-    @tf.function(jit_compile=xla)
     def prefill_fn(tokens: tf.Tensor) -> tf.Tensor:
         return llama.forward(ops, tree, tokens, caches, 0, p)[0]
 
-    @tf.function(jit_compile=xla)
     def decode_fn(tokens: tf.Tensor, pos: tf.Tensor) -> tf.Tensor:
         return llama.forward(ops, tree, tokens[:, None], caches, pos, p)[0]
+
+    if compiled:
+        prefill_fn, decode_fn = tf.function(prefill_fn, jit_compile=xla), tf.function(decode_fn, jit_compile=xla)
 
     positions: dict[int, tf.Tensor] = {}
 
@@ -126,7 +129,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         with tf.device(adapter.device):
             return tf.constant(np.asarray(a, dtype=np.int32))
 
-    how = "tf.function(jit_compile=True)" if xla else "tf.function (no XLA on Metal)"
+    how = "tf.function(jit_compile=True)" if xla else "tf.function (no XLA on Metal)" if compiled else "eager TF (op by op)"
     weights = dequant_fused_weights(bits, p["group"], dtype)
     return generation_prepared(
         adapter,
@@ -138,4 +141,5 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         put=put,
         argmax=lambda logits: tf.argmax(logits, axis=-1).numpy(),
         implementation=f"{how} prefill + decode step, KV cache in tf.Variable (scatter_nd_update), keras.ops.dot_product_attention; weights {weights}",
+        mode=adapter.mode,
     )

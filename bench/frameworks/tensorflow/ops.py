@@ -104,12 +104,17 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     )
     opt.build(trainable)
 
-    @tf.function(jit_compile=False, reduce_retracing=True)
     def step_fn(inputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = decoder.loss(ops, tree, inputs, targets, heads, scale)
         opt.apply_gradients(zip(tape.gradient(loss, trainable), trainable))
         return loss
+
+    compiled = adapter.compiled
+    xla = compiled and adapter.backend != "metal"  # "Could not find compiler for platform METAL"
+    if compiled:
+        step_fn = tf.function(step_fn, jit_compile=xla, reduce_retracing=True)
+    how = "tf.function(jit_compile=True, GradientTape)" if xla else "tf.function(GradientTape, no XLA on Metal)" if compiled else "eager TF (GradientTape op by op)"
 
     batches = [decoder.split_batch(tokens[i]) for i in range(tokens.shape[0])]
 
@@ -120,11 +125,12 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         lambda i: step_fn(*batches[i]),
         loss_of=lambda out: float(out.numpy()),
         steps=p["steps"],
-        implementation=f"tf.function(GradientTape) + keras.optimizers.AdamW, policy {policy.name} "
+        implementation=f"{how} + keras.optimizers.AdamW, policy {policy.name} "
         f"({policy.variable_dtype} variables, {policy.compute_dtype} compute)"
         + ("; hand-written LoRA variables, only they trained" if lora else ""),
         trainable_params=sum(int(np.prod(v.shape)) for v in trainable),
         frozen=frozen if lora else None,
+        mode=adapter.mode,
     )
 
 

@@ -74,6 +74,7 @@ _BACKENDS: dict[str, Callable[[], _Backend]] = {
 
 class TorchAdapter(Adapter):
     name = "torch"
+    quick_suite_skips = {("compiled", "cpu"): "torch.compile's inductor builds C++ for the CPU (~100 s before the tiny decode step first runs on 2 cores)"}
 
     def available_backends(self) -> list[str]:
         found = []
@@ -174,6 +175,8 @@ class TorchAdapter(Adapter):
         NotImplementedError for an op missing on MPS; both mean the backend lacks a kernel."""
         if isinstance(exc, RuntimeError) and "not implemented for" in str(exc):
             return str(exc).strip().splitlines()[0]
+        if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):  # the compiler itself failed here
+            return f"torch.compile failed on {self.backend}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]
         return super().unsupported_reason(exc)
 
     def reset_peak_memory(self) -> None:

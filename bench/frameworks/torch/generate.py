@@ -1,12 +1,21 @@
-"""PyTorch's `generate` (found by TorchAdapter.prepare): eager torch under
-`inference_mode`, a preallocated KV cache per layer (B, Hkv, L, hd) written in place,
-`F.scaled_dot_product_attention(enable_gqa=True)` (KV heads repeated where the build
-lacks it), `F.rms_norm`. Quantized weights: int4 through torch's tinygemm kernels (as
-qmatmul: `_weight_int4pack_mm_for_cpu` on CPU, `_weight_int4pack_mm` elsewhere, bf16
-only on CUDA). int8 with g64 groups has no torch kernel (`_weight_int8pack_mm` takes one
-scale per channel): unsupported, as in qmatmul. No torch.compile: its CPU compile
-outlasts the suite, and CUDA-graph capture of a mutating cache is what crashed in
-transformers (research/h100-direct-timings.md); the row says eager.
+"""PyTorch's `generate` (found by TorchAdapter.prepare): a preallocated KV
+cache per layer (B, Hkv, L, hd) written in place (a static cache, as transformers'
+StaticCache), `F.scaled_dot_product_attention(enable_gqa=True)` (KV heads repeated where
+the build lacks it), `F.rms_norm` with fp32 gains converted once, RoPE as one
+`roll`-and-multiply over fp32 cos/sin tables taken once per position.
+
+Eager mode: the decode step under `inference_mode`, attention over the cache sliced to
+the position (its shape grows by one each step). Compiled mode: the decode step through
+`torch.compile(fullgraph=True)` — on CUDA `mode="reduce-overhead"` (CUDA graphs; the
+cache tensors are marked static addresses, as transformers does, so graphs survive their
+in-place update) — which needs one graph for every position: the position is a tensor,
+the cache is written with `index_copy_` and attention reads the whole cache under a
+length mask. Prefill stays eager in both (it runs once per prompt).
+
+Quantized weights: int4 through torch's tinygemm kernels (as qmatmul:
+`_weight_int4pack_mm_for_cpu` on CPU, `_weight_int4pack_mm` elsewhere, bf16 only on
+CUDA). int8 with g64 groups has no torch kernel (`_weight_int8pack_mm` takes one scale
+per output channel): unsupported, as in qmatmul.
 """
 
 from __future__ import annotations
@@ -36,7 +45,9 @@ class TorchLlamaOps:
     def __init__(self, p: Mapping[str, Any], device: torch.device, max_len: int, gqa: bool) -> None:
         self.hd, self.gqa, self.eps = llama.head_dim(p), gqa, llama.norm_eps(p)
         ang = torch.from_numpy(llama.rope_angles(np.arange(max_len), self.hd, llama.rope_theta(p))).float().to(device)
-        self.cos, self.sin = ang.cos(), ang.sin()
+        # rotate-half as x·[cos, cos] + roll(x, hd/2)·[−sin, sin]: one roll instead of four slices and a cat
+        self.cos, self.sin = torch.cat([ang.cos(), ang.cos()], -1), torch.cat([-ang.sin(), ang.sin()], -1)
+        self._at: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def embed(self, table: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return F.embedding(tokens, table)
@@ -45,7 +56,7 @@ class TorchLlamaOps:
         return w(x) if callable(w) else F.linear(x, w)
 
     def rms_norm(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x.float(), (x.shape[-1],), g.float(), self.eps).to(x.dtype)
+        return F.rms_norm(x.float(), (x.shape[-1],), g, self.eps).to(x.dtype)  # g: fp32 already (prepare_generate)
 
     def silu(self, x: torch.Tensor) -> torch.Tensor:
         return F.silu(x)
@@ -58,12 +69,16 @@ class TorchLlamaOps:
         b, h, t, hd = x.shape
         return x.transpose(1, 2).reshape(b, t, h * hd)
 
-    def rope(self, x: torch.Tensor, pos: int) -> torch.Tensor:
-        t = x.shape[-2]
-        cos, sin = self.cos[pos : pos + t], self.sin[pos : pos + t]
+    def angles(self, pos: Any, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (pos, t)
+        if key not in self._at:  # q and k of every layer share them: sliced once per position
+            self._at[key] = (self.cos[pos : pos + t], self.sin[pos : pos + t])
+        return self._at[key]
+
+    def rope(self, x: torch.Tensor, pos: Any) -> torch.Tensor:
+        cos, sin = self.angles(pos, x.shape[-2])
         xf = x.float()
-        x1, x2 = xf[..., : self.hd // 2], xf[..., self.hd // 2 :]
-        return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).to(x.dtype)
+        return (xf * cos + xf.roll(self.hd // 2, -1) * sin).to(x.dtype)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: Any, pos: int) -> tuple[torch.Tensor, Any]:
         t = q.shape[-2]
@@ -82,6 +97,29 @@ class TorchLlamaOps:
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return x.float()
+
+
+class TorchStaticLlamaOps(TorchLlamaOps):
+    """One-token decode with every shape fixed, for torch.compile and CUDA graphs: `pos` is
+    an int64 tensor of shape (1,); the cache is written with index_copy_ at it and attention
+    reads the whole cache under the mask "position ≤ pos" (what transformers' StaticCache does)."""
+
+    def __init__(self, p: Mapping[str, Any], device: torch.device, max_len: int, gqa: bool) -> None:
+        super().__init__(p, device, max_len, gqa)
+        self.positions = torch.arange(max_len, device=device)
+
+    def angles(self, pos: Any, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cos[pos], self.sin[pos]  # (1, hd): a gather at the position tensor
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: Any, pos: Any) -> tuple[torch.Tensor, Any]:
+        kc, vc = cache
+        kc.index_copy_(2, pos, k)
+        vc.index_copy_(2, pos, v)
+        mask = (self.positions <= pos)[None, None, None, :]
+        if not self.gqa:
+            group = q.shape[1] // kc.shape[1]
+            return F.scaled_dot_product_attention(q, kc.repeat_interleave(group, 1), vc.repeat_interleave(group, 1), attn_mask=mask), cache
+        return F.scaled_dot_product_attention(q, kc, vc, attn_mask=mask, enable_gqa=True), cache
 
 
 def _int4_linear(adapter: Any, q: np.ndarray, scale: np.ndarray, bias: np.ndarray, group: int, dtype: str) -> Any:
@@ -108,6 +146,10 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         return _int4_linear(adapter, flat[name + ".q"], flat[name + ".scale"], flat[name + ".bias"], p["group"], dtype)
 
     tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))
+    # RMSNorm gains in fp32 once (the values rounded to the dtype, as stored): not a cast per call
+    tree["norm"] = tree["norm"].float()
+    for block in tree["blocks"]:
+        block["attn_norm"], block["mlp_norm"] = block["attn_norm"].float(), block["mlp_norm"].float()
     max_len = p["prompt"] + p["new_tokens"]
     gqa = _has_enable_gqa()
     ops = TorchLlamaOps(p, device, max_len, gqa)
@@ -123,6 +165,10 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     def decode(tokens: torch.Tensor, pos: int) -> torch.Tensor:
         return llama.forward(ops, tree, tokens[:, None], caches, pos, p)[0]
 
+    how = "eager torch"
+    if adapter.compiled:
+        decode, how = _compiled_decode(adapter, tree, caches, p, max_len, gqa)
+
     weights = "dense " + dtype if bits == 16 else f"int4 g{p['group']} tinygemm ({'_weight_int4pack_mm_for_cpu' if adapter.backend == 'cpu' else '_weight_int4pack_mm'}), {dtype} activations"
     attention = "F.scaled_dot_product_attention(enable_gqa=True)" if gqa else "F.scaled_dot_product_attention (KV heads repeated)"
     return generation_prepared(
@@ -134,5 +180,32 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         decode=decode,
         put=lambda a: torch.from_numpy(np.asarray(a, dtype=np.int64)).to(device),
         argmax=lambda logits: logits.argmax(-1).cpu().numpy(),
-        implementation=f"eager torch, preallocated KV cache + {attention}, F.rms_norm; weights {weights}",
+        implementation=f"{how}, preallocated KV cache + {attention}, F.rms_norm; weights {weights}",
+        mode=adapter.mode,
     )
+
+
+def _compiled_decode(adapter: Any, tree: Any, caches: list[Any], p: Mapping[str, Any], max_len: int, gqa: bool) -> tuple[Any, str]:
+    from bench.frameworks.torch.ops import torch_compile
+
+    ops = TorchStaticLlamaOps(p, adapter.device, max_len, gqa)
+    for kc, vc in caches:  # graphs replay on fixed addresses; the cache is updated in place
+        torch._dynamo.mark_static_address(kc)
+        torch._dynamo.mark_static_address(vc)
+
+    def step(tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        return llama.forward(ops, tree, tokens[:, None], caches, pos, p)[0]
+
+    compiled, how = torch_compile(adapter, step, fullgraph=True)
+    positions: dict[int, torch.Tensor] = {}
+    cuda = adapter.backend == "cuda"
+
+    @torch.no_grad()
+    def decode(tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        if pos not in positions:
+            positions[pos] = torch.tensor([pos], device=adapter.device)
+        if cuda:  # each call is a new step for CUDA-graph trees: the previous logits may be overwritten
+            torch.compiler.cudagraph_mark_step_begin()
+        return compiled(tokens, positions[pos])
+
+    return decode, f"{how}(decode step: static cache, index_copy_ at a position tensor, length-masked attention), eager prefill"

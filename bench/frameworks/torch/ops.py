@@ -6,9 +6,9 @@ Quantized matmul runs torch's own weight-only kernels, found by feature detectio
 kernels, `_weight_int4pack_mm_for_cpu` on CPU (torch >= 2.6, pytorch#139611) or
 `_weight_int4pack_mm` elsewhere, whose packing input changed from int32 [N, K] to uint8
 [N, K/2] in 2.5 (pytorch#129940): the uint8 layout is tried first, then the old one.
-Training is eager PyTorch under `torch.autocast(bf16)` with fp32 master weights and
-AdamW (fused where the build has it); torch.compile is left out: its CPU compile takes
-longer than the whole quick suite. LoRA uses peft when installed, otherwise an
+Training runs under `torch.autocast(bf16)` with fp32 master weights and AdamW (fused
+where the build has it): eager, or with the model's forward (and so its backward, by
+AOTAutograd) through `torch_compile` below. LoRA uses peft when installed, otherwise an
 equivalent hand-written adapter layer (the implementation string says which).
 """
 
@@ -28,6 +28,27 @@ from bench.frameworks.training import training_prepared
 from workloads import corpus, decoder, quant, training
 
 _TINYGEMM_GROUPS = (32, 64, 128, 256)
+
+
+# -- torch.compile ------------------------------------------------------------------------
+MPS_INDUCTOR = (2, 9)  # inductor's Metal code generation: usable from torch 2.9
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, minor = text.split("+")[0].split(".")[:2]
+    return int(major), int(minor)
+
+
+def torch_compile(adapter: Any, fn: Any, *, fullgraph: bool = False) -> tuple[Any, str]:
+    """`fn` through torch.compile the way each backend wants it, with the words for the
+    row's implementation: inductor everywhere; on CUDA `mode="reduce-overhead"` (inductor
+    kernels replayed as CUDA graphs, which removes the per-kernel launch cost that
+    dominates batch-1 decode); on MPS only where inductor generates Metal (torch >= 2.9)."""
+    if adapter.backend == "metal" and _version(torch.__version__) < MPS_INDUCTOR:
+        raise Unsupported(f"torch.compile on MPS needs inductor's Metal code generation (torch >= 2.9); this is torch {torch.__version__}")
+    if adapter.backend == "cuda":
+        return torch.compile(fn, mode="reduce-overhead", fullgraph=fullgraph), 'torch.compile(inductor, mode="reduce-overhead": CUDA graphs)'
+    return torch.compile(fn, fullgraph=fullgraph), f"torch.compile(inductor, {adapter.backend})"
 
 
 # -- qmatmul ----------------------------------------------------------------------------
@@ -227,11 +248,17 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     opt, opt_name = _adamw(params, p["lr"])
     tokens = torch.from_numpy(np.asarray(x["tokens"], dtype=np.int64)).to(device)
     batches = [decoder.split_batch(tokens[i]) for i in range(tokens.shape[0])]
+    forward, how_run = model, "eager"
+    if adapter.compiled:
+        forward, how_run = torch_compile(adapter, model)
+    cuda_graphs = adapter.compiled and adapter.backend == "cuda"
 
     def step(i: int) -> torch.Tensor:
         inputs, targets = batches[i]
+        if cuda_graphs:  # a new training iteration for CUDA-graph trees
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-            loss = model(inputs, targets)
+            loss = forward(inputs, targets)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -244,9 +271,10 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         step,
         loss_of=lambda out: float(out),
         steps=p["steps"],
-        implementation=f"eager torch.autocast(bf16) + torch.optim.{opt_name}; {how}",
+        implementation=f"{how_run} torch.autocast(bf16) + torch.optim.{opt_name}; {how}",
         trainable_params=sum(q.numel() for q in params),
         frozen=frozen if lora else None,
+        mode=adapter.mode,
     )
 
 

@@ -1,0 +1,221 @@
+"""Reference decoders: the tools users run instead of a benchmark's own model code.
+
+transformers' `generate` (dynamic cache: eager; static cache: its generate compiles the
+decode step with torch.compile) and mlx-lm's `generate_step`, each on a model of the
+same shape as a `workloads.generate` case, built from a config with random weights —
+nothing is downloaded. The architecture is Llama's (`LlamaForCausalLM`, mlx-lm's
+`llama.Model`): pre-RMSNorm, RoPE, grouped-query attention, SwiGLU, tied embeddings,
+no q/k/v biases — exactly workloads.llama, so a reference row and a framework row do the
+same work per token. (Qwen2.5 itself adds q/k/v biases: three small adds per layer.)
+
+The figures are the ones generation.py stores for the frameworks — pp (prefill tokens/s),
+TTFT, tg (decode tokens/s over `new_tokens` greedy steps after the first token) — each a
+median over `repeats` runs through bench.measure.repeat, with the samples. These rows
+are references, never part of the framework ranking: their `implementation` names the
+tool and its version.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from typing import Any, Mapping
+
+import numpy as np
+
+from bench import measure
+from workloads import llama
+
+
+def tool_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _figures(prefix_s: measure.Repeated, full_s: measure.Repeated, n_prompt: int, new_tokens: int, batch: int) -> dict[str, Any]:
+    """pp from the time to the first token; tg from the difference between a run of
+    1 + new_tokens tokens and a run of 1 token (the prefill and first pick cancel)."""
+    ttft, total = prefix_s.summary.median, full_s.summary.median
+    return {
+        "pp_tokens_per_s": batch * n_prompt / ttft,
+        "ttft_s": ttft,
+        "ttft_samples_s": prefix_s.samples_s,
+        "generate_s": total - ttft,
+        "generate_samples_s": full_s.samples_s,
+        "tg_tokens_per_s": batch * new_tokens / (total - ttft),
+        "pp_label": f"pp{n_prompt}",
+        "tg_label": f"tg{new_tokens}",
+    }
+
+
+# -- transformers -----------------------------------------------------------------------
+def hf_model(p: Mapping[str, Any], device: str, dtype: str = "bf16") -> Any:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=p["vocab"], hidden_size=p["d_model"], intermediate_size=p["ffn"], num_hidden_layers=p["layers"],
+        num_attention_heads=p["heads"], num_key_value_heads=p["kv_heads"], head_dim=llama.head_dim(p),
+        rms_norm_eps=llama.norm_eps(p), rope_theta=llama.rope_theta(p), tie_word_embeddings=bool(p["tied"]),
+        max_position_embeddings=max(4096, p["prompt"] + p["new_tokens"] + 1), attention_bias=False, mlp_bias=False,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    torch_dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}[dtype]
+    model = LlamaForCausalLM(config).to(device=device, dtype=torch_dtype).eval()
+    model.config._attn_implementation = "sdpa"
+    return model
+
+
+def hf_generate(model: Any, p: Mapping[str, Any], cache: str, repeats: int, seed: int = 0) -> dict[str, Any]:
+    """transformers' generate, greedy, `cache` = "dynamic" (its default, eager) or "static"
+    (transformers compiles the decode step: first_call_s holds that compile)."""
+    import torch
+
+    device = next(model.parameters()).device
+    rng = np.random.default_rng(seed)
+    prompt = torch.from_numpy(rng.integers(0, p["vocab"], size=(p["batch"], p["prompt"]))).to(device)
+    mask = torch.ones_like(prompt)
+    kw: dict[str, Any] = dict(do_sample=False, attention_mask=mask, pad_token_id=0)
+    if cache == "static":
+        kw["cache_implementation"] = "static"
+
+    def run(n: int) -> Any:
+        with torch.no_grad():
+            return model.generate(prompt, max_new_tokens=n, min_new_tokens=n, **kw)
+
+    sync = lambda out: torch.cuda.synchronize() if device.type == "cuda" else None  # noqa: E731
+    t0 = time.perf_counter()
+    sync(run(1 + p["new_tokens"]))  # the first call: compiles the static-cache step
+    first_call = time.perf_counter() - t0
+    sync(run(1 + p["new_tokens"]))  # CUDA graphs are recorded on a later call than the compile
+    prefix = measure.repeat(lambda: run(1), sync, repeats)
+    full = measure.repeat(lambda: run(1 + p["new_tokens"]), sync, repeats)
+    import transformers
+
+    out = _figures(prefix, full, p["prompt"], p["new_tokens"], p["batch"])
+    out.update(
+        implementation=f"transformers {transformers.__version__} generate ({cache} cache"
+        + (", decode step compiled by generate" if cache == "static" else ", eager") + f") + torch {torch.__version__}, LlamaForCausalLM sdpa",
+        first_call_s=first_call,
+        mode="compiled" if cache == "static" else "eager",
+    )
+    return out
+
+
+# -- mlx-lm -----------------------------------------------------------------------------
+def mlx_lm_model(p: Mapping[str, Any], bits: int) -> Any:
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_map
+    from mlx_lm.models import llama as mlx_llama
+
+    args = mlx_llama.ModelArgs(
+        model_type="llama", hidden_size=p["d_model"], num_hidden_layers=p["layers"], intermediate_size=p["ffn"],
+        num_attention_heads=p["heads"], rms_norm_eps=llama.norm_eps(p), vocab_size=p["vocab"], head_dim=llama.head_dim(p),
+        num_key_value_heads=p["kv_heads"], rope_theta=llama.rope_theta(p), tie_word_embeddings=bool(p["tied"]),
+    )  # fmt: skip
+    mx.random.seed(0)
+    model = mlx_llama.Model(args)
+    model.update(tree_map(lambda a: a.astype(mx.bfloat16) if mx.issubdtype(a.dtype, mx.floating) else a, model.parameters()))
+    if bits != 16:
+        nn.quantize(model, group_size=p.get("group", 64), bits=bits)  # what mlx_lm.convert -q does (embedding too)
+    mx.eval(model.parameters())
+    return model
+
+
+def mlx_lm_generate(model: Any, p: Mapping[str, Any], bits: int, repeats: int, seed: int = 0) -> dict[str, Any]:
+    """mlx-lm's generate_step, greedy (its default sampler is argmax), tokens read back as
+    its generate loop does."""
+    import mlx.core as mx
+    from mlx_lm.generate import generate_step
+
+    rng = np.random.default_rng(seed)
+    prompt = mx.array(rng.integers(0, p["vocab"], size=(p["prompt"],)).astype(np.int32))
+
+    def run(n: int) -> list[int]:
+        return [int(tok) for tok, _ in generate_step(prompt, model, max_tokens=n)]
+
+    t0 = time.perf_counter()
+    run(1 + p["new_tokens"])
+    first_call = time.perf_counter() - t0
+    prefix = measure.repeat(lambda: run(1), lambda out: None, repeats)
+    full = measure.repeat(lambda: run(1 + p["new_tokens"]), lambda out: None, repeats)
+    out = _figures(prefix, full, p["prompt"], p["new_tokens"], 1)
+    weights = "bf16" if bits == 16 else f"q{bits} g{p.get('group', 64)} (nn.quantize)"
+    out.update(
+        implementation=f"mlx-lm {tool_version('mlx-lm')} generate_step + mlx {mx.__version__}, llama.Model {weights}",
+        first_call_s=first_call,
+        mode="eager",
+    )
+    return out
+
+
+# -- rows for `bench run -w generate --reference` -----------------------------------------
+REFERENCE_TIMING = "reference"
+"""The `timing` of a reference row: a kind of its own, so summary.COMPARABLE never groups
+it with a framework's latency or queued rows (and summary.not_ranked_reason says why)."""
+
+TOOLS = {"transformers": "torch", "mlx-lm": "mlx"}  # tool -> the framework it runs on (the row's `framework`)
+
+
+def tool_rows(tool: str, p: Mapping[str, Any], dtype: str, repeats: int = 3) -> list[dict[str, Any]]:
+    """The worker-side part of reference rows for one generate case: status, reason,
+    implementation, mode, first_call_s, metrics, and median_s = the median time per
+    decoded token (generate time / new_tokens) so the row reads in the same unit as a
+    decode step. Runs in a process of its own (python -m bench.reference)."""
+    if tool == "transformers":
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            return [{"status": "skipped", "reason": f"transformers reference needs: pip install 'metalbench[reference]' ({exc})"}]
+        if p["bits"] != 16:
+            return [{"status": "unsupported", "reason": "the transformers reference runs dense weights only (bits=16)"}]
+        from bench.frameworks.torch.adapter import TorchAdapter
+
+        adapter = TorchAdapter(device="auto")  # the suite's own device choice: mps, else cuda, else cpu
+        model = hf_model(p, adapter.device.type, dtype)
+        runs = [hf_generate(model, p, cache, repeats) for cache in ("dynamic", "static")]
+    elif tool == "mlx-lm":
+        try:
+            import mlx_lm  # noqa: F401
+        except ImportError as exc:
+            return [{"status": "skipped", "reason": f"mlx-lm reference needs: pip install 'metalbench[reference]' ({exc})"}]
+        if dtype != "bf16":
+            return [{"status": "unsupported", "reason": "the mlx-lm reference runs bf16 activations only"}]
+        from bench.frameworks.mlx.adapter import MLXAdapter
+
+        adapter = MLXAdapter(device="auto")
+        runs = [mlx_lm_generate(mlx_lm_model(p, p["bits"]), p, p["bits"], repeats)]
+    else:
+        raise ValueError(f"unknown reference tool {tool!r} (choose from: {', '.join(TOOLS)})")
+    rows = []
+    for r in runs:
+        metrics = {k: v for k, v in r.items() if k not in ("implementation", "first_call_s", "mode")}
+        rows.append({
+            "status": "ok", "reason": "", "implementation": r["implementation"], "mode": r["mode"], "first_call_s": r["first_call_s"],
+            "timing": REFERENCE_TIMING, "median_s": r["generate_s"] / p["new_tokens"], "metrics": metrics,
+            "backend": adapter.backend, "device_name": adapter.device_name(), "versions": {tool: tool_version(tool), **adapter.versions()},
+        })  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m bench.reference TOOL PARAMS_JSON DTYPE: one JSON line of rows on stdout."""
+    import json
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    tool, params, dtype = args[0], json.loads(args[1]), args[2]
+    try:
+        rows = tool_rows(tool, params, dtype)
+    except Exception as exc:  # a tool that fails costs its rows, not the run
+        rows = [{"status": "error", "reason": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]}]
+    sys.stdout.write(json.dumps(rows, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
