@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from bench.gate.baseline import BASELINE_DIR, write_baselines
-from bench.gate.compare import METRICS, Comparison, GateConfig, compare, compare_paths, load_side, parse_threshold
+from bench.gate.compare import FIGURES, METRICS, Comparison, GateConfig, compare, compare_paths, load_side, parse_threshold
 from bench.results import ResultsError, load_results
 
 DEFAULT_AB_ROUNDS = 5
@@ -74,6 +74,9 @@ def _add_verdict_options(p: argparse.ArgumentParser) -> None:
                    f"between-process spread, may be higher (default {GateConfig.threshold * 100:g}%%)")
     p.add_argument("--metric", choices=tuple(METRICS), default="median_s",
                    help="which timing: the headline (median_s) or latency/queued explicitly (default median_s)")
+    p.add_argument("--figure", choices=tuple(FIGURES), default=GateConfig.figure,
+                   help="each process's figure per case: its fastest sample (min: steadiest on a shared runner) or "
+                   f"its median (default {GateConfig.figure})")
     p.add_argument("--alpha", type=float, default=GateConfig.alpha,
                    help=f"family-wise false-alarm level over all cases (default {GateConfig.alpha})")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write a Markdown summary (CI job summary)")
@@ -135,7 +138,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def _config(args: argparse.Namespace) -> GateConfig:
-    return GateConfig(threshold=args.threshold, alpha=args.alpha, metric=args.metric)
+    return GateConfig(threshold=args.threshold, alpha=args.alpha, metric=args.metric, figure=args.figure)
 
 
 def _report(result: Comparison, args: argparse.Namespace, console: Console) -> int:

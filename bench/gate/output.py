@@ -65,7 +65,8 @@ def markdown(result: Comparison) -> str:
     folded away so a long suite does not bury the answer."""
     icon = {0: "✅", 1: "❌", 2: "⚠️"}[result.exit_code]
     lines = [f"## {icon} metalbench regression gate", "", f"**{result.headline}**", "",
-             f"baseline `{result.baseline}` → candidate `{result.candidate}`, metric `{result.config.metric}`", "",
+             f"baseline `{result.baseline}` → candidate `{result.candidate}`, metric `{result.config.metric}`, "
+             f"per-process figure `{result.config.figure}`", "",
              f"Sensitivity: {result.sensitivity} (at {result.config.power:.0%} power).", ""]
 
     def table(cases: list[CaseResult]) -> list[str]:
@@ -79,7 +80,7 @@ def markdown(result: Comparison) -> str:
     rest = [c for c in result.cases if c not in failing]
     if rest:
         lines += ["<details><summary>all other cases</summary>", ""] + table(rest) + ["", "</details>", ""]
-    lines.append("Each process (a fresh run) gives one figure per case. A case is `slower` when the shift between "
+    lines.append("Each process (a fresh run) gives one figure per case (its fastest or median sample). A case is `slower` when the shift between "
                  "the sides' per-process figures is above its bar: what a t test with Bonferroni's correction over "
                  "all cases calls significant, from the baseline's between-process spread (or the floor, if higher). "
                  "`detects` is the slowdown the case catches "
