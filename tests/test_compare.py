@@ -195,6 +195,22 @@ def test_a_disturbed_process_on_either_side_does_not_raise_an_alarm():
     assert verdicts(frame(*base), frame(*cand)) == {"torch fp32": "same"}
 
 
+def test_a_flip_between_two_states_that_the_candidate_shows_is_not_a_slowdown():
+    """A case whose processes settle into one of two states 12% apart, in a suite of 48: the
+    baseline's four happened to land in the fast one. A candidate that scatters over both
+    states shows the flip; a candidate whose every process is 12% slower is a shift."""
+    quiet_base = [r for i in range(47) for r in processes(4, spread=0.002, seed=10 + i, workload=f"w{i}")]
+    quiet_cand = [r for i in range(47) for r in processes(3, "c", spread=0.002, seed=100 + i, workload=f"w{i}")]
+    base = processes(4, spread=0.002)
+    flip = [row(run="c0", median=1.12e-3, seed=5), row(run="c1", median=1.0e-3, seed=6), row(run="c2", median=1.12e-3, seed=7)]
+    shift = [row(run=f"c{i}", median=1.12e-3, seed=5 + i) for i in range(3)]
+    flipped = gate.compare(frame(*base, *quiet_base), frame(*flip, *quiet_cand))
+    shifted = gate.compare(frame(*base, *quiet_base), frame(*shift, *quiet_cand))
+    assert flipped.exit_code == 0 and not flipped.by_verdict("slower", "faster")
+    assert [c.key["workload"] for c in shifted.by_verdict("slower")] == ["matmul"] and shifted.exit_code == 1
+    assert stats.pooled_sd([0.0, 0.0], [1.0, 1.0]) == 0.0  # a shift between the sides is not spread
+
+
 # -- bad input: exit 2 with one line --------------------------------------------------------
 def test_no_overlapping_cases_is_exit_2(tmp_path, capsys):
     a = write(tmp_path / "a.parquet", row())
