@@ -271,15 +271,15 @@ def _judge(result: CaseResult, base: np.ndarray, cand: np.ndarray, stated: stats
     """The verdict of one case from its log per-process figures.
 
     `stated` is the baseline's spread: it fixes what the case says it can detect before any
-    candidate exists. The decision uses the wider of that and the spread of both sides
-    together, so a case whose processes flip between two states cannot raise an alarm just
+    candidate exists. The decision uses the higher of the bars from that and from the spread
+    of both sides together, so a case whose processes flip between two states cannot raise an alarm just
     because its few baseline processes happened to land in one state and the candidate's in
     the other: the candidate's own scatter then shows the flip.
     """
     level, floor = config.alpha / n_cases, math.log1p(config.threshold)
     claim = stats.shift_test(base, cand, stated, level, config.power, floor, config.confidence)
-    test = claim if stated.sigma >= both.sigma else stats.shift_test(base, cand, both, level, config.power, floor,
-                                                                       config.confidence)
+    pooled = stats.shift_test(base, cand, both, level, config.power, floor, config.confidence)
+    test = max(claim, pooled, key=lambda t: t.critical)
     result.baseline_s, result.candidate_s = float(np.exp(np.median(base))), float(np.exp(np.median(cand)))
     result.ratio = math.exp(test.shift)
     result.ci_low, result.ci_high = math.exp(test.ci_low), math.exp(test.ci_high)
