@@ -18,7 +18,7 @@ from bench.gate.compare import FIGURES, METRICS, Comparison, GateConfig, compare
 from bench.results import ResultsError, load_results
 
 DEFAULT_AB_ROUNDS = 5
-DEFAULT_AB_BUDGET = 0.3  # per case and timing kind: a process's median needs little; the process count matters
+DEFAULT_AB_BUDGET = 0.3  # per case and timing kind: one process's figure needs few samples; the process count matters
 
 
 def _threshold(text: str) -> float:
