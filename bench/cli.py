@@ -34,6 +34,7 @@ from bench.catalog import (
     resolve_framework,
     resolve_workload,
 )
+from bench import ab as ab_command
 from bench.gate import commands as gate_cli
 from bench.plan import Case, plan
 from bench.results import ResultsError, ResultsWriter, load_results
@@ -248,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--all", action="store_true", help="also list every non-ok row with its reason")
 
     gate_cli.add_parsers(sub)  # compare, baseline, export
+    ab_command.add_parser(sub)  # ab: runs both sides, then judges them as compare does
     doctor.add_parser(sub, _python_map, _choice, _list_of(resolve_framework))  # bench.doctor
 
     report = sub.add_parser("report", help="render the HTML report (default results/ → reports/index.html)",
@@ -519,6 +521,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 COMMANDS = {"list": cmd_list, "env": cmd_env, "run": cmd_run, "show": cmd_show, "report": cmd_report}
 COMMANDS.update(gate_cli.COMMANDS)
+COMMANDS["ab"] = ab_command.cmd_ab
 COMMANDS.update(doctor.COMMANDS)
 
 

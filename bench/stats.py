@@ -72,97 +72,110 @@ def summarize(samples: Sequence[float], confidence: float = 0.95) -> Summary:
     )
 
 
-# -- the regression test ------------------------------------------------------------------
-# Samples taken inside one process share that process's luck (its core, its cache, its
-# neighbours), so they are not independent of each other; a *run* is the independent unit.
-# A side of a comparison is therefore a list of runs, each an array of samples.
+# -- the regression test, over independent processes ---------------------------------------
+# Samples inside one process share that process's luck (its core, its cache, its allocator,
+# and for JAX/TensorFlow's small CPU calls one of two steady states it settles into), so they
+# are not independent. The independent unit is the *process*: each contributes one figure
+# per case (its median), and the test compares the two sides' sets of per-process figures,
+# on a log scale so that a slowdown is a shift and spreads are relative.
 
-Runs = Sequence[Sequence[float]]
+# Variance of the Hodges-Lehmann shift relative to the difference of means under normal
+# noise is pi/3 (asymptotic efficiency 3/pi = 0.955): the price of its robustness to one
+# disturbed process on either side.
+HL_VARIANCE_FACTOR = math.pi / 3
+
+
+def hodges_lehmann(baseline: Sequence[float], candidate: Sequence[float]) -> float:
+    """Median of all pairwise differences candidate_j - baseline_i: the shift estimate that
+    goes with the Mann-Whitney test. One outlying process on either side barely moves it."""
+    b, c = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
+    return float(np.median(c[None, :] - b[:, None]))
 
 
 @dataclass(frozen=True)
-class RatioEstimate:
-    """candidate / baseline of the run-level medians, with a bootstrap interval."""
+class Spread:
+    """A case's between-process spread (SD of log per-process figures) as the test uses it."""
 
-    ratio: float
+    sigma: float  # the SD used
+    df: float  # its degrees of freedom
+    own: float  # the case's own sample SD over the baseline's processes
+
+
+def sample_sd(values: Sequence[float]) -> float:
+    x = np.asarray(values, dtype=float)
+    return float(np.std(x, ddof=1)) if x.size > 1 else math.nan
+
+
+def pooled_sd(a: Sequence[float], b: Sequence[float]) -> float:
+    """The two-sample pooled SD, each side about its own mean (a shift between them does not count)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    df = x.size + y.size - 2
+    if df < 1:
+        return math.nan
+    ss = float(np.sum((x - x.mean()) ** 2) + np.sum((y - y.mean()) ** 2))
+    return math.sqrt(ss / df)
+
+
+def prior_sd(own_sds: Sequence[float]) -> float:
+    """The typical between-process SD of a group of cases (one framework on one machine):
+    the square root of the median variance, so a few bimodal cases do not set it."""
+    v = np.asarray([s * s for s in own_sds if math.isfinite(s)], dtype=float)
+    return float(math.sqrt(np.median(v))) if v.size else math.nan
+
+
+def moderated_spread(own_sd: float, own_df: float, prior: float, prior_df: float) -> Spread:
+    """A case's spread, borrowing strength from its group (Smyth's moderated variance, as
+    limma does for few replicates and many tests), and never below the case's own.
+
+    With 3-5 processes a sample SD is itself very noisy; by luck it can come out tiny, and a
+    test that trusts it raises false alarms. Pooling with the group's typical spread, worth
+    `prior_df` extra degrees of freedom, steadies it and lets the t quantile use
+    own_df + prior_df degrees of freedom. Taking the larger of that and the case's own SD
+    keeps a genuinely noisy (e.g. bimodal) case from being shrunk into false alarms.
+    """
+    if not math.isfinite(prior) or prior_df <= 0:
+        return Spread(own_sd, own_df, own_sd)
+    pooled = math.sqrt((prior_df * prior**2 + own_df * own_sd**2) / (prior_df + own_df))
+    return Spread(max(pooled, own_sd), own_df + prior_df, own_sd)
+
+
+@dataclass(frozen=True)
+class ShiftTest:
+    """candidate vs baseline, on log per-process figures. All shifts are natural logs."""
+
+    shift: float  # Hodges-Lehmann estimate of log(candidate / baseline)
+    se: float  # its standard error
+    df: float
+    critical: float  # |shift| beyond this is a change: significance at the per-case level, or the floor
+    detectable: float  # the slowdown caught with probability `power`
+    p_value: float  # two-sided, unadjusted
     ci_low: float
     ci_high: float
 
 
-def center(runs: Runs) -> float:
-    """A side's typical time: the median over runs of each run's median.
+def shift_test(
+    baseline_logs: Sequence[float],
+    candidate_logs: Sequence[float],
+    spread: Spread,
+    case_alpha: float,
+    power: float = 0.9,
+    floor: float = 0.0,
+    confidence: float = 0.95,
+) -> ShiftTest:
+    """The per-case test: a t test of the Hodges-Lehmann shift with the baseline's spread.
 
-    With one run it is that run's median. With several, one disturbed run (a neighbour's
-    job, a frequency dip) moves it less than pooling every sample would.
+    `case_alpha` is the two-sided level for this case (the gate passes alpha / number of
+    cases, Bonferroni, so the chance of any false alarm in the suite stays below alpha).
+    The critical shift is known before the candidate runs (it needs only the baseline and
+    the number of candidate processes), so each case can state what it can detect:
+    `detectable` is the true slowdown that exceeds the critical shift with probability
+    `power`. `floor` (a log ratio) is the smallest change that matters at all.
     """
-    return float(np.median([np.median(np.asarray(r, dtype=float)) for r in runs]))
-
-
-def run_spread(runs: Runs) -> float:
-    """How far apart the runs of unchanged code landed: max/min of the run medians − 1
-    (TorchBench's `max_delta`); 0 for a single run, which cannot show it."""
-    medians = [float(np.median(np.asarray(r, dtype=float))) for r in runs]
-    return max(medians) / min(medians) - 1.0 if len(medians) > 1 else 0.0
-
-
-def bootstrap_centers(runs: Runs, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """`n_resamples` bootstrap replicates of `center(runs)`, resampling at both levels.
-
-    Runs are drawn with replacement (the between-run noise, when there are several), then
-    samples within each drawn run (the within-run noise). Vectorised over replicates: one
-    (n_resamples, n) index matrix per run.
-    """
-    per_run = np.empty((len(runs), n_resamples))
-    for i, r in enumerate(runs):
-        x = np.asarray(r, dtype=float)
-        per_run[i] = np.median(x[rng.integers(0, x.size, size=(n_resamples, x.size))], axis=1)
-    if len(runs) == 1:
-        return per_run[0]
-    pick = rng.integers(0, len(runs), size=(n_resamples, len(runs)))
-    return np.median(per_run[pick, np.arange(n_resamples)[:, None]], axis=1)
-
-
-def ratio_of_medians(
-    baseline: Runs, candidate: Runs, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
-) -> RatioEstimate:
-    """Ratio of the two sides' centers and its percentile-bootstrap interval (fixed seed,
-    so the same files always give the same answer)."""
-    rng = np.random.default_rng(seed)
-    ratios = bootstrap_centers(candidate, n_resamples, rng) / bootstrap_centers(baseline, n_resamples, rng)
-    tail = (1.0 - confidence) / 2
-    lo, hi = np.quantile(ratios, [tail, 1.0 - tail])
-    return RatioEstimate(center(candidate) / center(baseline), float(lo), float(hi))
-
-
-def mann_whitney_p(baseline: Sequence[float], candidate: Sequence[float]) -> float:
-    """Two-sided Mann-Whitney U p-value: do the two sets of samples differ in location?
-
-    Rank-based, so it assumes nothing about the (skewed, heavy-tailed) shape of timing
-    noise; asv gates on the same test.
-    """
-    return float(sps.mannwhitneyu(candidate, baseline, alternative="two-sided").pvalue)
-
-
-def min_mann_whitney_p(n_baseline: int, n_candidate: int) -> float:
-    """The smallest two-sided p the test can give for these sizes (asv's `p_min`): below
-    the required level, the test could never reject, and saying 'same' would be a lie."""
-    n, k = n_baseline + n_candidate, min(n_baseline, n_candidate)
-    log_comb = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-    return min(1.0, math.exp(math.log(2.0) - log_comb))
-
-
-def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjustment: compare each adjusted p with the family-wise alpha.
-
-    Holds the chance of *any* false alarm across all cases at alpha, which is what a gate
-    that fails on any alarm needs (a false-discovery rate would allow a steady trickle).
-    """
-    p = np.asarray(p_values, dtype=float)
-    m = p.size
-    if m == 0:
-        return p
-    order = np.argsort(p)
-    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    adjusted = np.empty(m)
-    adjusted[order] = np.minimum(stepped, 1.0)
-    return adjusted
+    n_b, n_c = len(baseline_logs), len(candidate_logs)
+    se = spread.sigma * math.sqrt((1 / n_b + 1 / n_c) * HL_VARIANCE_FACTOR)
+    t = sps.t(spread.df)
+    critical = max(float(t.ppf(1 - case_alpha / 2)) * se, floor)
+    shift = hodges_lehmann(baseline_logs, candidate_logs)
+    p = float(2 * t.sf(abs(shift) / se)) if se > 0 else (0.0 if shift != 0 else 1.0)
+    half = float(t.ppf(1 - (1 - confidence) / 2)) * se
+    return ShiftTest(shift, se, spread.df, critical, critical + float(t.ppf(power)) * se, p, shift - half, shift + half)

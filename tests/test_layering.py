@@ -62,10 +62,7 @@ RULES = [
 
 # Imports that break a rule today and are being removed in a parallel change; each entry
 # must still occur (delete it here once it is gone, so the rule guards it from then on).
-KNOWN = {
-    ("bench.gate.commands", "bench.cli"): "issue 17: `bench baseline` stops running the suite through cli.main",
-    ("bench.gate.commands", "bench.runner"): "issue 17: the same run branch takes new_run_id from the runner",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _violations() -> set[tuple[str, str, str]]:
@@ -80,11 +77,6 @@ def _violations() -> set[tuple[str, str, str]]:
 def test_data_flows_one_way():
     broken = sorted((m, t, why) for m, t, why in _violations() if (m, t) not in KNOWN)
     assert not broken, "\n".join(f"{m} imports {t}: {why}" for m, t, why in broken)
-
-
-@pytest.mark.parametrize("importer, imported", sorted(KNOWN))
-def test_known_exceptions_still_exist(importer, imported):
-    assert imported in GRAPH[importer], f"{importer} no longer imports {imported}: delete it from KNOWN ({KNOWN[importer, imported]})"
 
 
 def test_the_import_graph_has_no_cycle():

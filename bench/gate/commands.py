@@ -15,12 +15,13 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.gate.baseline import BASELINE_DIR, baseline_path, write_baselines
+from bench.gate.baseline import BASELINE_DIR, write_baselines
 from bench.paths import output_dir_problem, output_file_problem
-from bench.gate.compare import METRICS, GateConfig, compare_paths, parse_threshold
+from bench.gate.compare import FIGURES, METRICS, Comparison, GateConfig, compare_paths, parse_threshold
 from bench.results import ResultsError, load_results
 
-DEFAULT_BASELINE_RUNS = 3
+DEFAULT_AB_ROUNDS = 5
+DEFAULT_AB_BUDGET = 0.3  # per case and timing kind: one process's figure needs few samples; the process count matters
 
 
 def _threshold(text: str) -> float:
@@ -42,13 +43,23 @@ def _alpha(text: str) -> float:
     return value
 
 
-def _runs(text: str) -> int:
+def names_of(resolver: Any) -> Any:
+    def parse(text: str) -> list[str]:
+        try:
+            return [resolver(item) for item in text.split(",") if item.strip()]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def at_least_one(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of runs, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 
@@ -66,34 +77,50 @@ def _output_dir(text: str) -> Path:
     return Path(text)
 
 
+def positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_verdict_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by compare and ab: the same statistics, the same outputs."""
+    p.add_argument("--threshold", type=_threshold, default=GateConfig.threshold, metavar="PCT",
+                   help="floor: smallest change that counts, e.g. 5%% or 0.05; each case's own bar, from its "
+                   f"between-process spread, may be higher (default {GateConfig.threshold * 100:g}%%)")
+    p.add_argument("--metric", choices=tuple(METRICS), default="median_s",
+                   help="which timing: the headline (median_s) or latency/queued explicitly (default median_s)")
+    p.add_argument("--figure", choices=tuple(FIGURES), default=GateConfig.figure,
+                   help="each process's figure per case: its fastest sample (min: steadiest on a shared runner) or "
+                   f"its median (default {GateConfig.figure})")
+    p.add_argument("--alpha", type=_alpha, default=GateConfig.alpha,
+                   help=f"family-wise false-alarm level over all cases (default {GateConfig.alpha})")
+    p.add_argument("--markdown", type=_output_file, metavar="FILE", help="also write a Markdown summary (CI job summary)")
+    p.add_argument("--json", type=_output_file, metavar="FILE", help="also write every case as JSON")
+
+
 def add_parsers(sub: Any) -> None:
     c = sub.add_parser(
         "compare", help="the regression gate: baseline vs candidate results (exit 1 on a regression)",
-        description="Compare two sets of results case by case. Exit 0: no regression; 1: a case is significantly "
-        "slower beyond the threshold, now failing, or its measured precision changed; 2: cannot judge "
-        "(bad input, too few samples).")
-    c.add_argument("baseline", type=Path, nargs=1, metavar="BASELINE", help="parquet file or folder of runs")
+        description="Compare two sets of runs case by case; each run is one process, the unit of the test. "
+        "Exit 0: no regression; 1: a case is significantly slower beyond its bar, now failing, or its measured "
+        "precision changed; 2: cannot judge (bad input, too few processes or samples).")
+    c.add_argument("baseline", type=Path, nargs=1, metavar="BASELINE",
+                   help=f"parquet file or folder of runs, e.g. {BASELINE_DIR}/ (only the candidate's machines are used)")
     c.add_argument("candidate", type=Path, nargs="+", metavar="CANDIDATE", help="parquet file(s) or folder of runs")
-    c.add_argument("--threshold", type=_threshold, default=GateConfig.threshold, metavar="PCT",
-                   help=f"smallest change that counts, e.g. 5%% or 0.05 (default {GateConfig.threshold * 100:g}%%)")
-    c.add_argument("--metric", choices=tuple(METRICS), default="median_s",
-                   help="which timing: the headline (median_s) or latency/queued explicitly (default median_s)")
-    c.add_argument("--alpha", type=_alpha, default=GateConfig.alpha,
-                   help=f"family-wise false-alarm level over all cases (default {GateConfig.alpha})")
-    c.add_argument("--markdown", type=_output_file, metavar="FILE", help="also write a Markdown summary (CI job summary)")
-    c.add_argument("--json", type=_output_file, metavar="FILE", help="also write every case as JSON")
+    add_verdict_options(c)
+
 
     b = sub.add_parser(
-        "baseline", help=f"write {BASELINE_DIR}/<machine>.parquet from results, or by running the quick suite",
-        description="Make or refresh this machine's committed baseline. With RESULTS, those runs become the baseline; "
-        f"without, the quick suite runs --runs times (default {DEFAULT_BASELINE_RUNS}) so the gate can see each case's "
-        "run-to-run noise.")
-    b.add_argument("paths", nargs="*", type=Path, metavar="RESULTS", help="parquet files or folders of runs")
-    b.add_argument("--runs", type=_runs, default=DEFAULT_BASELINE_RUNS, help="quick-suite runs when no RESULTS are given")
-    b.add_argument("-f", "--framework", default=None, metavar="NAMES", help="passed to 'bench run'")
-    b.add_argument("--budget", default=None, metavar="SECONDS", help="passed to 'bench run'")
+        "baseline", help=f"turn stored runs into {BASELINE_DIR}/<machine>.parquet (make baseline runs them)",
+        description="Make or refresh the committed baselines from stored runs: every run becomes one process of "
+        "its machine's baseline, so pass several (make baseline runs the quick suite BASELINE_RUNS times).")
+    b.add_argument("paths", nargs="+", type=Path, metavar="RESULTS", help="parquet files or folders of runs")
     b.add_argument("--dir", type=_output_dir, default=BASELINE_DIR, help=f"baseline folder (default {BASELINE_DIR})")
-    b.add_argument("--print-path", action="store_true", help="print this machine's baseline path and exit")
 
     e = sub.add_parser("export", help="write results in another tool's format (pytest-benchmark JSON)",
                        description="Export results so other tools can read them, e.g. "
@@ -102,11 +129,13 @@ def add_parsers(sub: Any) -> None:
     e.add_argument("paths", nargs="+", type=Path, metavar="RESULTS", help="parquet files or folders of them")
 
 
-def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+def config_from_args(args: argparse.Namespace) -> GateConfig:
+    return GateConfig(threshold=args.threshold, alpha=args.alpha, metric=args.metric, figure=args.figure)
+
+
+def report_comparison(result: Comparison, args: argparse.Namespace, console: Console) -> int:
     from bench.gate.output import rich_table, write_json, write_markdown
 
-    config = GateConfig(threshold=args.threshold, alpha=args.alpha, metric=args.metric)
-    result = compare_paths(args.baseline, args.candidate, config)
     console.print(rich_table(result))
     if args.markdown:
         write_markdown(result, args.markdown)
@@ -118,32 +147,12 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     return result.exit_code
 
 
-def _this_machine() -> str:
-    from bench.machine import machine_info
-
-    return str(machine_info()["machine"])
+def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    return report_comparison(compare_paths(args.baseline, args.candidate, config_from_args(args)), args, console)
 
 
 def cmd_baseline(args: argparse.Namespace, console: Console) -> int:
-    if args.print_path:
-        print(baseline_path(_this_machine(), args.dir))
-        return 0
-    paths = list(args.paths)
-    if not paths:
-        from bench.cli import main as bench_main
-        from bench.runner import new_run_id
-
-        stamp = new_run_id()
-        for i in range(1, args.runs + 1):
-            run_args = ["run", "--suite", "quick", "--out", "results", "--run-id", f"baseline-{stamp}-{i}"]
-            run_args += ["--framework", args.framework] if args.framework else []
-            run_args += ["--budget", args.budget] if args.budget else []
-            console.print(f"baseline run {i} of {args.runs}")
-            code = bench_main(run_args)
-            if code != 0:
-                return code
-            paths.append(Path("results") / f"baseline-{stamp}-{i}.parquet")
-    for path in write_baselines(paths, args.dir):
+    for path in write_baselines(args.paths, args.dir):
         console.print(f"baseline written: {path} — commit it so CI gates against it")
     return 0
 

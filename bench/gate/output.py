@@ -1,6 +1,6 @@
 """The gate's answer, written for people: a rich table, Markdown for a CI job summary, JSON.
 
-Formatting only; every number is decided in `bench.compare`.
+Formatting only; every number is decided in `bench.gate.compare`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from bench.gate.compare import FAILING_VERDICTS, CaseResult, Comparison
 STYLE = {"now failing": "bold red", "slower": "bold red", "precision changed": "bold red", "insufficient": "red",
          "changed definition": "yellow", "missing": "yellow", "new": "cyan", "now correct": "green",
          "faster": "green", "same": "", "not measured": "dim"}
-COLUMNS = ("verdict", "case", "baseline", "candidate", "ratio", "95% CI", "p (Holm)", "noise", "note")
+COLUMNS = ("verdict", "case", "baseline", "candidate", "ratio", "95% CI", "p (Bonf.)", "processes", "spread", "bar",
+           "detects", "note")
+RIGHT = frozenset({"baseline", "candidate", "ratio", "p (Bonf.)", "processes", "spread", "bar", "detects"})
 
 
 def _time(seconds: float) -> str:
@@ -30,6 +32,10 @@ def _time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def _pct(fraction: float, sign: str) -> str:
+    return f"{sign}{fraction:.1%}" if math.isfinite(fraction) else "—"
+
+
 def _cells(c: CaseResult) -> list[str]:
     fin = math.isfinite(c.ratio)
     return [
@@ -37,7 +43,8 @@ def _cells(c: CaseResult) -> list[str]:
         f"{c.ratio:.3f}×" if fin else "—",
         f"{c.ci_low:.3f}–{c.ci_high:.3f}" if fin else "—",
         f"{c.p_adjusted:.2g}" if math.isfinite(c.p_adjusted) else "—",
-        f"{c.noise_floor:.0%}" if fin and c.baseline_runs > 1 else "—",
+        f"{c.baseline_runs}/{c.candidate_runs}" if c.baseline_runs or c.candidate_runs else "—",
+        _pct(c.spread, "±"), _pct(c.bar, "+"), _pct(c.detectable, "≥ "),
         c.detail,
     ]
 
@@ -45,7 +52,7 @@ def _cells(c: CaseResult) -> list[str]:
 def rich_table(result: Comparison) -> Table:
     table = Table(title=escape(f"{result.baseline} → {result.candidate}"), header_style="bold", caption=escape(result.headline))
     for col in COLUMNS:
-        table.add_column(col, justify="right" if col in ("baseline", "candidate", "ratio", "p (Holm)", "noise") else "left")
+        table.add_column(col, justify="right" if col in RIGHT else "left")
     for c in result.cases:
         style = STYLE.get(c.verdict, "")
         cells = [escape(cell) for cell in _cells(c)]  # labels and notes come from files: text, not markup
@@ -76,7 +83,8 @@ def markdown(result: Comparison) -> str:
     icon = {0: "✅", 1: "❌", 2: "⚠️"}[result.exit_code]
     lines = [f"## {icon} metalbench regression gate", "", f"**{result.headline}**", "",
              f"baseline {md_text(result.baseline, 500)} → candidate {md_text(result.candidate, 500)}, "
-             f"metric `{result.config.metric}`", ""]
+             f"metric `{result.config.metric}`, per-process figure `{result.config.figure}`", "",
+             f"Sensitivity: {md_text(result.sensitivity, 500)} (at {result.config.power:.0%} power).", ""]
 
     def table(cases: list[CaseResult]) -> list[str]:
         rows = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -89,8 +97,11 @@ def markdown(result: Comparison) -> str:
     rest = [c for c in result.cases if c not in failing]
     if rest:
         lines += ["<details><summary>all other cases</summary>", ""] + table(rest) + ["", "</details>", ""]
-    lines.append("A case is `slower` only when its ratio is beyond the threshold (or its own run-to-run noise, if "
-                 "wider), a Mann-Whitney U test rejects after Holm's correction, and every candidate run agrees.")
+    lines.append("Each process (a fresh run) gives one figure per case (its fastest or median sample). A case is `slower` when the shift between "
+                 "the sides' per-process figures is above its bar: what a t test with Bonferroni's correction over "
+                 "all cases calls significant, from the baseline's between-process spread (or the floor, if higher). "
+                 "`detects` is the slowdown the case catches "
+                 f"{result.config.power:.0%} of the time; `processes` is baseline/candidate.")
     return "\n".join(lines) + "\n"
 
 
