@@ -182,21 +182,21 @@ def _interpreter(path: str) -> str:
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="bench",
-        description="metalbench: like-for-like benchmarks of PyTorch, TensorFlow, JAX and MLX "
-        "on Apple Silicon (Metal), CUDA and CPU.",
-        epilog="Start with 'bench list', then 'bench run'. Each command has --help.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def add_list_parser(sub: Any) -> None:
+    """`bench list`: one function per command, so build_parser reads as the list of commands."""
     sub.add_parser("list", help="workloads, dtypes, suites, frameworks and devices", description="Show what can be run.")
+
+
+def add_env_parser(sub: Any) -> None:
+    """`bench env`: its options, kept apart so build_parser stays the list of commands."""
     env = sub.add_parser("env", help="this machine and what each framework finds on it",
                          description="Start each framework in a worker and report its backend, device and versions.")
     env.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto")
     env.add_argument("--python", type=_python_map, action="append", default=[], metavar="FW=PATH")
 
+
+def add_run_parser(sub: Any) -> None:
+    """`bench run`: the longest set of options, kept apart so build_parser stays the list of commands."""
     run = sub.add_parser("run", help="run benchmarks and write results/<run-id>.parquet",
                          description="Run workloads through framework adapters, one worker process per framework.",
                          epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,14 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force-memory", action="store_true",
                      help="run cases even when their estimated memory exceeds what this machine has free")
 
+
+def add_show_parser(sub: Any) -> None:
+    """`bench show`: its options, kept apart so build_parser stays the list of commands."""
     show = sub.add_parser("show", help="summarise one or more results files", description="Print results as tables.")
     show.add_argument("paths", nargs="+", type=Path, metavar="RESULTS", help="parquet files or folders of them")
     show.add_argument("--all", action="store_true", help="also list every non-ok row with its reason")
 
-    gate_cli.add_parsers(sub)  # compare, baseline, export
-    ab_command.add_parser(sub)  # ab: runs both sides, then judges them as compare does
-    doctor.add_parser(sub, _python_map, _choice, _list_of(resolve_framework))  # bench.doctor
 
+def add_report_parser(sub: Any) -> None:
+    """`bench report`: its options, kept apart so build_parser stays the list of commands."""
     report = sub.add_parser("report", help="render the HTML report (default results/ → reports/index.html)",
                             description="Render one self-contained HTML report of any results files; "
                             "several runs and machines merge, with the machine as a dimension.")
@@ -265,6 +267,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--port", type=_port, default=8000, help="port to serve on; 0 picks a free one (default 8000)")
     report.add_argument("--serve-seconds", type=_positive_float, default=None, metavar="SECONDS",
                         help="stop serving after this long (default: until Ctrl-C)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bench",
+        description="metalbench: like-for-like benchmarks of PyTorch, TensorFlow, JAX and MLX "
+        "on Apple Silicon (Metal), CUDA and CPU.",
+        epilog="Start with 'bench list', then 'bench run'. Each command has --help.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    add_list_parser(sub)
+    add_env_parser(sub)
+    add_run_parser(sub)
+    add_show_parser(sub)
+    gate_cli.add_parsers(sub)  # compare, baseline, export
+    ab_command.add_parser(sub)  # ab: runs both sides, then judges them as compare does
+    doctor.add_parser(sub, _python_map, _choice, _list_of(resolve_framework))  # bench.doctor
+    add_report_parser(sub)
     return parser
 
 
@@ -393,10 +414,9 @@ def check_model_config(folder: Path) -> None:
             raise ValueError(f"config.json {key} is {value!r}, expected a positive integer")
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    frameworks = list(dict.fromkeys(args.framework or FRAMEWORKS))
-    workloads = list(dict.fromkeys(args.workload or WORKLOADS))
-    dtypes = list(dict.fromkeys(args.dtype or DTYPES))
+def _resolve_grid(args: argparse.Namespace, workloads: list[str]) -> list[Any] | None:
+    """The cases' parameters from --params and --model, or None for the suite's grid: apart
+    from cmd_run because each of the two options has its own usage errors."""
     grid = None
     if args.params:
         if len(workloads) != 1:
@@ -415,6 +435,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             grid = [with_model(p, str(args.model)) for p in (grid or WORKLOADS["generate"].cases(args.suite))]
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"--model {args.model}: {exc}") from None
+    return grid
+
+
+def _plan_cases(args: argparse.Namespace, frameworks: list[str], workloads: list[str], dtypes: list[str],
+                grid: list[Any] | None) -> list[Case]:
+    """The cases to run, refused as a usage error when there are none or they will not fit in
+    memory: apart from cmd_run so it reads as plan, configure, run."""
     modes = list(dict.fromkeys(args.mode or MODES))
     cases = plan(frameworks, workloads, dtypes, args.suite, grid, modes=modes)
     if not cases:
@@ -427,9 +454,15 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             check_memory(cases, args.device)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    return cases
+
+
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    """The runner's settings from the options, with the suite's default budget: apart from
+    cmd_run so it reads as plan, configure, run."""
     budget = args.budget or (1.0 if args.suite == "quick" else 5.0)
     timings = measure.TIMING_KINDS if args.timing == "both" else (args.timing,)
-    config = RunConfig(
+    return RunConfig(
         suite=args.suite,
         device=args.device,
         threads=args.threads,
@@ -438,16 +471,16 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         case_timeout_s=args.case_timeout,
         pythons=dict(args.python),
     )
-    run_id = args.run_id or new_run_id()
-    # fails here, before any work, if unwritable or if the id names a file this run did not create
-    writer = ResultsWriter(args.out / f"{run_id}.parquet")
-    console.print(escape(f"run {run_id}: {len(cases)} cases, {', '.join(frameworks)} → {writer.path}"))
 
+
+def _progress(console: Console, total: int) -> tuple[Progress, Any, Any]:
+    """The progress bar and the runner's callbacks that drive it (errors printed as they
+    happen): apart from cmd_run so it reads as plan, configure, run."""
     progress = Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=False, refresh_per_second=2,
     )
-    task = progress.add_task("starting", total=len(cases))
+    task = progress.add_task("starting", total=total)
 
     def on_start(case: Case) -> None:
         progress.update(task, description=case.label[:60])
@@ -457,6 +490,22 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         if row["status"] in ("error", "timeout"):
             progress.console.print(f"[red]{row['status']}[/] {escape(case.label)}: {escape(str(row.get('reason') or '')[:200])}")
 
+    return progress, on_start, on_row
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    frameworks = list(dict.fromkeys(args.framework or FRAMEWORKS))
+    workloads = list(dict.fromkeys(args.workload or WORKLOADS))
+    dtypes = list(dict.fromkeys(args.dtype or DTYPES))
+    grid = _resolve_grid(args, workloads)
+    cases = _plan_cases(args, frameworks, workloads, dtypes, grid)
+    config = _run_config(args)
+    run_id = args.run_id or new_run_id()
+    # fails here, before any work, if unwritable or if the id names a file this run did not create
+    writer = ResultsWriter(args.out / f"{run_id}.parquet")
+    console.print(escape(f"run {run_id}: {len(cases)} cases, {', '.join(frameworks)} → {writer.path}"))
+
+    progress, on_start, on_row = _progress(console, len(cases))
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
     if args.reference and "generate" not in workloads:
         raise UsageError("--reference needs --workload generate")

@@ -90,6 +90,18 @@ def _guarded(fn: Any) -> str:
         return f"error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
+def _auto_rows(adapter: Any) -> list[dict[str, Any]]:
+    """With device 'auto': a 'not found' row (with the framework's reason) for each backend
+    it lacks, then the list it has; apart from probe so it reads as start, then check."""
+    rows: list[dict[str, Any]] = []
+    available = adapter.available_backends()
+    for backend in BACKENDS:
+        if backend not in available:
+            rows.append({"backend": backend, "found": "no", "why": _guarded(lambda b=backend: adapter.missing_reason(b))})
+    rows.append({"backend": "_available", "available": available})
+    return rows
+
+
 def probe(adapter_path: str, device: str) -> list[dict[str, Any]]:
     """Rows for one framework: the backend `device` selects, checked; with device 'auto',
     also a 'not found' row (with the framework's reason) for every backend it lacks."""
@@ -107,13 +119,7 @@ def probe(adapter_path: str, device: str) -> list[dict[str, Any]]:
         return [{"backend": device, "found": "no", "why": str(exc)}]
     except Exception as exc:
         return [{"backend": device, "found": "no", "why": f"failed to start: {type(exc).__name__}: {exc}"}]
-    rows: list[dict[str, Any]] = []
-    if device == "auto":
-        available = adapter.available_backends()
-        for backend in BACKENDS:
-            if backend not in available:
-                rows.append({"backend": backend, "found": "no", "why": _guarded(lambda b=backend: adapter.missing_reason(b))})
-        rows.append({"backend": "_available", "available": available})
+    rows: list[dict[str, Any]] = _auto_rows(adapter) if device == "auto" else []
     versions = adapter.versions()
     row: dict[str, Any] = {
         "backend": adapter.backend,

@@ -68,6 +68,21 @@ def _elapsed(x: Any, step: Callable[[Any], Any], calls: int, wait: Callable[[Any
     return clock() - t0
 
 
+def _barrier_result(adapter: Adapter, verdict: bool | None, how: str, cost: float) -> BarrierCheck:
+    """The check's verdict in words (inconclusive, valid or INVALID); apart from
+    check_barrier so it reads as calibrate, then measure."""
+    if verdict is None:
+        return BarrierCheck(None, f"not checked: inconclusive, the host-read timings did not grow with the work: {how}", cost)
+    if verdict:
+        return BarrierCheck(True, f"valid: {how}", cost)
+    return BarrierCheck(
+        False,
+        f"INVALID: {type(adapter).__name__}.barrier returns before the work is done on {adapter.backend} "
+        f"(timings would measure dispatch): {how}",
+        cost,
+    )
+
+
 def check_barrier(
     adapter: Adapter,
     *,
@@ -119,16 +134,7 @@ def check_barrier(
         f"{factor}x the work added {through * 1e3:.3g} ms through the barrier vs "
         f"{host * 1e3:.3g} ms through a host read ({n}x{n} fp32 matmul chain; check took {cost:.2f} s)"
     )
-    if verdict is None:
-        return BarrierCheck(None, f"not checked: inconclusive, the host-read timings did not grow with the work: {how}", cost)
-    if verdict:
-        return BarrierCheck(True, f"valid: {how}", cost)
-    return BarrierCheck(
-        False,
-        f"INVALID: {type(adapter).__name__}.barrier returns before the work is done on {adapter.backend} "
-        f"(timings would measure dispatch): {how}",
-        cost,
-    )
+    return _barrier_result(adapter, verdict, how, cost)
 
 
 def barrier_once(adapter: Adapter) -> BarrierCheck:

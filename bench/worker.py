@@ -52,11 +52,65 @@ def _device_time(adapter: Adapter, call: Any, per_call: float, protocol: measure
     return {**measure.timing_columns("device_", timing), "device_time_source": events.source}
 
 
+def _check(adapter: Adapter, case: CaseMessage, prepared: Any, out: Any, inputs: dict[str, np.ndarray],
+           reference: Any, placement: Any, row: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Compare the first call's output with the float64 reference, apart from the timing so
+    run_case reads as check-then-time: fills the row's error columns and reason, and returns
+    the metrics so far and the output's size in bytes (the queued timing needs it)."""
+    workload = WORKLOADS[case.workload]
+    params, dtype = case.params, case.dtype
+    full = adapter.to_numpy(prepared.checked(out))
+    checked = full[workload.check_index(params)]
+    report = compare(checked, reference, dtype, workload.tolerance[dtype], workload.precision_witness)
+    metrics: dict[str, Any] = dict(prepared.metrics()) if prepared.metrics else {}
+    if placement.host_ops:
+        metrics["ops_on_host_cpu"] = dict(placement.host_ops)
+    problems = workload.assess(checked, inputs, params, dtype, metrics) if workload.assess else []
+    row.update(
+        max_rel_error=report.max_rel_error,
+        rel_rms_error=report.rel_rms_error,
+        tolerance=workload.tolerance[dtype],
+        effective_precision=report.effective_precision,
+        precision_matches=report.precision_matches,
+        correct=report.correct and not problems,
+    )
+    if not row["correct"]:
+        if not report.within_tolerance:
+            problems.append(f"max_rel_error {report.max_rel_error:.2e} > tolerance {workload.tolerance[dtype]:.0e}")
+        if report.precision_matches is False:
+            problems.append(f"{dtype} row measured {report.effective_precision}")
+        row["reason"] = "; ".join(problems)
+    return metrics, full.size * FORMATS[dtype].itemsize
+
+
+def _time(adapter: Adapter, case: CaseMessage, prepared: Any, output_bytes: int, row: dict[str, Any]) -> measure.Timing:
+    """Time a checked case in the kinds asked for, apart from the check so run_case reads as
+    check-then-time: fills the row's timing columns and returns the primary timing."""
+    timings, protocol = case.timings, case.protocol
+    per_call = measure.warm_up(prepared.call, adapter.barrier, protocol)
+    latency = queued = None
+    if "latency" in timings:
+        latency = measure.time_latency(prepared.call, adapter.barrier, per_call, protocol)
+    if "queued" in timings:
+        queued = measure.time_queued(prepared.call, adapter.barrier, adapter.enqueue, per_call, output_bytes, protocol)
+    row.update(measure.timing_columns("latency_", latency))
+    row.update(measure.timing_columns("queued_", queued))
+    row.update(_sweep_columns(queued))
+    row.update(_device_time(adapter, prepared.call, per_call, protocol))
+    primary = queued or latency
+    assert primary is not None
+    row["timing"] = primary.kind
+    row.update(measure.timing_columns("", primary))
+    if latency and queued:
+        row["dispatch_overhead_s"], note = measure.dispatch_overhead(latency, queued)
+        row["dispatch_overhead_note"] = note or None
+    return primary
+
+
 def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     """Check then time one case; returns the worker's part of the row."""
     workload = WORKLOADS[case.workload]
     params, dtype = case.params, case.dtype
-    timings, protocol = case.timings, case.protocol
     row: dict[str, Any] = {"status": "ok", "reason": "", "cache_state": "warm", "threads": adapter.threads()}
     barrier = selfcheck.barrier_once(adapter)  # once per worker and backend (bench.selfcheck)
     row["barrier_check"] = barrier.summary
@@ -88,47 +142,10 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     row["placement_check"] = placement.summary
     if placement.ok is False:
         return {**row, "status": "error", "reason": f"placement check failed: {placement.where}"}
-    full = adapter.to_numpy(prepared.checked(out))
-    checked = full[workload.check_index(params)]
-    report = compare(checked, reference, dtype, workload.tolerance[dtype], workload.precision_witness)
-    metrics: dict[str, Any] = dict(prepared.metrics()) if prepared.metrics else {}
-    if placement.host_ops:
-        metrics["ops_on_host_cpu"] = dict(placement.host_ops)
-    problems = workload.assess(checked, inputs, params, dtype, metrics) if workload.assess else []
-    row.update(
-        max_rel_error=report.max_rel_error,
-        rel_rms_error=report.rel_rms_error,
-        tolerance=workload.tolerance[dtype],
-        effective_precision=report.effective_precision,
-        precision_matches=report.precision_matches,
-        correct=report.correct and not problems,
-    )
-    if not row["correct"]:
-        if not report.within_tolerance:
-            problems.append(f"max_rel_error {report.max_rel_error:.2e} > tolerance {workload.tolerance[dtype]:.0e}")
-        if report.precision_matches is False:
-            problems.append(f"{dtype} row measured {report.effective_precision}")
-        row["reason"] = "; ".join(problems)
-    output_bytes = full.size * FORMATS[dtype].itemsize
-    del out, full
+    metrics, output_bytes = _check(adapter, case, prepared, out, inputs, reference, placement, row)
+    del out
 
-    per_call = measure.warm_up(prepared.call, adapter.barrier, protocol)
-    latency = queued = None
-    if "latency" in timings:
-        latency = measure.time_latency(prepared.call, adapter.barrier, per_call, protocol)
-    if "queued" in timings:
-        queued = measure.time_queued(prepared.call, adapter.barrier, adapter.enqueue, per_call, output_bytes, protocol)
-    row.update(measure.timing_columns("latency_", latency))
-    row.update(measure.timing_columns("queued_", queued))
-    row.update(_sweep_columns(queued))
-    row.update(_device_time(adapter, prepared.call, per_call, protocol))
-    primary = queued or latency
-    assert primary is not None
-    row["timing"] = primary.kind
-    row.update(measure.timing_columns("", primary))
-    if latency and queued:
-        row["dispatch_overhead_s"], note = measure.dispatch_overhead(latency, queued)
-        row["dispatch_overhead_note"] = note or None
+    primary = _time(adapter, case, prepared, output_bytes, row)
 
     flops = workload.flops(params)
     moved = workload.bytes_moved(params, FORMATS[dtype].itemsize)

@@ -69,6 +69,44 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) or 1.0))
 
 
+def _generation_metrics(
+    adapter: Any,
+    p: dict[str, Any],
+    dtype: str,
+    context: Any,
+    full: Any,
+    first_logits: np.ndarray,
+    prefill: Callable[[Any], Any],
+    argmax: Callable[[Any], np.ndarray],
+    decode_from: Callable[[np.ndarray], list[np.ndarray]],
+) -> dict[str, Any]:
+    """The generation figures beside the timed decode step (cache check, prefill, TTFT,
+    whole generations, memory): apart from generation_prepared so it reads as the set-up."""
+    n_prompt, batch = p["prompt"], p["batch"]
+    found: dict[str, Any] = {}
+    # cache vs recompute: this framework's decode logits against its own prefill of prompt+1
+    recomputed = adapter.to_numpy(prefill(full))
+    found["cache_vs_recompute_max_rel"] = _rel(first_logits, recomputed)
+    pp = measure.repeat(lambda: prefill(context), adapter.barrier, PREFILL_REPEATS)
+    ttft = measure.repeat(lambda: argmax(prefill(context)), _no_barrier, PREFILL_REPEATS)
+    found.update(_figure("prefill", pp), **_figure("ttft", ttft))
+    found.update(pp_label=f"pp{n_prompt}", pp_tokens_per_s=batch * n_prompt / pp.summary.median)
+    first = argmax(prefill(context))  # the first token comes from the prefill (timed above as TTFT)
+    tokens = decode_from(first)  # the tokens checked; then the timed repetitions of the same decoding
+    generation = measure.repeat(lambda: decode_from(first), _no_barrier, GENERATE_REPEATS)
+    found.update(_figure("generate", generation))
+    found.update(
+        tg_label=f"tg{p['new_tokens']}",
+        tg_tokens_per_s=batch * p["new_tokens"] / generation.summary.median,
+        generated_tokens=[int(t[0]) for t in tokens],
+        model_bytes=llama.model_bytes(p, FORMATS[dtype].itemsize),
+        kv_cache_bytes=generate.kv_cache_bytes(p, FORMATS[dtype].itemsize, n_prompt + p["new_tokens"]),
+    )
+    found["peak_memory_bytes"] = adapter.peak_memory().device_bytes
+    adapter.barrier(prefill(context))  # restore the context of the timed step
+    return found
+
+
 def generation_prepared(
     adapter: Any,
     p: dict[str, Any],
@@ -83,7 +121,7 @@ def generation_prepared(
     logits_of: Callable[[Any], Any] = lambda out: out,
     mode: str = "eager",
 ) -> Prepared:
-    n_prompt, batch = p["prompt"], p["batch"]
+    n_prompt = p["prompt"]
     prompt = np.asarray(prompt, dtype=np.int64)
     context, full = put(prompt[:, :n_prompt]), put(prompt)
     step_token = put(prompt[:, n_prompt])
@@ -109,27 +147,6 @@ def generation_prepared(
         return tokens
 
     def metrics() -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        # cache vs recompute: this framework's decode logits against its own prefill of prompt+1
-        recomputed = adapter.to_numpy(prefill(full))
-        found["cache_vs_recompute_max_rel"] = _rel(first_out["logits"], recomputed)
-        pp = measure.repeat(lambda: prefill(context), adapter.barrier, PREFILL_REPEATS)
-        ttft = measure.repeat(lambda: argmax(prefill(context)), _no_barrier, PREFILL_REPEATS)
-        found.update(_figure("prefill", pp), **_figure("ttft", ttft))
-        found.update(pp_label=f"pp{n_prompt}", pp_tokens_per_s=batch * n_prompt / pp.summary.median)
-        first = argmax(prefill(context))  # the first token comes from the prefill (timed above as TTFT)
-        tokens = decode_from(first)  # the tokens checked; then the timed repetitions of the same decoding
-        generation = measure.repeat(lambda: decode_from(first), _no_barrier, GENERATE_REPEATS)
-        found.update(_figure("generate", generation))
-        found.update(
-            tg_label=f"tg{p['new_tokens']}",
-            tg_tokens_per_s=batch * p["new_tokens"] / generation.summary.median,
-            generated_tokens=[int(t[0]) for t in tokens],
-            model_bytes=llama.model_bytes(p, FORMATS[dtype].itemsize),
-            kv_cache_bytes=generate.kv_cache_bytes(p, FORMATS[dtype].itemsize, n_prompt + p["new_tokens"]),
-        )
-        found["peak_memory_bytes"] = adapter.peak_memory().device_bytes
-        adapter.barrier(prefill(context))  # restore the context of the timed step
-        return found
+        return _generation_metrics(adapter, p, dtype, context, full, first_out["logits"], prefill, argmax, decode_from)
 
     return Prepared(call, implementation, checked=checked, metrics=metrics, mode=mode)

@@ -325,18 +325,10 @@ def _machines_of(df: pd.DataFrame) -> set[str]:
     return set(map(str, df["machine"].dropna().unique()))
 
 
-def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, config: GateConfig = GateConfig(),
-            baseline_name: str = "baseline", candidate_name: str = "candidate") -> Comparison:
-    """Judge every case of either side. ResultsError when the two sides share no case.
-
-    Baseline rows of machines the candidate did not run on are dropped first: a folder of
-    committed baselines (one file per machine) is a valid BASELINE.
-    """
-    if config.metric not in METRICS:
-        raise ResultsError(f"unknown metric {config.metric!r} (choose from: {', '.join(METRICS)})")
-    if config.figure not in FIGURES:
-        raise ResultsError(f"unknown per-process figure {config.figure!r} (choose from: {', '.join(FIGURES)})")
-    prefix = METRICS[config.metric]
+def _matched_groups(baseline: pd.DataFrame, candidate: pd.DataFrame, config: GateConfig,
+                    baseline_name: str, candidate_name: str) -> tuple[dict[tuple, pd.DataFrame], dict[tuple, pd.DataFrame]]:
+    """Both sides' rows grouped by case, the baseline's cut to the candidate's machines;
+    ResultsError when nothing matches. Apart from compare so it reads as match, then judge."""
     machines = _machines_of(candidate)
     on_these = baseline[baseline["machine"].astype(str).isin(machines)]
     if on_these.empty:
@@ -352,6 +344,22 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, config: GateConfig 
             f"no case in common between {baseline_name} ({_machines(on_these)}) and {candidate_name} "
             f"({_machines(candidate)}): cases match on {', '.join(MATCH_COLUMNS)}"
         )
+    return base_groups, cand_groups
+
+
+def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, config: GateConfig = GateConfig(),
+            baseline_name: str = "baseline", candidate_name: str = "candidate") -> Comparison:
+    """Judge every case of either side. ResultsError when the two sides share no case.
+
+    Baseline rows of machines the candidate did not run on are dropped first: a folder of
+    committed baselines (one file per machine) is a valid BASELINE.
+    """
+    if config.metric not in METRICS:
+        raise ResultsError(f"unknown metric {config.metric!r} (choose from: {', '.join(METRICS)})")
+    if config.figure not in FIGURES:
+        raise ResultsError(f"unknown per-process figure {config.figure!r} (choose from: {', '.join(FIGURES)})")
+    prefix = METRICS[config.metric]
+    base_groups, cand_groups = _matched_groups(baseline, candidate, config, baseline_name, candidate_name)
     results: list[CaseResult] = []
     measured: list[tuple[CaseResult, np.ndarray, np.ndarray]] = []
     for key in list(base_groups) + [k for k in cand_groups if k not in base_groups]:
