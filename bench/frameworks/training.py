@@ -55,3 +55,17 @@ def training_prepared(
         return found
 
     return Prepared(call, implementation, checked=checked, metrics=metrics, mode=mode)
+
+
+def training_entry_points(prepare_training: Callable[..., Prepared]) -> tuple[Callable[..., Prepared], Callable[..., Prepared]]:
+    """`prepare_train_step` and `prepare_lora` for a framework's ops module, from its one
+    `prepare_training(adapter, p, dtype, x, lora)`: `Adapter.prepare` finds workloads by the
+    name `prepare_<workload>`, and the two workloads differ only in the `lora` flag."""
+
+    def prepare_train_step(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return prepare_training(adapter, p, dtype, x, lora=False)
+
+    def prepare_lora(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+        return prepare_training(adapter, p, dtype, x, lora=True)
+
+    return prepare_train_step, prepare_lora

@@ -23,7 +23,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from bench.frameworks.base import Prepared, Unsupported
-from bench.frameworks.training import training_prepared
+from bench.frameworks.training import training_entry_points, training_prepared
 from workloads import corpus, decoder, quant, training
 
 _MLX_GROUPS = (32, 64, 128)
@@ -148,9 +148,4 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     )
 
 
-def prepare_train_step(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-    return prepare_training(adapter, p, dtype, x, lora=False)
-
-
-def prepare_lora(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-    return prepare_training(adapter, p, dtype, x, lora=True)
+prepare_train_step, prepare_lora = training_entry_points(prepare_training)
