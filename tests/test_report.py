@@ -171,6 +171,7 @@ def test_measure_values_follow_the_median_and_its_interval(data: dict[str, Any])
     ({"m": 1, "n": 4096, "k": 4096, "bits": 8, "group": 4096, "scheme": "symmetric"}, "1×4096·4096² · int8 g4096 symmetric"),
     ({"batch": 4, "heads": 32, "seq": 4096, "head_dim": 128, "causal": True}, "B4 H32 S4096 D128 causal"),
     ({"layers": 4, "d_model": 256, "seq": 128, "batch": 16, "lora_rank": 8}, "L4 d256 · 16×128 tokens · LoRA r8"),
+    ({"batch": 1, "heads": 14, "kv_heads": 2, "q_len": 1, "kv_len": 32768, "head_dim": 64}, "q1 · H14/2 · KV 32768 · D64 · batch 1"),
     ({"n": 268435456}, "268M elements"),
     ({"alpha": 1}, "alpha=1"),
 ])

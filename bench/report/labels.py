@@ -77,6 +77,13 @@ def _attention(p: dict[str, Any]) -> str:
     return f"B{p['batch']} {heads} S{p['seq']}{kv} D{p['head_dim']}{causal}"
 
 
+def _decode_attention(p: dict[str, Any]) -> str:
+    """`q1 · H14/2 · KV 2048 · D64 · batch 1`: the query length and the cache length are what a
+    decode-attention reader compares (one new token against how many cached ones)."""
+    heads = f"H{p['heads']}" + (f"/{p['kv_heads']}" if p["kv_heads"] != p["heads"] else "")
+    return f"q{p['q_len']} · {heads} · KV {p['kv_len']} · D{p['head_dim']} · batch {p['batch']}"
+
+
 def _elements(p: dict[str, Any]) -> str:
     return f"{si_count(p['n'])} elements"
 
@@ -88,6 +95,7 @@ RULES: tuple[tuple[frozenset[str], Callable[[dict[str, Any]], str]], ...] = (
     (frozenset({"m", "n", "k", "bits"}), _qmatmul),
     (frozenset({"m", "n", "k"}), _matmul),
     (frozenset({"batch", "heads", "seq", "head_dim"}), _attention),
+    (frozenset({"batch", "heads", "kv_heads", "q_len", "kv_len", "head_dim"}), _decode_attention),
     (frozenset({"n"}), _elements),
 )
 
