@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from rich.console import Console
 
+from bench.argtypes import positive_float, positive_int
 from bench.catalog import FRAMEWORKS, FrameworkSpec, resolve_framework
 from bench.results import ResultsWriter
 from bench.gate import commands
@@ -116,11 +117,11 @@ def add_parser(sub: Any) -> None:
     ab.add_argument("-d", "--dtype", type=commands.names_of(lambda t: resolve_choice("dtype", t, DTYPES)), action="extend",
                     metavar="NAMES", help="comma-separated (default: every dtype the workload defines)")
     ab.add_argument("--suite", choices=SUITES, default="quick", help="default quick")
-    ab.add_argument("--rounds", type=commands.at_least_one, default=commands.DEFAULT_AB_ROUNDS,
+    ab.add_argument("--rounds", type=positive_int, default=commands.DEFAULT_AB_ROUNDS,
                     help=f"processes per side, alternating (default {commands.DEFAULT_AB_ROUNDS})")
-    ab.add_argument("--threads", type=commands.at_least_one, default=1,
+    ab.add_argument("--threads", type=positive_int, default=1,
                     help="intra-op threads (default 1: a neighbour's load then costs a core, not a 5-100x stall)")
-    ab.add_argument("--budget", type=commands.positive, default=commands.DEFAULT_AB_BUDGET, metavar="SECONDS",
+    ab.add_argument("--budget", type=positive_float, default=commands.DEFAULT_AB_BUDGET, metavar="SECONDS",
                     help=f"sampling time per case and timing kind in each process (default {commands.DEFAULT_AB_BUDGET})")
     ab.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto")
     ab.add_argument("-o", "--out", type=Path, default=None, metavar="DIR",

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench import doctor, measure
+from bench.argtypes import positive_float, positive_int
 from bench.fmt import fmt_num, fmt_time
 from bench.catalog import (
     DEVICE_CHOICES,
@@ -98,16 +99,6 @@ def _choice(kind: str, choices: tuple[str, ...]) -> Any:
     return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 # More intra-op threads than this only oversubscribes the cores (and 100000 crashed a worker).
 MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
 # The runner waits with select(); epoll takes milliseconds as a C int, so ~2.1e6 s overflows.
@@ -115,14 +106,14 @@ MAX_TIMEOUT_S = 1_000_000.0
 
 
 def _threads(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     if value > MAX_THREADS:
         raise argparse.ArgumentTypeError(f"expected 1 to {MAX_THREADS} threads (4× this machine's cores), got {text!r}")
     return value
 
 
 def _timeout_s(text: str) -> float:
-    value = _positive_float(text)
+    value = positive_float(text)
     if value > MAX_TIMEOUT_S:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds up to {MAX_TIMEOUT_S:.0f}, got {text!r}")
     return value
@@ -146,16 +137,6 @@ def _run_id(text: str) -> str:
     if leaves or hidden:
         raise argparse.ArgumentTypeError(f"expected a name inside the results folder (no '..', not absolute, not hidden), got {text!r}")
     return text
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def _python_map(text: str) -> tuple[str, str]:
@@ -237,9 +218,9 @@ def add_run_parser(sub: Any) -> None:
                      help="default: UTC timestamp and a random suffix; an id already used in -o is refused")
     run.add_argument("--case-timeout", type=_timeout_s, default=300.0, metavar="SECONDS",
                      help="kill a worker that has not answered a case in this long (default 300)")
-    run.add_argument("--budget", type=_positive_float, default=None, metavar="SECONDS",
+    run.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
                      help="sampling time per case and timing kind (default 1.0 quick, 5.0 full)")
-    run.add_argument("--precision", type=_positive_float, default=0.02, metavar="FRACTION",
+    run.add_argument("--precision", type=positive_float, default=0.02, metavar="FRACTION",
                      help="stop sampling when the median's 95%% CI is within ±this (default 0.02)")
     run.add_argument("--force-memory", action="store_true",
                      help="run cases even when their estimated memory exceeds what this machine has free")
@@ -265,7 +246,7 @@ def add_report_parser(sub: Any) -> None:
     report.add_argument("--serve", action="store_true", help="then serve the folder on localhost and print the address")
     report.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     report.add_argument("--port", type=_port, default=8000, help="port to serve on; 0 picks a free one (default 8000)")
-    report.add_argument("--serve-seconds", type=_positive_float, default=None, metavar="SECONDS",
+    report.add_argument("--serve-seconds", type=positive_float, default=None, metavar="SECONDS",
                         help="stop serving after this long (default: until Ctrl-C)")
 
 

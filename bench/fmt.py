@@ -8,6 +8,7 @@ use it without importing the command line; that import once made a circle
 from __future__ import annotations
 
 import math
+import re
 import numbers
 from typing import Any
 
@@ -56,3 +57,9 @@ def csv_safe(cell: Any) -> Any:
     if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
         return "'" + cell
     return cell
+
+
+def slug(text: str) -> str:
+    """Lower-case letters and digits joined by single hyphens: a file name or an HTML anchor
+    made from a machine or workload name ('Apple M3 Max / Darwin arm64' → 'apple-m3-max-darwin-arm64')."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

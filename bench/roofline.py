@@ -11,12 +11,13 @@ Two sources, always named in the data:
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import pandas as pd
+
+from bench.fmt import finite
 
 
 @dataclass(frozen=True)
@@ -80,18 +81,14 @@ def plausibility(row: Mapping[str, Any]) -> dict[str, Any]:
     peak_tflops = peak.tflops.get(str(row.get("dtype")))
     too_fast = []
     tflops, gbps = row.get("tflops"), row.get("gbps")
-    if peak_tflops and _finite(tflops) and tflops > PLAUSIBILITY_MARGIN * peak_tflops:
+    if peak_tflops and finite(tflops) and tflops > PLAUSIBILITY_MARGIN * peak_tflops:
         too_fast.append(f"{tflops:.3g} TFLOP/s exceeds the {peak_tflops:.3g} peak")
-    if _finite(gbps) and gbps > PLAUSIBILITY_MARGIN * peak.gbps:
+    if finite(gbps) and gbps > PLAUSIBILITY_MARGIN * peak.gbps:
         too_fast.append(f"{gbps:.3g} GB/s exceeds the {peak.gbps:.3g} peak")
     out = {"plausible": not too_fast, "peak_tflops": peak_tflops, "peak_gbps": peak.gbps, "peak_source": peak.source}
     if too_fast:
         out["plausibility_note"] = "implausible (did the barrier wait?): " + "; ".join(too_fast)
     return out
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 def measured_ceilings(df: pd.DataFrame) -> pd.DataFrame:

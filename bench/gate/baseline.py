@@ -7,7 +7,6 @@ The file is ordinary results: `bench show` and `bench compare` read it as they r
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterable
 
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bench.fmt import slug
 from bench.results import SCHEMA, ResultsError, _files, read_results
 
 BASELINE_DIR = Path("results/baselines")
@@ -22,7 +22,7 @@ BASELINE_DIR = Path("results/baselines")
 
 def machine_slug(machine: str) -> str:
     """'Apple M3 Max / Darwin arm64' → 'apple-m3-max-darwin-arm64'."""
-    return re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-") or "unknown-machine"
+    return slug(machine) or "unknown-machine"
 
 
 def baseline_path(machine: str, directory: Path = BASELINE_DIR) -> Path:

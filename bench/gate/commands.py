@@ -53,16 +53,6 @@ def names_of(resolver: Any) -> Any:
     return parse
 
 
-def at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _output_file(text: str) -> Path:
     problem = output_file_problem(Path(text))
     if problem:
@@ -75,16 +65,6 @@ def _output_dir(text: str) -> Path:
     if problem:
         raise argparse.ArgumentTypeError(problem)
     return Path(text)
-
-
-def positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def add_verdict_options(p: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from bench.results import ResultsError, read_results
 from bench.report.labels import case_label, params_text
+from bench.fmt import finite
 from bench.summary import COMPARABLE, rank
 
 Warn = Callable[[str], None]
@@ -72,10 +73,6 @@ def parse_metrics(text: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) and math.isfinite(float(value))
-
-
 # Columns other parts of the suite add over time. Older files lack them; their names were
 # not final when the report learnt to read them, so each is looked up under every name
 # it may carry (as a column, then as a `metrics` key), first found wins.
@@ -100,7 +97,7 @@ def lookup(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
 
 def number(value: Any) -> float:
     """A finite float, or NaN for anything else (null, text, inf)."""
-    return float(value) if _finite(value) else math.nan
+    return float(value) if finite(value) else math.nan
 
 
 def queue_curve(value: Any) -> list[tuple[float, float]]:

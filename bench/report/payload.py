@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.fmt import slug
 from bench.report.data import comparable
 from bench.report.measures import Measure, measure_values, measures_for
 from bench.report.peaks import Roofs, roofs_for
@@ -149,10 +149,6 @@ ROW_FIELDS: tuple[tuple[str, Any], ...] = (
     ("placement_check", lambda r: _text(r["placement_check"])),
     ("loss", lambda r: _loss(r["metrics_dict"])),
 )
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _measure_view(m: Measure) -> dict[str, Any]:
