@@ -25,6 +25,7 @@ from bench import measure, selfcheck
 from bench.frameworks.torch.adapter import TorchAdapter
 from bench.machine import machine_info
 from bench.roofline import plausibility
+from bench.plan import CaseMessage  # noqa: E402
 from bench.worker import run_case
 
 TINY = {"m": 64, "n": 64, "k": 64}
@@ -42,7 +43,7 @@ def main(out_dir: str | None = None) -> int:
     results = []
     for adapter in (TorchAdapter(device=device), SkippedSyncAdapter(device=device)):
         check = selfcheck.check_barrier(adapter)
-        row = run_case(adapter, {"workload": "matmul", "params": TINY, "dtype": "fp32"})
+        row = run_case(adapter, CaseMessage.from_json({"workload": "matmul", "params": TINY, "dtype": "fp32"}))
         a = adapter.asarray(torch.ones(64, 64).numpy(), "fp32")
         call = lambda: torch.matmul(a, a)  # noqa: E731
         t = measure.time_latency(call, adapter.barrier, measure.warm_up(call, adapter.barrier, measure.Protocol()), measure.Protocol())

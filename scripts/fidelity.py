@@ -167,13 +167,14 @@ def child_direct(framework: str, device: str, suite: str) -> list[dict]:
 
 # -- the suite side: the worker's own code path --------------------------------------------
 def child_suite(framework: str, device: str, suite: str, budget: float) -> list[dict]:
+    from bench.plan import CaseMessage
     from bench.worker import run_case
 
     module, _, cls = FRAMEWORKS[framework].adapter.partition(":")
     adapter = getattr(__import__(module, fromlist=[cls]), cls)(device=device)
     rows = []
     for workload, p, dtype in CASES[suite]:
-        r = run_case(adapter, {"workload": workload, "params": p, "dtype": dtype, "protocol": {"budget_s": budget}})
+        r = run_case(adapter, CaseMessage.from_json({"workload": workload, "params": p, "dtype": dtype, "protocol": {"budget_s": budget}}))
         rows.append({"case": case_label(workload, p, dtype), "latency": r.get("latency_median_s"), "queued": r.get("queued_median_s"),
                      "depth": r.get("queue_depth"), "device": r.get("device_median_s"), "correct": r.get("correct")})
     return rows

@@ -46,6 +46,7 @@ CEILING = ("stream", {"n": 1 << 27}, "bf16")  # 256 MiB read + 256 MiB written, 
 def child(framework: str, device: str, budget: float, first_round: bool) -> dict[str, Any]:
     from fidelity import direct_op, time_direct
 
+    from bench.plan import CaseMessage
     from bench.worker import run_case
 
     module, _, cls = FRAMEWORKS[framework].adapter.partition(":")
@@ -53,7 +54,7 @@ def child(framework: str, device: str, budget: float, first_round: bool) -> dict
 
     def suite(workload: str, p: dict, dtype: str) -> dict[str, Any]:
         try:
-            r = run_case(adapter, {"workload": workload, "params": p, "dtype": dtype, "protocol": {"budget_s": budget}})
+            r = run_case(adapter, CaseMessage.from_json({"workload": workload, "params": p, "dtype": dtype, "protocol": {"budget_s": budget}}))
         except Exception as exc:  # one failing case must not cost the others
             adapter.release()
             return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
