@@ -22,6 +22,31 @@ def positive_int(text: str) -> int:
     return value
 
 
+def cpu_list(text: str) -> tuple[int, ...]:
+    """CPUs to bind workers to, as taskset writes them ("2,3", "0-3,8"), each one this
+    process may run on. Binding exists where the OS has sched_setaffinity (Linux); macOS
+    schedules threads itself, so there the option is refused rather than ignored."""
+    import os
+
+    if not hasattr(os, "sched_setaffinity"):
+        raise argparse.ArgumentTypeError("binding to CPUs needs sched_setaffinity (Linux); this system has none")
+    allowed = sorted(os.sched_getaffinity(0))
+    choices = f"choose from {allowed[0]}-{allowed[-1]}" if allowed == list(range(allowed[0], allowed[-1] + 1)) else f"choose from {allowed}"
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            first, last = int(lo), int(hi) if hi else int(lo)
+            if last < first:
+                raise ValueError
+            cpus.update(range(first, last + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CPUs such as 2,3 or 0-3, got {text!r}; {choices}") from None
+    if not cpus <= set(allowed):
+        raise argparse.ArgumentTypeError(f"CPU {min(cpus - set(allowed))} is not one this process may use; {choices}")
+    return tuple(sorted(cpus))
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0 (a budget in seconds); NaN and inf are refused like 0."""
     try:

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench import doctor, measure
-from bench.argtypes import positive_float, positive_int
+from bench.argtypes import cpu_list, positive_float, positive_int
 from bench.fmt import fmt_num, fmt_time
 from bench.catalog import (
     DEVICE_CHOICES,
@@ -211,6 +211,10 @@ def add_run_parser(sub: Any) -> None:
                      help="latency, queued or both (default both; see below)")
     run.add_argument("--threads", type=_threads, default=None,
                      help="intra-op threads for every framework (CPU fairness); default: each framework's own")
+    run.add_argument("--cpus", type=cpu_list, default=(), metavar="LIST",
+                     help="bind every worker to these CPUs, e.g. 2,3 (Linux): on a GPU host, small ops are "
+                     "host-bound and a fresh process's speed depends on where it lands (H200, torch: fresh processes 32-45%% "
+                     "apart unbound, 12-15%% bound to two cores); the row's cpus column says what the worker really had")
     run.add_argument("--python", type=_python_map, action="append", default=[], metavar="FW=PATH",
                      help="interpreter for one framework's worker (repeatable)")
     run.add_argument("-o", "--out", type=Path, default=Path("results"), help="results directory (default results/)")
@@ -451,6 +455,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         protocol=measure.Protocol(budget_s=budget, rel_precision=args.precision),
         case_timeout_s=args.case_timeout,
         pythons=dict(args.python),
+        cpus=args.cpus,
     )
 
 

@@ -64,7 +64,10 @@ class Protocol:
     queued_bytes_bound: int = 2**30
     plateau_tolerance: float = 0.03  # a deeper queue must beat the best per-call time by this
     plateau_patience: int = 2  # consecutive doublings that do not, and the sweep ends
-    plateau_min_batch_s: float = 1e-3  # no plateau is declared while a batch is shorter than this
+    # No plateau is declared while a batch is shorter than this. 1 ms let JAX's sdpa 64x8x64x128
+    # stop at k=8-16 on an H200 (151 and 109 us a call) where a 128-deep queue in the same
+    # process read 126 and 86 us; at 10 ms a barrier's fixed cost is under 1% of a batch.
+    plateau_min_batch_s: float = 1e-2
     sweep_samples: int = 5  # samples per queue depth while sweeping
     sweep_budget_fraction: float = 0.5  # of budget_s; the final sampling gets the rest
 

@@ -107,6 +107,7 @@ SCHEMA = pa.schema(
         pa.field("device_time_source", pa.string()),
         pa.field("device_time_note", pa.string()),  # why device_* is null
         pa.field("mode", pa.string()),  # eager | compiled (workloads.base.MODES); the compiler is named in `implementation`
+        pa.field("cpus", pa.string()),  # the CPUs the worker was bound to (--cpus, read back); null = unbound
     ],
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )

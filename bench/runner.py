@@ -39,6 +39,7 @@ class RunConfig:
     max_start_timeout_s: float = 180.0
     min_start_timeout_s: float = 30.0
     pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
+    cpus: tuple[int, ...] = ()  # bind every worker to these CPUs (Linux); () = where the OS puts it
 
     @property
     def start_timeout_s(self) -> float:
@@ -52,9 +53,11 @@ class RunConfig:
 # `python -m bench.worker` would put the working directory first on sys.path, so a numpy.py
 # (or torch.py, bench/) lying there would run inside the worker. The bootstrap drops the
 # working directory (and empty entries, which mean it) before anything is imported; the
-# repository root comes from PYTHONPATH, which the runner sets.
+# repository root comes from PYTHONPATH, which the runner sets. With --cpus it binds itself
+# (METALBENCH_CPUS) before importing anything, so every thread a framework starts inherits it.
 WORKER_BOOTSTRAP = (
     "import os, sys; cwd = os.getcwd(); "
+    "c = os.environ.get('METALBENCH_CPUS'); c and os.sched_setaffinity(0, {int(x) for x in c.split(',')}); "
     "sys.path[:] = [p for p in sys.path if p not in ('', '.') and os.path.abspath(p) != cwd or p == os.environ.get('METALBENCH_ROOT')]; "
     "sys.argv[0] = 'bench.worker'; import runpy; runpy.run_module('bench.worker', run_name='__main__', alter_sys=True)"
 )
@@ -87,6 +90,8 @@ class WorkerProcess:
             cmd += ["--threads", str(config.threads)]
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "PJRT_NPROC"):
                 env[var] = str(config.threads)
+        if config.cpus:
+            env["METALBENCH_CPUS"] = ",".join(map(str, config.cpus))
         env.update(env_extra)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")

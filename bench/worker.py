@@ -28,6 +28,14 @@ from bench.precision import FORMATS, compare, to_storage
 from workloads import WORKLOADS
 
 
+def _bound_cpus() -> str | None:
+    """The CPUs this worker is bound to, read back from the OS (not echoed from the option),
+    when the runner bound it (--cpus); null when the OS schedules it freely."""
+    if not os.environ.get("METALBENCH_CPUS") or not hasattr(os, "sched_getaffinity"):
+        return None
+    return ",".join(map(str, sorted(os.sched_getaffinity(0))))
+
+
 def _sweep_columns(queued: measure.Timing | None) -> dict[str, Any]:
     """The queue-depth curve behind the queued figure (bench.measure.sweep_queue)."""
     if queued is None or queued.sweep is None:
@@ -111,7 +119,7 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     """Check then time one case; returns the worker's part of the row."""
     workload = WORKLOADS[case.workload]
     params, dtype = case.params, case.dtype
-    row: dict[str, Any] = {"status": "ok", "reason": "", "cache_state": "warm", "threads": adapter.threads()}
+    row: dict[str, Any] = {"status": "ok", "reason": "", "cache_state": "warm", "threads": adapter.threads(), "cpus": _bound_cpus()}
     barrier = selfcheck.barrier_once(adapter)  # once per worker and backend (bench.selfcheck)
     row["barrier_check"] = barrier.summary
     if barrier.valid is False:

@@ -230,3 +230,13 @@ def test_no_plateau_is_declared_while_a_batch_is_shorter_than_the_minimum():
     t = measure.time_queued(model.call, model.barrier, lambda o: None, 1e-6, 1, p, clock=model.clock)
     assert t.sweep is not None and t.sweep.stop == "plateau"
     assert t.sweep.depth == 1024  # the first depth whose batch lasts 1 ms
+
+
+def test_by_default_a_small_op_is_queued_until_a_batch_lasts_10_ms():
+    """A 20 us op flat from k=1 is not judged at k=4 (80 us batches, inside the host's
+    transients): the default sweep goes on until a batch lasts 10 ms."""
+    model = DeviceModel(per_call=20e-6, barrier_cost=0.0)
+    p = measure.Protocol(min_sample_s=0.0, min_samples=3, max_samples=3, budget_s=1e9)
+    t = measure.time_queued(model.call, model.barrier, lambda o: None, 20e-6, 1, p, clock=model.clock)
+    assert t.sweep is not None and t.sweep.stop == "plateau"
+    assert t.sweep.depth == 512  # 512 x 20 us = 10.2 ms, the first batch of at least 10 ms

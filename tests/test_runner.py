@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bench.catalog import FrameworkSpec
@@ -77,6 +79,7 @@ def test_ok_row_has_both_timings_and_a_correctness_verdict(run_cases):
     assert len(row["queue_curve_s"]) == len(row["queue_curve_k"]) and row["queue_stop"]
     assert row.get("device_median_s") is None and "no separate device time" in row["device_time_note"]
     assert row["backend"] == "cpu" and row["framework_version"]
+    assert row["cpus"] is None  # not bound (--cpus): the OS placed the worker
 
 
 
@@ -93,3 +96,28 @@ def test_the_rows_a_run_returns_are_the_rows_it_wrote(run_cases):
     assert json.loads(rows[0]["versions"]) == {"numpy": np.__version__}  # JSON text, as stored
     assert on_disk["status"].tolist() == [r["status"] for r in rows]
     assert on_disk["median_s"].iloc[0] == rows[0]["median_s"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU binding is Linux-only (sched_setaffinity)")
+def test_a_worker_bound_with_cpus_runs_there_and_the_row_says_so(run_cases):
+    """--cpus binds the worker before the framework starts its threads; the row's cpus is
+    what the OS reports from inside the worker, and null when the run did not bind it."""
+    cpu = max(os.sched_getaffinity(0))
+    bound, _ = run_cases([fake(SMALL)], cpus=(cpu,))
+    assert bound[0]["status"] == "ok" and bound[0]["cpus"] == str(cpu)
+
+
+def test_cpus_outside_this_machine_are_refused_naming_the_valid_ones():
+    import argparse
+
+    from bench.argtypes import cpu_list
+
+    if not hasattr(os, "sched_setaffinity"):
+        with pytest.raises(argparse.ArgumentTypeError, match="Linux"):
+            cpu_list("0")
+        return
+    top = max(os.sched_getaffinity(0))
+    assert cpu_list(f"0-{top}") == tuple(sorted(os.sched_getaffinity(0)))
+    for bad in (str(top + 1), f"{top}-0", "two", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="choose from"):
+            cpu_list(bad)
