@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench.argtypes import cpu_list  # noqa: E402
 from bench.catalog import FRAMEWORKS  # noqa: E402
 
 SMALL = [
@@ -64,12 +65,17 @@ def child(framework: str, device: str, budget: float, first_round: bool) -> dict
 
     out: dict[str, Any] = {"backend": adapter.backend, "small": [], "decode": [], "ceiling": None}
     for workload, p, dtype in SMALL:
+        # suite, direct, suite, direct in this process: drift within it hits both sides
         row = suite(workload, p, dtype)
         if "error" in row:
             print(f"{framework} {workload}: {row['error']}", file=sys.stderr)
             continue
         call, start, barrier, out_bytes = direct_op(framework, workload, p, dtype, device)
-        row["direct"] = time_direct(call, start, barrier, out_bytes)
+        first = time_direct(call, start, barrier, out_bytes)
+        row["suite2"] = suite(workload, p, dtype).get("queued_median_s")
+        second = time_direct(call, start, barrier, out_bytes)
+        row["direct"] = {**first, "queued": statistics.median([first["queued"], second["queued"]]),
+                         "queued_each": [first["queued"], second["queued"]]}
         row["case"] = f"{workload} " + " ".join(f"{k}={v}" for k, v in p.items())
         out["small"].append(row)
     if first_round:
@@ -81,6 +87,8 @@ def child(framework: str, device: str, budget: float, first_round: bool) -> dict
 
 def spawn(framework: str, args: argparse.Namespace, first_round: bool) -> dict[str, Any] | str:
     cmd = [sys.executable, __file__, "--child", framework, "--device", args.device, "--budget", str(args.budget)]
+    if args.cpus:  # bound as `bench run --cpus` binds its workers (before the framework starts threads)
+        cmd = ["taskset", "-c", ",".join(map(str, args.cpus))] + cmd
     if first_round:
         cmd.append("--first-round")
     env = {**os.environ, **FRAMEWORKS[framework].worker_env("bf16")}
@@ -105,6 +113,12 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
             direct = [r["direct"]["queued"] for r in rows]
             spread = max(queued) / min(queued) - 1
             ratios = [q / d for q, d in zip(queued, direct)]
+            second = [r.get("suite2") for r in rows]
+            if all(second):
+                ratios2 = [q / d for q, d in zip(second, direct)]
+                within = sum(abs(x - 1) <= 0.10 for x in ratios + ratios2)
+                print(f"{fw:<7}{first['case'][:51]:<52} second suite run per round: {' / '.join(us(q) for q in second)}"
+                      f"  ratio {' / '.join(f'{x:.3f}' for x in ratios2)}; within 10% of direct: {within}/{len(ratios) * 2}")
             print(f"{fw:<7}{first['case'][:51]:<52}{us(statistics.median(r['latency_median_s'] for r in rows)):>9}"
                   f"{' / '.join(us(q) for q in queued):>26}{spread:>8.1%}{us(statistics.median(direct)):>12}"
                   f"{' / '.join(f'{x:.3f}' for x in ratios):>26}{'/'.join(str(r['queue_depth']) for r in rows):>12}"
@@ -138,6 +152,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--budget", type=float, default=1.0, help="suite budget per timing kind and case (s)")
     ap.add_argument("--json", type=Path, default=None, help="write the raw results here (after every process)")
+    ap.add_argument("--cpus", type=cpu_list, default=(), help="bind every process to these CPUs, as bench run --cpus")
     ap.add_argument("--small-only", action="store_true", help="skip decode attention and the copy ceiling")
     ap.add_argument("--from-json", type=Path, default=None, help="print the report of an earlier --json file")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
