@@ -213,8 +213,8 @@ def add_run_parser(sub: Any) -> None:
                      help="intra-op threads for every framework (CPU fairness); default: each framework's own")
     run.add_argument("--cpus", type=cpu_list, default=(), metavar="LIST",
                      help="bind every worker to these CPUs, e.g. 2,3 (Linux): on a GPU host, small ops are "
-                     "host-bound and a fresh process's speed depends on where it lands (H200, torch: fresh processes 32-45%% "
-                     "apart unbound, 12-15%% bound to two cores); the row's cpus column says what the worker really had")
+                     "host-bound and a fresh process's speed depends on where it lands (H200: fresh processes 30-250%% "
+                     "apart unbound, 12-69%% bound to two cores); the row's cpus column says what the worker really had")
     run.add_argument("--python", type=_python_map, action="append", default=[], metavar="FW=PATH",
                      help="interpreter for one framework's worker (repeatable)")
     run.add_argument("-o", "--out", type=Path, default=Path("results"), help="results directory (default results/)")
