@@ -127,7 +127,13 @@ def time_direct(call: Callable[[], Any], start: Callable[[Any], None], barrier: 
     number = max(1, math.ceil(5e-3 / one))
     latency = statistics.median(timeit.repeat(lambda: barrier(call()), number=number, repeat=repeat)) / number
     depth = int(max(2, min(DEEP_QUEUE, OUTPUTS_IN_FLIGHT // max(out_bytes, 1), math.ceil(0.05 / one))))
+    queued = statistics.median(timeit.repeat(deep_queue(call, start, barrier, depth), number=1, repeat=max(5, repeat // 2))) / depth
+    return {"latency": latency, "queued": queued, "direct_depth": depth}
 
+
+def deep_queue(call: Callable[[], Any], start: Callable[[Any], None], barrier: Callable[[Any], None], depth: int) -> Callable[[], None]:
+    """One batch of `depth` calls issued back to back (each started, its predecessor
+    released) and closed by one barrier: the direct side's deep queue."""
     def deep() -> None:
         out = None
         for _ in range(depth):
@@ -135,9 +141,17 @@ def time_direct(call: Callable[[], Any], start: Callable[[Any], None], barrier: 
             out = call()
             start(out)
         barrier(out)
+    return deep
 
-    queued = statistics.median(timeit.repeat(deep, number=1, repeat=max(5, repeat // 2))) / depth
-    return {"latency": latency, "queued": queued, "direct_depth": depth}
+
+def run_child(cmd: list[str], env: dict[str, str], tag: str) -> Any:
+    """Run a script's child process; its result is the JSON after `tag` on its last tagged
+    stdout line, or (no such line) the last line of its stderr, as text."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(tag + " ")]
+    if not lines:
+        return (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return json.loads(lines[-1][len(tag) + 1:])
 
 
 def cuda_events(call: Callable[[], Any], repeat: int = 30) -> float:
@@ -188,11 +202,7 @@ def case_label(workload: str, p: dict, dtype: str) -> str:
 def spawn(side: str, framework: str, args: argparse.Namespace) -> list[dict] | str:
     cmd = [sys.executable, __file__, f"--child-{side}", framework, "--device", args.device, "--suite", args.suite, "--budget", str(args.budget)]
     env = {**os.environ, **(FRAMEWORKS[framework].worker_env("fp32") if side == "suite" else {})}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("FIDELITY ")]
-    if not lines:
-        return (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return json.loads(lines[-1][len("FIDELITY "):])
+    return run_child(cmd, env, "FIDELITY")
 
 
 def summarise(framework: str, suite_runs: list[list[dict]], direct_runs: list[list[dict]]) -> list[dict]:

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench.catalog import FRAMEWORKS  # noqa: E402
+from fidelity import run_child  # noqa: E402
 
 SMALL = [
     ("matmul", {"m": 16, "n": 4096, "k": 4096}, "bf16"),
@@ -58,7 +59,7 @@ def this_cpu() -> int:
 
 
 def child(framework: str, device: str, segments: int, interleave: bool, budget: float) -> dict[str, Any]:
-    from fidelity import direct_op
+    from fidelity import deep_queue, direct_op
 
     out: dict[str, Any] = {"affinity": sorted(os.sched_getaffinity(0)), "cases": []}
     adapter = None
@@ -69,14 +70,11 @@ def child(framework: str, device: str, segments: int, interleave: bool, budget: 
         call, start, barrier, out_bytes = direct_op(framework, workload, p, dtype, device)
         depth = max(2, min(1024, IN_FLIGHT // out_bytes))
 
+        batch = deep_queue(call, start, barrier, depth)
+
         def deep() -> float:
             t0 = time.perf_counter()
-            o = None
-            for _ in range(depth):
-                o = None
-                o = call()
-                start(o)
-            barrier(o)
+            batch()
             return (time.perf_counter() - t0) / depth
 
         t_end = time.perf_counter() + 0.3  # warm-up: compile, autotune, clocks
@@ -129,11 +127,7 @@ def spawn(framework: str, args: argparse.Namespace, pin: list[int] | None, inter
     if pin:
         cmd = ["taskset", "-c", ",".join(map(str, pin))] + cmd
     env = {**os.environ, **FRAMEWORKS[framework].worker_env("bf16")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("STATES ")]
-    if not lines:
-        return (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return json.loads(lines[-1][len("STATES "):])
+    return run_child(cmd, env, "STATES")
 
 
 def report(results: dict[str, Any]) -> None:

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench.argtypes import cpu_list  # noqa: E402
 from bench.catalog import FRAMEWORKS  # noqa: E402
+from fidelity import run_child  # noqa: E402
 
 SMALL = [
     ("matmul", {"m": 16, "n": 4096, "k": 4096}, "bf16"),
@@ -92,11 +92,7 @@ def spawn(framework: str, args: argparse.Namespace, first_round: bool) -> dict[s
     if first_round:
         cmd.append("--first-round")
     env = {**os.environ, **FRAMEWORKS[framework].worker_env("bf16")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SMALLOPS ")]
-    if not lines:
-        return (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return json.loads(lines[-1][len("SMALLOPS "):])
+    return run_child(cmd, env, "SMALLOPS")
 
 
 def us(x: float | None) -> str:
