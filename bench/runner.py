@@ -90,6 +90,7 @@ class WorkerProcess:
             cmd += ["--threads", str(config.threads)]
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "PJRT_NPROC"):
                 env[var] = str(config.threads)
+        env.pop("METALBENCH_CPUS", None)  # only --cpus binds a worker, never a stray variable
         if config.cpus:
             env["METALBENCH_CPUS"] = ",".join(map(str, config.cpus))
         env.update(env_extra)
