@@ -445,7 +445,7 @@ def _plan_cases(args: argparse.Namespace, frameworks: list[str], workloads: list
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The runner's settings from the options, with the suite's default budget: apart from
     cmd_run so it reads as plan, configure, run."""
-    budget = args.budget or (0.8 if args.suite == "quick" else 5.0)
+    budget = args.budget or (0.6 if args.suite == "quick" else 5.0)
     timings = measure.TIMING_KINDS if args.timing == "both" else (args.timing,)
     return RunConfig(
         suite=args.suite,
