@@ -5,10 +5,11 @@ machine, made as `make baseline` / `make gate` make them (`--threads 1 --budget 
 more with `bench run` when the pool is short). Every run started fresh worker processes, so
 each is one process per case: the gate's unit. Runs are taken in the order they were made.
 
-* Gate runs (`make baseline` then, later, `make gate`): a block of B consecutive runs is the
-  baseline and a later block of C consecutive runs the candidate. Reported over every such
-  pair of disjoint blocks (sampled down to --trials), and over a strict partition of the pool
-  into B+C-run chunks, where no real run serves two simulated gate runs.
+* Gate runs as CI makes them: `make baseline` once (committed), then every CI job's `make gate`
+  judged against it. The first K*B runs of the pool form K baseline blocks of B consecutive runs;
+  the rest are cut into disjoint gate blocks of C consecutive runs; every gate block is judged
+  against every baseline block. No real run serves two gate blocks, and no gate block shares a
+  run with a baseline.
 * A/A: with no code change, a gate run that exits 1 is a false alarm.
 * Injected slowdowns: the candidate's samples of every case multiplied by 1.10 and 1.25
   (each case's verdict depends only on its own figures, the baseline's spreads and the
@@ -16,8 +17,8 @@ each is one process per case: the gate's unit. Runs are taken in the order they 
   where, in that draw, it states it can detect the slowdown (`detectable` ≤ 10% / 25%).
 * `bench ab` with identical environments: windows of 2R consecutive runs dealt A B A B ….
 
-usage: .venv/bin/python scripts/gate_simulation.py [--pool results/pool] [--runs 0]
-           [--baseline-runs 4] [--candidate-runs 3] [--ab-rounds 5] [--trials 150]
+usage: .venv/bin/python scripts/gate_simulation.py [--pool results/pool] [--runs 0] [--until HH:MM]
+           [--baseline-blocks 2] [--baseline-runs 5] [--candidate-runs 4] [--ab-rounds 5] [--trials 60]
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ FACTORS = ((1.25, 0.25), (1.10, 0.10))  # injected slowdown, and the detectable 
 def read_pool(pool: Path) -> tuple[pd.DataFrame, list[str]]:
     """The pool's rows, and its complete runs in the order they were made. Read leniently
     (runs are only a noise sample); a run with fewer rows than the most complete is dropped."""
-    frames = [pq.read_table(f).to_pandas() for f in sorted(pool.glob("*.parquet"))]
+    frames = [pq.read_table(f).to_pandas() for f in sorted(pool.rglob("*.parquet"))]
     if not frames:
         return pd.DataFrame(), []
     df = pd.concat(frames, ignore_index=True)
@@ -54,27 +55,38 @@ def read_pool(pool: Path) -> tuple[pd.DataFrame, list[str]]:
 
 
 def make_runs(pool: Path, n: int, args: argparse.Namespace) -> None:
+    """Adds up to `n` real runs to the pool, each with its own run id and file, and logs the
+    time, the load average and the duration of each to pool/log.txt (timings on a shared
+    machine mean little without the load). With --until HH:MM (UTC) it starts no run that
+    would, at the last run's duration, end after that time."""
     pool.mkdir(parents=True, exist_ok=True)
+    last = 0.0
     for i in range(n):
-        run_id = f"pool-{time.strftime('%H%M%S')}"
+        if args.until:
+            now = time.gmtime()
+            left = (int(args.until[:2]) * 60 + int(args.until[3:])) * 60 - (now.tm_hour * 3600 + now.tm_min * 60 + now.tm_sec)
+            if left < last:
+                print(f"stop: {left:.0f} s left before {args.until} UTC, a run takes ~{last:.0f} s", flush=True)
+                return
+        run_id = f"pool-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
         cmd = [str(BENCH), "run", "--suite", "quick", "--out", str(pool), "--run-id", run_id,
-               "--threads", str(args.threads), "--budget", str(args.budget)]
+               "--threads", str(args.threads), "--budget", str(args.budget), "--timing", "queued"]
+        load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"] * 3
         print(f"[{i + 1}/{n}] {' '.join(cmd)}", flush=True)
+        start = time.monotonic()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        last = time.monotonic() - start
+        with (pool / "log.txt").open("a") as log:
+            log.write(f"{run_id} start {time.strftime('%H:%M:%S', time.gmtime(time.time() - last))} UTC "
+                      f"load-before {' '.join(load)} duration {last:.1f} s\n")
 
 
-def block_pairs(n_runs: int, b: int, c: int, trials: int, rng: np.random.Generator) -> list[tuple[range, range]]:
-    """(baseline block, later candidate block) of consecutive runs, disjoint."""
-    pairs = [(range(i, i + b), range(j, j + c)) for i in range(n_runs - b + 1) for j in range(i + b, n_runs - c + 1)]
-    if len(pairs) > trials:
-        pairs = [pairs[k] for k in sorted(rng.choice(len(pairs), size=trials, replace=False))]
-    return pairs
-
-
-def partition(n_runs: int, b: int, c: int) -> list[tuple[range, range]]:
-    """Consecutive chunks of b+c runs, each a gate run of its own: no run serves twice."""
-    size = b + c
-    return [(range(k, k + b), range(k + b, k + size)) for k in range(0, n_runs - size + 1, size)]
+def ci_protocol(n_runs: int, blocks: int, b: int, c: int) -> list[tuple[range, range]]:
+    """(baseline block, gate block) pairs as CI makes them: `blocks` baseline blocks of b runs
+    first, then every disjoint later block of c runs, each judged against each baseline."""
+    bases = [range(i * b, (i + 1) * b) for i in range(blocks)]
+    gates = [range(j, j + c) for j in range(blocks * b, n_runs - c + 1, c)]
+    return [(base, gate) for base in bases for gate in gates]
 
 
 def slowed(candidate: pd.DataFrame, factor: float) -> pd.DataFrame:
@@ -91,6 +103,7 @@ class Tally:
         self.runs = 0
         self.red = 0
         self.red_by_fw: dict[str, int] = defaultdict(int)
+        self.by_baseline: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # baseline block → red, runs
         self.cannot_judge = 0
         self.alarm_cases: dict[str, int] = defaultdict(int)
         self.judged: dict[str, int] = defaultdict(int)  # framework → cases judged (summed over runs)
@@ -98,14 +111,17 @@ class Tally:
         self.caught: dict[tuple[str, float], int] = defaultdict(int)
         self.per_case: dict[tuple[str, float], list[int]] = defaultdict(lambda: [0, 0])  # (label, factor) → caught, tried
 
-    def aa(self, result) -> None:
+    def aa(self, result, baseline: str) -> None:
         self.runs += 1
-        self.red += result.exit_code == EXIT_REGRESSION
+        red = result.exit_code == EXIT_REGRESSION
+        self.red += red
+        self.by_baseline[baseline][0] += red
+        self.by_baseline[baseline][1] += 1
         self.cannot_judge += result.exit_code == 2
         for fw in {c.key["framework"] for c in result.by_verdict(SLOWER)}:
             self.red_by_fw[fw] += 1
         for c in result.by_verdict(SLOWER, "faster"):
-            self.alarm_cases[f"{c.verdict} {c.label}"] += 1
+            self.alarm_cases[f"{c.verdict} {c.label} ({c.ratio:.2f}×, bar {c.bar:+.0%})"] += 1
         for c in result.judged:
             self.judged[c.key["framework"]] += 1
             for _, limit in FACTORS:
@@ -125,20 +141,25 @@ class Tally:
         out = [f"\n{title}: {self.runs} simulated gate runs",
                f"  A/A whole gate red (exit 1): {self.red}/{self.runs} = {self.red / max(self.runs, 1):.1%}"
                + (f"; cannot judge (exit 2): {self.cannot_judge}" if self.cannot_judge else "")]
+        if len(self.by_baseline) > 1:
+            out.append("  per baseline block: " + ", ".join(f"{name} {red}/{n}" for name, (red, n) in self.by_baseline.items()))
         out.append("  red because of: " + ", ".join(f"{fw} {self.red_by_fw[fw]}/{self.runs}" for fw in fws))
-        for label, n in sorted(self.alarm_cases.items(), key=lambda kv: -kv[1])[:6]:
+        for label, n in sorted(self.alarm_cases.items(), key=lambda kv: -kv[1])[:8]:
             out.append(f"    {n:3d}× {label}")
         cases = total / max(self.runs, 1)
         for factor, limit in FACTORS:
             stating = sum(self.stating[(fw, limit)] for fw in fws)
             caught = sum(self.caught[(fw, limit)] for fw in fws)
-            worst = [(hit / n, lab) for (lab, f), (hit, n) in self.per_case.items() if f == factor and n >= 3]
-            worst_text = f"; worst case {min(worst)[0]:.0%} ({min(worst)[1]})" if worst else ""
             out.append(f"  cases stating ≤ {limit:.0%}: {stating / max(total, 1):.0%} of {cases:.0f} judged "
                        f"({', '.join(f'{fw} {self.stating[(fw, limit)] / max(self.judged[fw], 1):.0%}' for fw in fws)}); "
                        f"×{factor:.2f} caught in {caught}/{stating} = {caught / max(stating, 1):.1%} "
-                       f"({', '.join(f'{fw} {self.caught[(fw, limit)] / max(self.stating[(fw, limit)], 1):.0%}' for fw in fws)})"
-                       f"{worst_text}")
+                       f"({', '.join(f'{fw} {self.caught[(fw, limit)] / max(self.stating[(fw, limit)], 1):.0%}' for fw in fws)})")
+            need = 0.9 if factor > 1.2 else 0.8
+            rates = sorted((hit / n, n, lab) for (lab, f), (hit, n) in self.per_case.items() if f == factor)
+            below = [r for r in rates if r[0] < need]
+            out.append(f"    per case: {len(rates) - len(below)} of {len(rates)} cases caught in ≥ {need:.0%} of the "
+                       f"trials where they stated ≤ {limit:.0%}" + ("; below: " if below else "")
+                       + "; ".join(f"{lab} {rate:.0%} of {n}" for rate, n, lab in below[:6]))
         return out
 
 
@@ -149,7 +170,7 @@ def simulate(df: pd.DataFrame, order: list[str], pairs: list[tuple[range, range]
     for b_idx, c_idx in pairs:
         base = pd.concat([by_run[order[i]] for i in b_idx])
         cand = pd.concat([by_run[order[i]] for i in c_idx])
-        tally.aa(compare(base, cand, config))
+        tally.aa(compare(base, cand, config), f"runs {b_idx.start + 1}-{b_idx.stop}")
         if inject:
             for factor, limit in FACTORS:
                 tally.injected(compare(base, slowed(cand, factor), config), factor, limit)
@@ -167,40 +188,50 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pool", type=Path, default=Path("results/pool"))
     ap.add_argument("--runs", type=int, default=0, help="make this many more real runs first")
+    ap.add_argument("--until", default="", metavar="HH:MM", help="with --runs: start no run that would end after this UTC time")
+    ap.add_argument("--make-only", action="store_true", help="with --runs: make the runs, simulate nothing")
     ap.add_argument("--threads", type=int, default=1, help="--threads of new runs (default 1, as make gate)")
     ap.add_argument("--budget", type=float, default=0.3, help="--budget of new runs (default 0.3, as make gate)")
-    ap.add_argument("--baseline-runs", type=int, default=4, help="make baseline's BASELINE_RUNS (default 4)")
-    ap.add_argument("--candidate-runs", type=int, default=3, help="make gate's GATE_RUNS (default 3)")
+    ap.add_argument("--baseline-blocks", type=int, default=2, help="baseline blocks at the pool's start (default 2)")
+    ap.add_argument("--baseline-runs", type=int, default=5, help="make baseline's BASELINE_RUNS (default 5)")
+    ap.add_argument("--candidate-runs", type=int, default=4, help="make gate's GATE_RUNS (default 4)")
     ap.add_argument("--ab-rounds", type=int, default=5, help="bench ab --rounds (default 5)")
-    ap.add_argument("--trials", type=int, default=150, help="most gate-run draws to simulate")
+    ap.add_argument("--trials", type=int, default=60, help="most sliding bench ab windows to simulate")
     ap.add_argument("--figure", choices=("min", "median"), default=GateConfig.figure, help="per-process figure")
+    ap.add_argument("--prior-df", type=float, default=None,
+                    help="fix the spread prior's degrees of freedom (default: estimated, as the gate does)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
     if args.runs:
         make_runs(args.pool, args.runs, args)
+        if args.make_only:
+            return 0
     df, order = read_pool(args.pool)
-    if len(order) < args.baseline_runs + args.candidate_runs:
-        print(f"pool {args.pool}: {len(order)} complete runs, need at least {args.baseline_runs + args.candidate_runs}")
+    need = args.baseline_blocks * args.baseline_runs + args.candidate_runs
+    if len(order) < need:
+        print(f"pool {args.pool}: {len(order)} complete runs, need at least {need}")
         return 2
-    config = GateConfig(figure=args.figure)
+    config = GateConfig(figure=args.figure, prior_df=args.prior_df)
     ok = df[(df["status"] == "ok") & df["run_id"].isin(order[:1])]
     print(f"pool {args.pool}: {len(order)} complete real runs, {len(ok)} timed cases each; "
           f"gate = {args.baseline_runs} baseline runs vs {args.candidate_runs} candidate runs; "
-          f"per-process figure {config.figure}; family-wise alpha {config.alpha}, floor {config.threshold:.0%}, "
+          f"per-process figure {config.figure}; prior df {config.prior_df or 'estimated'}; family-wise alpha {config.alpha}, floor {config.threshold:.0%}, "
           f"detectable at {config.power:.0%} power")
     rng = np.random.default_rng(args.seed)
-    b, c = args.baseline_runs, args.candidate_runs
+    k, b, c = args.baseline_blocks, args.baseline_runs, args.candidate_runs
     report = []
-    report += simulate(df, order, block_pairs(len(order), b, c, args.trials, rng), config).lines(
-        f"make baseline ({b} runs) then make gate ({c} runs): disjoint blocks, baseline earlier")
-    report += simulate(df, order, partition(len(order), b, c), config).lines(
-        "the same, strict partition (no run used twice)")
+    pairs = ci_protocol(len(order), k, b, c)
+    report += simulate(df, order, pairs, config).lines(
+        f"CI: make baseline ({k} blocks of {b} runs, the pool's first), then make gate ({len(pairs) // max(k, 1)} "
+        f"disjoint later blocks of {c} runs), each gate block against each baseline")
     r = args.ab_rounds
-    report += simulate(df, order, ab_windows(len(order), r, disjoint=False), config).lines(
-        f"bench ab --rounds {r}, identical environments: sliding windows of {2 * r} runs dealt A B A B")
     report += simulate(df, order, ab_windows(len(order), r, disjoint=True), config).lines(
-        "the same, disjoint windows")
+        f"bench ab --rounds {r}, identical environments: disjoint windows of {2 * r} consecutive runs dealt A B A B")
+    sliding = ab_windows(len(order), r, disjoint=False)
+    if len(sliding) > args.trials:
+        sliding = [sliding[i] for i in sorted(rng.choice(len(sliding), size=args.trials, replace=False))]
+    report += simulate(df, order, sliding, config).lines("the same, sliding windows (they share runs)")
     print("\n".join(report))
     return 0
 

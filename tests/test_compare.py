@@ -5,6 +5,7 @@ per-process figures (fixed seeds; no timing is measured here)."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -343,6 +344,35 @@ def test_moderated_spread_borrows_from_the_group_but_never_shrinks_a_noisy_case(
     noisy = stats.moderated_spread(own_sd=0.2, own_df=3, prior=0.02, prior_df=4)
     assert noisy.sigma == 0.2
     assert stats.prior_sd([0.01, 0.02, 0.5]) == pytest.approx(0.02)  # a bimodal case does not set the prior
+
+
+def _sample_sds(rng: np.random.Generator, true_sds: np.ndarray, df: int) -> np.ndarray:
+    """Sample SDs of cases with these true between-process SDs, from df + 1 processes each."""
+    return true_sds * np.sqrt(rng.chisquare(df, true_sds.size) / df)
+
+
+def test_alike_cases_lend_each_other_many_degrees_of_freedom_and_unlike_ones_few():
+    """Four frameworks of 30 cases, 3 baseline processes each (2 df): one estimate is noisy,
+    so the typical one over 21 baselines is checked, and each group keeps its own spread."""
+    rng = np.random.default_rng(3)
+    typical = {"torch": 0.01, "jax": 0.05, "tensorflow": 0.08, "mlx": 0.03}
+    alike, unlike = [], []
+    for _ in range(21):
+        a = stats.fit_priors({fw: _sample_sds(rng, np.full(30, sd), 2) for fw, sd in typical.items()}, 2)
+        u = stats.fit_priors({fw: _sample_sds(rng, sd * np.exp(rng.normal(0, 1.2, 30)), 2)
+                              for fw, sd in typical.items()}, 2)
+        assert len({p.df for p in a.values()}) == 1  # one worth for all groups
+        alike.append(a)
+        unlike.append(u)
+    assert np.median([a["torch"].df for a in alike]) > 20
+    assert np.median([u["torch"].df for u in unlike]) < 4
+    for fw, sd in typical.items():
+        assert np.median([a[fw].sd for a in alike]) == pytest.approx(sd, rel=0.2)
+
+
+def test_too_few_spreads_fall_back_to_the_median_prior_with_4_degrees_of_freedom():
+    priors = stats.fit_priors({"torch": [0.02, math.nan]}, 2)
+    assert priors["torch"] == stats.Prior(0.02, 4.0)
 
 
 def test_shift_test_bar_is_known_before_the_candidate_and_detectable_is_beyond_it():

@@ -83,7 +83,9 @@ class GateConfig:
     confidence: float = 0.95  # of the displayed interval of the ratio
     metric: str = "median_s"
     figure: str = "min"  # per-process figure: FIGURES
-    prior_df: float = 4.0  # how much a case's spread borrows from its framework's typical one
+    # How much a case's spread borrows from its framework's typical one, in degrees of freedom;
+    # None: estimated from how alike the baseline's cases are (bench.stats.fit_priors).
+    prior_df: float | None = None
 
 
 @dataclass
@@ -309,11 +311,14 @@ def _judge_all(measured: list[tuple[CaseResult, np.ndarray, np.ndarray]], config
     groups: dict[tuple, list[float]] = {}
     for r, _, _ in measured:
         groups.setdefault((r.key["framework"], r.key["machine"]), []).append(own[id(r)])
-    priors = {g: stats.prior_sd(sds) for g, sds in groups.items()}
+    if config.prior_df is None:
+        priors = stats.fit_priors(groups, float(np.median([b.size - 1 for _, b, _ in measured])))
+    else:
+        priors = {g: stats.Prior(stats.prior_sd(sds), config.prior_df) for g, sds in groups.items()}
     for r, b, c in measured:
         prior = priors[(r.key["framework"], r.key["machine"])]
-        stated = stats.moderated_spread(own[id(r)], b.size - 1, prior, config.prior_df)
-        both = stats.moderated_spread(stats.pooled_sd(b, c), b.size + c.size - 2, prior, config.prior_df)
+        stated = stats.moderated_spread(own[id(r)], b.size - 1, prior.sd, prior.df)
+        both = stats.moderated_spread(stats.pooled_sd(b, c), b.size + c.size - 2, prior.sd, prior.df)
         _judge(r, b, c, stated, both, len(measured), config)
 
 
