@@ -133,11 +133,14 @@ def cmd_ab(args: argparse.Namespace, console: Console) -> int:
     from bench import measure
     from bench.catalog import DTYPES, FRAMEWORKS, WORKLOADS
     from bench.runner import RunConfig, new_run_id, plan
+    from workloads.base import MODES
 
     a, b = dict(args.a), dict(args.b)
     frameworks = list(dict.fromkeys(args.framework or [fw for fw in FRAMEWORKS if fw in a or fw in b]))
+    # Every mode, as `bench run` plans by default: the compiled train_step/lora/generate cases are
+    # what an upgrade is likely to change.
     cases = plan(frameworks, list(dict.fromkeys(args.workload or WORKLOADS)),
-                 list(dict.fromkeys(args.dtype or DTYPES)), args.suite)
+                 list(dict.fromkeys(args.dtype or DTYPES)), args.suite, modes=MODES)
     if not cases:
         raise ResultsError("no cases: the workloads define none of the dtypes asked for")
     stamp = new_run_id()

@@ -469,9 +469,13 @@ class FakeEnvironments:
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
         self.calls: list[str] = []
+        self.timings: set[tuple[str, ...]] = set()
+        self.modes: set[str] = set()
 
     def __call__(self, config, cases, path: Path, run_id: str) -> None:
         self.calls.append(run_id)
+        self.timings.add(tuple(config.timings))
+        self.modes.update(case.mode for case in cases)
         rows = []
         for i, case in enumerate(cases):
             slow = 1.25 if config.pythons.get(case.framework, "").endswith("slowed") else 1.0
@@ -532,6 +536,23 @@ def test_ab_command_runs_both_sides_and_writes_the_gate_outputs(tmp_path, monkey
     doc = json.loads(js.read_text())
     assert {c["verdict"] for c in doc["cases"]} == {"slower"} and "slower" in md.read_text()
     assert all(c["key"]["framework"] == "torch" for c in doc["cases"])  # only the framework named in --a/--b
+    assert envs.timings == {("queued",)}  # only the timing kind the verdicts read is measured
+
+
+def test_ab_plans_every_mode_as_bench_run_does(tmp_path, monkeypatch):
+    envs = FakeEnvironments(8)
+    monkeypatch.setattr(gate_ab, "run_suite_once", envs)
+    main(["ab", "--a", f"torch={sys.executable}", "--b", f"torch={sys.executable}", "-w", "train_step", "-d", "bf16",
+          "--rounds", "3", "-o", str(tmp_path / "runs")])
+    assert envs.modes == {"eager", "compiled"}
+
+
+def test_ab_measures_latency_only_when_the_verdicts_read_latency(tmp_path, monkeypatch):
+    envs = FakeEnvironments(6)
+    monkeypatch.setattr(gate_ab, "run_suite_once", envs)
+    main(["ab", "--a", f"torch={sys.executable}", "--b", f"torch={sys.executable}", "-w", "matmul", "-d", "fp32",
+          "--rounds", "3", "-o", str(tmp_path / "runs"), "--metric", "latency_median_s"])
+    assert envs.timings == {("latency",)}
 
 
 def test_ab_rejects_a_missing_interpreter_with_one_line(tmp_path, capsys):
