@@ -94,11 +94,18 @@ baseline: $(VENV)/.installed $(FRAMEWORK_VENVS)
 ## 2 when it cannot judge). Markdown in results/gate/<time>/summary.md (CI: GATE_DIR=results/gate). GATE_ARGS="--threshold 10%"
 GATE_DIR ?= results/gate/$(STAMP)
 GATE_ARGS ?=
+# An alarm is confirmed before the gate goes red: the slower cases alone, in GATE_CONFIRM more
+# fresh processes each, then the whole comparison again (bench/gate/confirm.py; 0: no confirmation).
+GATE_CONFIRM ?= 2
 gate: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	@if ls $(GATE_DIR)/gate-*.parquet >/dev/null 2>&1; then \
 	  echo "make gate: $(GATE_DIR) already holds gate runs; pass GATE_DIR=<a new folder>"; exit 2; fi
 	for i in $$(seq $(GATE_RUNS)); do \
 	  $(BENCH) run --suite quick $(RUN_PYTHONS) $(GATE_RUN_ARGS) --out $(GATE_DIR) --run-id gate-$$i $(ARGS) || exit $$?; done
+	rc=0; $(BENCH) compare results/baselines $(GATE_DIR) --json $(GATE_DIR)/first.json $(GATE_ARGS) > $(GATE_DIR)/first.txt || rc=$$?; \
+	if [ $$rc -eq 1 ] && [ $(GATE_CONFIRM) -gt 0 ]; then \
+	  echo "gate: slower cases; confirming them in $(GATE_CONFIRM) more fresh processes each (first verdicts: $(GATE_DIR)/first.txt)"; \
+	  $(PY) -m bench.gate.confirm $(GATE_DIR)/first.json --runs $(GATE_CONFIRM) --out $(GATE_DIR) -- $(RUN_PYTHONS) $(GATE_RUN_ARGS) $(ARGS) || exit $$?; fi
 	$(BENCH) compare results/baselines $(GATE_DIR) --markdown $(GATE_DIR)/summary.md --json $(GATE_DIR)/summary.json $(GATE_ARGS)
 
 ## locks: re-resolve locks/*.txt after a dependency change (needs uv: pip install uv)

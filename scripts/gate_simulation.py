@@ -18,7 +18,7 @@ each is one process per case: the gate's unit. Runs are taken in the order they 
 * `bench ab` with identical environments: windows of 2R consecutive runs dealt A B A B ….
 
 usage: .venv/bin/python scripts/gate_simulation.py [--pool results/pool] [--runs 0] [--until HH:MM]
-           [--baseline-blocks 2] [--baseline-runs 5] [--candidate-runs 4] [--ab-rounds 5] [--trials 60]
+           [--baseline-blocks 2] [--baseline-runs 3] [--candidate-runs 2] [--ab-rounds 5] [--trials 60]
 """
 
 from __future__ import annotations
@@ -35,23 +35,31 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.gate.compare import EXIT_REGRESSION, SLOWER, GateConfig, compare  # noqa: E402
+from bench.gate.compare import EXIT_REGRESSION, FIGURES, SLOWER, GateConfig, compare  # noqa: E402
+from bench.results import KEY_COLUMNS  # noqa: E402
 
 BENCH = Path(sys.executable).with_name("bench")
 FACTORS = ((1.25, 0.25), (1.10, 0.10))  # injected slowdown, and the detectable it must be caught at
 
 
 def read_pool(pool: Path) -> tuple[pd.DataFrame, list[str]]:
-    """The pool's rows, and its complete runs in the order they were made. Read leniently
-    (runs are only a noise sample); a run with fewer rows than the most complete is dropped."""
+    """The pool's rows, and its complete runs in the order they were made (every parquet file
+    under `pool`, so runs that `make baseline`, `make gate` and `bench ab` wrote count too).
+    A run with fewer than 80% of the largest run's rows (one still being written) is dropped,
+    and only the cases every remaining run measured are kept (`bench ab` runs lack none of the
+    gate's cases, but other runs may)."""
     frames = [pq.read_table(f).to_pandas() for f in sorted(pool.rglob("*.parquet"))]
     if not frames:
         return pd.DataFrame(), []
     df = pd.concat(frames, ignore_index=True)
     counts = df.groupby("run_id").size()
-    complete = counts[counts == counts.max()].index
-    started = df[df["run_id"].isin(complete)].groupby("run_id")["timestamp"].min().sort_values()
-    return df[df["run_id"].isin(complete)], list(started.index)
+    complete = counts[counts >= 0.8 * counts.max()].index
+    df = df[df["run_id"].isin(complete)]
+    keys = df[list(KEY_COLUMNS)].astype(str).agg("|".join, axis=1)
+    runs_per_key = keys.groupby(keys).transform(lambda k: df.loc[k.index, "run_id"].nunique())
+    df = df[runs_per_key == len(complete)]
+    started = df.groupby("run_id")["timestamp"].min().sort_values()
+    return df, list(started.index)
 
 
 def make_runs(pool: Path, n: int, args: argparse.Namespace) -> None:
@@ -79,6 +87,27 @@ def make_runs(pool: Path, n: int, args: argparse.Namespace) -> None:
         with (pool / "log.txt").open("a") as log:
             log.write(f"{run_id} start {time.strftime('%H:%M:%S', time.gmtime(time.time() - last))} UTC "
                       f"load-before {' '.join(load)} duration {last:.1f} s\n")
+
+
+def pool_noise(df: pd.DataFrame, order: list[str], figure: str) -> list[str]:
+    """What the pool says about the noise itself: each case's between-process SD over every
+    run, and how often a process lands ≥ 15% above its case's median (a slow state), and
+    whether such processes come in runs (the next run slow too: an episode, which a block of
+    consecutive runs cannot tell from a regression)."""
+    ok = df[df["status"] == "ok"]
+    fig = ok["samples_s"].map(lambda s: float(FIGURES[figure](np.asarray(s))))
+    case = ok[list(KEY_COLUMNS)].astype(str).agg("|".join, axis=1)
+    table = pd.DataFrame({"case": case, "run": ok["run_id"], "fw": ok["framework"], "log": np.log(fig)})
+    wide = table.pivot_table(index="case", columns="run", values="log")[order]
+    fw = table.groupby("case")["fw"].first()
+    sd = wide.std(axis=1)
+    slow = wide.sub(wide.median(axis=1), axis=0) > np.log(1.15)
+    paired = (slow & (slow.shift(1, axis=1, fill_value=False) | slow.shift(-1, axis=1, fill_value=False))).sum().sum()
+    lines = ["between-process SD of log figures over the pool (median · 90th percentile of the cases): " + ", ".join(
+        f"{name} {np.expm1(s.median()):.1%} · {np.expm1(s.quantile(0.9)):.1%}" for name, s in sd.groupby(fw))]
+    lines.append(f"processes ≥ 15% above their case's median: {int(slow.sum().sum())} of {slow.size} "
+                 f"({slow.sum().sum() / slow.size:.1%}); {int(paired)} of them next to another such run of the same case")
+    return lines
 
 
 def ci_protocol(n_runs: int, blocks: int, b: int, c: int) -> list[tuple[range, range]]:
@@ -163,17 +192,41 @@ class Tally:
         return out
 
 
+def _keys(rows: pd.DataFrame) -> pd.Series:
+    return rows[list(KEY_COLUMNS)].astype(str).agg("|".join, axis=1)
+
+
+def confirmed(base: pd.DataFrame, cand: pd.DataFrame, result, extra: pd.DataFrame | None, config: GateConfig,
+              factor: float = 1.0):
+    """The gate's verdicts after confirming its alarms: when cases are `slower`, the next runs
+    (`extra`, made after the gate block, as `make gate` re-runs the flagged cases) add their
+    processes for those cases only and everything is judged again. Without further runs in the
+    pool the first verdicts stand."""
+    flagged = {"|".join(map(str, (c.key[k] for k in KEY_COLUMNS))) for c in result.by_verdict(SLOWER)}
+    if not flagged or extra is None or extra.empty:
+        return result
+    more = extra[_keys(extra).isin(flagged)]
+    return compare(base, pd.concat([cand, slowed(more, factor) if factor != 1.0 else more]), config)
+
+
 def simulate(df: pd.DataFrame, order: list[str], pairs: list[tuple[range, range]], config: GateConfig,
-             inject: bool = True) -> Tally:
+             inject: bool = True, confirm: int = 0) -> Tally:
+    """`confirm` > 0: each alarm is confirmed with that many later runs of the flagged cases."""
     tally = Tally()
     by_run = {run: part for run, part in df.groupby("run_id")}
     for b_idx, c_idx in pairs:
         base = pd.concat([by_run[order[i]] for i in b_idx])
         cand = pd.concat([by_run[order[i]] for i in c_idx])
-        tally.aa(compare(base, cand, config), f"runs {b_idx.start + 1}-{b_idx.stop}")
+        later = [order[i] for i in range(c_idx.stop, min(c_idx.stop + confirm, len(order))) if i not in b_idx]
+        extra = pd.concat([by_run[r] for r in later]) if confirm and len(later) == confirm else None
+        first = compare(base, cand, config)
+        tally.aa(confirmed(base, cand, first, extra, config) if confirm else first, f"runs {b_idx.start + 1}-{b_idx.stop}")
         if inject:
             for factor, limit in FACTORS:
-                tally.injected(compare(base, slowed(cand, factor), config), factor, limit)
+                hit = compare(base, slowed(cand, factor), config)
+                if confirm:
+                    hit = confirmed(base, slowed(cand, factor), hit, extra, config, factor)
+                tally.injected(hit, factor, limit)
     return tally
 
 
@@ -193,11 +246,13 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="--threads of new runs (default 1, as make gate)")
     ap.add_argument("--budget", type=float, default=0.3, help="--budget of new runs (default 0.3, as make gate)")
     ap.add_argument("--baseline-blocks", type=int, default=2, help="baseline blocks at the pool's start (default 2)")
-    ap.add_argument("--baseline-runs", type=int, default=5, help="make baseline's BASELINE_RUNS (default 5)")
-    ap.add_argument("--candidate-runs", type=int, default=4, help="make gate's GATE_RUNS (default 4)")
-    ap.add_argument("--ab-rounds", type=int, default=5, help="bench ab --rounds (default 5)")
+    ap.add_argument("--baseline-runs", type=int, default=3, help="make baseline's BASELINE_RUNS (default 3)")
+    ap.add_argument("--candidate-runs", type=int, default=2, help="make gate's GATE_RUNS (default 2)")
+    ap.add_argument("--ab-rounds", type=int, default=5, help="bench ab --rounds (default 5; 0: no bench ab view)")
     ap.add_argument("--trials", type=int, default=60, help="most sliding bench ab windows to simulate")
     ap.add_argument("--figure", choices=("min", "median"), default=GateConfig.figure, help="per-process figure")
+    ap.add_argument("--confirm", type=int, default=0, metavar="N",
+                    help="confirm each make-gate alarm with the next N runs of the flagged cases (default 0: no)")
     ap.add_argument("--prior-df", type=float, default=None,
                     help="fix the spread prior's degrees of freedom (default: estimated, as the gate does)")
     ap.add_argument("--seed", type=int, default=1)
@@ -218,14 +273,19 @@ def main() -> int:
           f"gate = {args.baseline_runs} baseline runs vs {args.candidate_runs} candidate runs; "
           f"per-process figure {config.figure}; prior df {config.prior_df or 'estimated'}; family-wise alpha {config.alpha}, floor {config.threshold:.0%}, "
           f"detectable at {config.power:.0%} power")
+    print("\n".join(pool_noise(df, order, config.figure)))
     rng = np.random.default_rng(args.seed)
     k, b, c = args.baseline_blocks, args.baseline_runs, args.candidate_runs
     report = []
     pairs = ci_protocol(len(order), k, b, c)
-    report += simulate(df, order, pairs, config).lines(
+    report += simulate(df, order, pairs, config, confirm=args.confirm).lines(
         f"CI: make baseline ({k} blocks of {b} runs, the pool's first), then make gate ({len(pairs) // max(k, 1)} "
-        f"disjoint later blocks of {c} runs), each gate block against each baseline")
+        f"disjoint later blocks of {c} runs), each gate block against each baseline"
+        + (f"; alarms confirmed by the next {args.confirm} runs" if args.confirm else ""))
     r = args.ab_rounds
+    if not r:
+        print("\n".join(report))
+        return 0
     report += simulate(df, order, ab_windows(len(order), r, disjoint=True), config).lines(
         f"bench ab --rounds {r}, identical environments: disjoint windows of {2 * r} consecutive runs dealt A B A B")
     sliding = ab_windows(len(order), r, disjoint=False)

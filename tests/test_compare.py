@@ -561,3 +561,58 @@ def test_ab_rejects_a_missing_interpreter_with_one_line(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "not an executable interpreter" in err and len(err.strip().splitlines()) == 1
+
+
+# -- confirming alarms --------------------------------------------------------------------------
+def test_every_quick_suite_case_can_be_run_again_with_exactly_its_parameters():
+    from bench.catalog import parse_params
+    from bench.gate.confirm import _params_text
+    from workloads import WORKLOADS
+
+    for name, workload in WORKLOADS.items():
+        for params in workload.cases("quick"):
+            assert parse_params(name, _params_text(params_key(params))) == dict(params), name
+
+
+def test_confirm_reruns_only_the_slower_cases_grouped_per_worker_run():
+    from bench.gate.confirm import confirm_runs
+
+    def case(verdict: str, fw: str, params: str, dtype: str = "fp32") -> dict:
+        return {"verdict": verdict, "key": {"framework": fw, "workload": "matmul", "params": params, "dtype": dtype,
+                                            "mode": "eager"}}
+
+    summary = {"cases": [case("slower", "torch", '{"k":64,"m":64,"n":64}'), case("same", "jax", '{"k":64,"m":64,"n":64}'),
+                         case("slower", "torch", '{"k":256,"m":256,"n":256}'), case("slower", "mlx", '{"k":64,"m":64,"n":64}', "bf16"),
+                         case("faster", "tensorflow", '{"k":64,"m":64,"n":64}')]}
+    assert confirm_runs(summary) == [
+        ["-f", "torch", "-w", "matmul", "-d", "fp32", "--mode", "eager", "-p", "k=64,m=64,n=64", "-p", "k=256,m=256,n=256"],
+        ["-f", "mlx", "-w", "matmul", "-d", "bf16", "--mode", "eager", "-p", "k=64,m=64,n=64"],
+    ]
+    assert confirm_runs({"cases": [case("same", "torch", "{}")]}) == []
+
+
+def test_a_slow_state_in_both_gate_processes_is_not_confirmed_and_a_real_slowdown_is():
+    """Both candidate processes of one case caught in a slow state (+30%) make it `slower`; two
+    confirming processes in the normal state take the alarm back, two slowed ones keep it."""
+    base = processes(3, "b", seed=1)
+    episode = processes(2, "c", seed=2, median=1.3e-3)
+    assert verdicts(frame(*base), frame(*episode)) == {"torch fp32": "slower"}
+    normal = [row(run=f"k{i}", median=1e-3 * m, seed=50 + i) for i, m in enumerate((1.004, 0.997))]
+    assert verdicts(frame(*base), frame(*episode, *normal)) == {"torch fp32": "same"}
+    slowed = [row(run=f"k{i}", median=1.3e-3 * m, seed=50 + i) for i, m in enumerate((1.004, 0.997))]
+    assert verdicts(frame(*base), frame(*episode, *slowed)) == {"torch fp32": "slower"}
+
+
+def test_confirm_command_runs_each_flagged_group_in_fresh_runs_into_the_gate_folder(tmp_path, monkeypatch):
+    from bench.gate import confirm
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(confirm.subprocess, "run", lambda cmd, **_: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps({"cases": [{"verdict": "slower", "key": {
+        "framework": "torch", "workload": "stream", "params": '{"n":4194304}', "dtype": "fp32", "mode": "eager"}}]}))
+    assert confirm.main([str(first), "--out", str(tmp_path), "--runs", "2", "--", "--threads", "1"]) == 0
+    assert [c[c.index("--run-id") + 1] for c in calls] == ["confirm-1-1", "confirm-2-1"]
+    assert all(c[c.index("-p") + 1] == "n=4194304" and c[c.index("--out") + 1] == str(tmp_path) and "--threads" in c
+               for c in calls)
+    assert confirm.main([str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 2
