@@ -116,6 +116,20 @@ def pooled_sd(a: Sequence[float], b: Sequence[float]) -> float:
     return math.sqrt(ss / df)
 
 
+def trimmed_pooled_sd(a: Sequence[float], b: Sequence[float], min_size: int = 4) -> float:
+    """`pooled_sd` after each side of at least `min_size` processes loses its one process
+    farthest from the side's median. One process of four in a slow state (they come and go on
+    a shared machine) then does not widen the bar over a real slowdown, while a side whose
+    processes split between two states still shows the split (two of four, or of three)."""
+    def trim(values: Sequence[float]) -> np.ndarray:
+        x = np.asarray(values, dtype=float)
+        if x.size < min_size:
+            return x
+        return np.delete(x, int(np.argmax(np.abs(x - np.median(x)))))
+
+    return pooled_sd(trim(a), trim(b))
+
+
 def prior_sd(own_sds: Sequence[float]) -> float:
     """The typical between-process SD of a group of cases (one framework on one machine):
     the square root of the median variance, so a few bimodal cases do not set it."""

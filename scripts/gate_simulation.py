@@ -24,6 +24,7 @@ usage: .venv/bin/python scripts/gate_simulation.py [--pool results/pool] [--runs
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import subprocess
 import sys
 import time
@@ -131,6 +132,7 @@ class Tally:
     def __init__(self) -> None:
         self.runs = 0
         self.red = 0
+        self.first_red = 0  # before confirmation
         self.red_by_fw: dict[str, int] = defaultdict(int)
         self.by_baseline: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # baseline block → red, runs
         self.cannot_judge = 0
@@ -138,10 +140,13 @@ class Tally:
         self.judged: dict[str, int] = defaultdict(int)  # framework → cases judged (summed over runs)
         self.stating: dict[tuple[str, float], int] = defaultdict(int)  # (fw, limit) → cases stating ≤ limit
         self.caught: dict[tuple[str, float], int] = defaultdict(int)
+        self.tried: dict[tuple[str, float], int] = defaultdict(int)  # (fw, limit) → slowed cases stating ≤ limit
         self.per_case: dict[tuple[str, float], list[int]] = defaultdict(lambda: [0, 0])  # (label, factor) → caught, tried
 
-    def aa(self, result, baseline: str) -> None:
+    def aa(self, first, result, baseline: str) -> None:
+        """`first`: the first look, whose statements count; `result`: the final verdicts."""
         self.runs += 1
+        self.first_red += first.exit_code == EXIT_REGRESSION
         red = result.exit_code == EXIT_REGRESSION
         self.red += red
         self.by_baseline[baseline][0] += red
@@ -151,15 +156,19 @@ class Tally:
             self.red_by_fw[fw] += 1
         for c in result.by_verdict(SLOWER, "faster"):
             self.alarm_cases[f"{c.verdict} {c.label} ({c.ratio:.2f}×, bar {c.bar:+.0%})"] += 1
-        for c in result.judged:
+        for c in first.judged:
             self.judged[c.key["framework"]] += 1
             for _, limit in FACTORS:
                 self.stating[(c.key["framework"], limit)] += c.detectable <= limit
 
-    def injected(self, result, factor: float, limit: float) -> None:
-        for c in result.judged:
+    def injected(self, first, final, factor: float, limit: float) -> None:
+        """A case counts where its first look stated it detects `limit` (what it says before any
+        confirmation), and is caught where the final verdict is `slower`."""
+        verdicts = {c.label: c.verdict for c in final.cases}
+        for c in first.judged:
             if c.detectable <= limit:
-                hit = c.verdict == SLOWER
+                hit = verdicts.get(c.label) == SLOWER
+                self.tried[(c.key["framework"], limit)] += 1
                 self.caught[(c.key["framework"], limit)] += hit
                 self.per_case[(c.label, factor)][0] += hit
                 self.per_case[(c.label, factor)][1] += 1
@@ -169,6 +178,7 @@ class Tally:
         total = sum(self.judged.values())
         out = [f"\n{title}: {self.runs} simulated gate runs",
                f"  A/A whole gate red (exit 1): {self.red}/{self.runs} = {self.red / max(self.runs, 1):.1%}"
+               + (f" (before confirmation: {self.first_red}/{self.runs})" if self.first_red != self.red else "")
                + (f"; cannot judge (exit 2): {self.cannot_judge}" if self.cannot_judge else "")]
         if len(self.by_baseline) > 1:
             out.append("  per baseline block: " + ", ".join(f"{name} {red}/{n}" for name, (red, n) in self.by_baseline.items()))
@@ -179,10 +189,11 @@ class Tally:
         for factor, limit in FACTORS:
             stating = sum(self.stating[(fw, limit)] for fw in fws)
             caught = sum(self.caught[(fw, limit)] for fw in fws)
+            tried = sum(self.tried[(fw, limit)] for fw in fws)
             out.append(f"  cases stating ≤ {limit:.0%}: {stating / max(total, 1):.0%} of {cases:.0f} judged "
                        f"({', '.join(f'{fw} {self.stating[(fw, limit)] / max(self.judged[fw], 1):.0%}' for fw in fws)}); "
-                       f"×{factor:.2f} caught in {caught}/{stating} = {caught / max(stating, 1):.1%} "
-                       f"({', '.join(f'{fw} {self.caught[(fw, limit)] / max(self.stating[(fw, limit)], 1):.0%}' for fw in fws)})")
+                       f"×{factor:.2f} caught in {caught}/{tried} = {caught / max(tried, 1):.1%} "
+                       f"({', '.join(f'{fw} {self.caught[(fw, limit)] / max(self.tried[(fw, limit)], 1):.0%}' for fw in fws)})")
             need = 0.9 if factor > 1.2 else 0.8
             rates = sorted((hit / n, n, lab) for (lab, f), (hit, n) in self.per_case.items() if f == factor)
             below = [r for r in rates if r[0] < need]
@@ -211,7 +222,10 @@ def confirmed(base: pd.DataFrame, cand: pd.DataFrame, result, extra: pd.DataFram
 
 def simulate(df: pd.DataFrame, order: list[str], pairs: list[tuple[range, range]], config: GateConfig,
              inject: bool = True, confirm: int = 0) -> Tally:
-    """`confirm` > 0: each alarm is confirmed with that many later runs of the flagged cases."""
+    """`confirm` > 0: each alarm is confirmed with that many later runs of the flagged cases, as
+    make gate does: its first look takes the bar from the baseline's spread alone, the
+    confirmation look from both sides' (GateConfig.candidate_spread)."""
+    look = replace(config, candidate_spread=False) if confirm else config
     tally = Tally()
     by_run = {run: part for run, part in df.groupby("run_id")}
     for b_idx, c_idx in pairs:
@@ -219,14 +233,14 @@ def simulate(df: pd.DataFrame, order: list[str], pairs: list[tuple[range, range]
         cand = pd.concat([by_run[order[i]] for i in c_idx])
         later = [order[i] for i in range(c_idx.stop, min(c_idx.stop + confirm, len(order))) if i not in b_idx]
         extra = pd.concat([by_run[r] for r in later]) if confirm and len(later) == confirm else None
-        first = compare(base, cand, config)
-        tally.aa(confirmed(base, cand, first, extra, config) if confirm else first, f"runs {b_idx.start + 1}-{b_idx.stop}")
+        first = compare(base, cand, look)
+        tally.aa(first, confirmed(base, cand, first, extra, config) if confirm else first,
+                 f"runs {b_idx.start + 1}-{b_idx.stop}")
         if inject:
             for factor, limit in FACTORS:
-                hit = compare(base, slowed(cand, factor), config)
-                if confirm:
-                    hit = confirmed(base, slowed(cand, factor), hit, extra, config, factor)
-                tally.injected(hit, factor, limit)
+                hit = compare(base, slowed(cand, factor), look)
+                final = confirmed(base, slowed(cand, factor), hit, extra, config, factor) if confirm else hit
+                tally.injected(hit, final, factor, limit)
     return tally
 
 
@@ -253,6 +267,8 @@ def main() -> int:
     ap.add_argument("--figure", choices=("min", "median"), default=GateConfig.figure, help="per-process figure")
     ap.add_argument("--confirm", type=int, default=0, metavar="N",
                     help="confirm each make-gate alarm with the next N runs of the flagged cases (default 0: no)")
+    ap.add_argument("--no-candidate-spread", action="store_true",
+                    help="the bar from the baseline's spread alone (GateConfig.candidate_spread=False)")
     ap.add_argument("--prior-df", type=float, default=None,
                     help="fix the spread prior's degrees of freedom (default: estimated, as the gate does)")
     ap.add_argument("--seed", type=int, default=1)
@@ -267,7 +283,7 @@ def main() -> int:
     if len(order) < need:
         print(f"pool {args.pool}: {len(order)} complete runs, need at least {need}")
         return 2
-    config = GateConfig(figure=args.figure, prior_df=args.prior_df)
+    config = GateConfig(figure=args.figure, prior_df=args.prior_df, candidate_spread=not args.no_candidate_spread)
     ok = df[(df["status"] == "ok") & df["run_id"].isin(order[:1])]
     print(f"pool {args.pool}: {len(order)} complete real runs, {len(ok)} timed cases each; "
           f"gate = {args.baseline_runs} baseline runs vs {args.candidate_runs} candidate runs; "

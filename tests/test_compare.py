@@ -616,3 +616,28 @@ def test_confirm_command_runs_each_flagged_group_in_fresh_runs_into_the_gate_fol
     assert all(c[c.index("-p") + 1] == "n=4194304" and c[c.index("--out") + 1] == str(tmp_path) and "--threads" in c
                for c in calls)
     assert confirm.main([str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 2
+
+
+def test_one_slow_process_of_four_does_not_widen_the_bar_but_a_split_between_states_does():
+    assert stats.trimmed_pooled_sd([0.0, 0.01, -0.01], [0.22, 0.23, 0.6, 0.22]) == pytest.approx(
+        stats.pooled_sd([0.0, 0.01, -0.01], [0.22, 0.23, 0.22]))
+    assert stats.trimmed_pooled_sd([0.0, 0.0, 0.0], [0.0, 0.0, 0.11, 0.11]) > 0.04  # two of four: a flip shows
+    assert stats.trimmed_pooled_sd([0.0, 0.0], [0.0, 0.11, 0.11]) == stats.pooled_sd([0.0, 0.0], [0.0, 0.11, 0.11])
+
+
+def test_a_real_slowdown_stays_slower_when_one_confirming_process_is_in_a_slow_state():
+    """25% slower in every candidate process, and one of the four also caught in a slow state
+    (+45% more): the bar from both sides must not swallow the slowdown."""
+    base = processes(3, "b", seed=1, spread=0.005)
+    cand = [row(run=f"c{i}", median=1.25e-3 * m, seed=30 + i) for i, m in enumerate((1.0, 1.004, 1.45, 0.997))]
+    assert verdicts(frame(*base), frame(*cand)) == {"torch fp32": "slower"}
+
+
+def test_the_first_look_takes_the_bar_from_the_baseline_alone():
+    """make gate's first look (--spread baseline) flags a two-state flip that the candidate's own
+    scatter shows; the confirmation look, with the bar from both sides, does not."""
+    base = processes(3, spread=0.002)
+    flip = [row(run="c0", median=1.12e-3, seed=5), row(run="c1", median=1.0e-3, seed=6),
+            row(run="c2", median=1.12e-3, seed=7), row(run="c3", median=1.0e-3, seed=8)]
+    assert verdicts(frame(*base), frame(*flip), candidate_spread=False) == {"torch fp32": "slower"}
+    assert verdicts(frame(*base), frame(*flip)) == {"torch fp32": "same"}

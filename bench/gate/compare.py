@@ -86,6 +86,11 @@ class GateConfig:
     # How much a case's spread borrows from its framework's typical one, in degrees of freedom;
     # None: estimated from how alike the baseline's cases are (bench.stats.fit_priors).
     prior_df: float | None = None
+    # Whether the bar also widens with the candidate's own scatter (both sides' pooled spread):
+    # it keeps a two-state flip from passing for a slowdown, but one candidate process in a slow
+    # state widens it too and hides a real slowdown. make gate's first look goes without it and
+    # its confirmation look (more candidate processes) with it.
+    candidate_spread: bool = True
 
 
 @dataclass
@@ -283,7 +288,7 @@ def _judge(result: CaseResult, base: np.ndarray, cand: np.ndarray, stated: stats
     level, floor = config.alpha / n_cases, math.log1p(config.threshold)
     claim = stats.shift_test(base, cand, stated, level, config.power, floor, config.confidence)
     pooled = stats.shift_test(base, cand, both, level, config.power, floor, config.confidence)
-    test = max(claim, pooled, key=lambda t: t.critical)
+    test = max(claim, pooled, key=lambda t: t.critical) if config.candidate_spread else claim
     result.baseline_s, result.candidate_s = float(np.exp(np.median(base))), float(np.exp(np.median(cand)))
     result.ratio = math.exp(test.shift)
     result.ci_low, result.ci_high = math.exp(test.ci_low), math.exp(test.ci_high)
@@ -318,7 +323,8 @@ def _judge_all(measured: list[tuple[CaseResult, np.ndarray, np.ndarray]], config
     for r, b, c in measured:
         prior = priors[(r.key["framework"], r.key["machine"])]
         stated = stats.moderated_spread(own[id(r)], b.size - 1, prior.sd, prior.df)
-        both = stats.moderated_spread(stats.pooled_sd(b, c), b.size + c.size - 2, prior.sd, prior.df)
+        trimmed = (b.size >= 4) + (c.size >= 4)  # each side of 4+ processes loses its farthest one
+        both = stats.moderated_spread(stats.trimmed_pooled_sd(b, c), b.size + c.size - 2 - trimmed, prior.sd, prior.df)
         _judge(r, b, c, stated, both, len(measured), config)
 
 
