@@ -133,6 +133,8 @@ class Tally:
         self.runs = 0
         self.red = 0
         self.first_red = 0  # before confirmation
+        self.flagged = 0  # cases the first looks found slower
+        self.confirm_runs = 0  # bench runs (framework, workload, dtype, mode) confirming them, per confirming round
         self.red_by_fw: dict[str, int] = defaultdict(int)
         self.by_baseline: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # baseline block → red, runs
         self.cannot_judge = 0
@@ -147,6 +149,9 @@ class Tally:
         """`first`: the first look, whose statements count; `result`: the final verdicts."""
         self.runs += 1
         self.first_red += first.exit_code == EXIT_REGRESSION
+        flagged = first.by_verdict(SLOWER)
+        self.flagged += len(flagged)
+        self.confirm_runs += len({(c.key["framework"], c.key["workload"], c.key["dtype"], c.key["mode"]) for c in flagged})
         red = result.exit_code == EXIT_REGRESSION
         self.red += red
         self.by_baseline[baseline][0] += red
@@ -180,6 +185,9 @@ class Tally:
                f"  A/A whole gate red (exit 1): {self.red}/{self.runs} = {self.red / max(self.runs, 1):.1%}"
                + (f" (before confirmation: {self.first_red}/{self.runs})" if self.first_red != self.red else "")
                + (f"; cannot judge (exit 2): {self.cannot_judge}" if self.cannot_judge else "")]
+        if self.first_red != self.red:
+            out.append(f"  first looks flagged {self.flagged / self.runs:.1f} cases per gate run on average, "
+                       f"{self.confirm_runs / self.runs:.1f} confirming bench runs per round")
         if len(self.by_baseline) > 1:
             out.append("  per baseline block: " + ", ".join(f"{name} {red}/{n}" for name, (red, n) in self.by_baseline.items()))
         out.append("  red because of: " + ", ".join(f"{fw} {self.red_by_fw[fw]}/{self.runs}" for fw in fws))
@@ -269,8 +277,8 @@ def main() -> int:
                     help="confirm each make-gate alarm with the next N runs of the flagged cases (default 0: no)")
     ap.add_argument("--no-candidate-spread", action="store_true",
                     help="the bar from the baseline's spread alone (GateConfig.candidate_spread=False)")
-    ap.add_argument("--prior-df", type=float, default=None,
-                    help="fix the spread prior's degrees of freedom (default: estimated, as the gate does)")
+    ap.add_argument("--prior-df", default=str(GateConfig.prior_df), metavar="DF|estimate",
+                    help=f"the spread prior's degrees of freedom, or 'estimate' (default {GateConfig.prior_df}, as the gate)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
@@ -283,7 +291,8 @@ def main() -> int:
     if len(order) < need:
         print(f"pool {args.pool}: {len(order)} complete runs, need at least {need}")
         return 2
-    config = GateConfig(figure=args.figure, prior_df=args.prior_df, candidate_spread=not args.no_candidate_spread)
+    prior_df = None if args.prior_df == "estimate" else float(args.prior_df)
+    config = GateConfig(figure=args.figure, prior_df=prior_df, candidate_spread=not args.no_candidate_spread)
     ok = df[(df["status"] == "ok") & df["run_id"].isin(order[:1])]
     print(f"pool {args.pool}: {len(order)} complete real runs, {len(ok)} timed cases each; "
           f"gate = {args.baseline_runs} baseline runs vs {args.candidate_runs} candidate runs; "

@@ -641,3 +641,17 @@ def test_the_first_look_takes_the_bar_from_the_baseline_alone():
             row(run="c2", median=1.12e-3, seed=7), row(run="c3", median=1.0e-3, seed=8)]
     assert verdicts(frame(*base), frame(*flip), candidate_spread=False) == {"torch fp32": "slower"}
     assert verdicts(frame(*base), frame(*flip)) == {"torch fp32": "same"}
+
+
+def test_an_estimated_prior_lends_alike_cases_more_than_unlike_ones():
+    """GateConfig(prior_df=None): the prior's worth comes from the baseline; a suite whose cases
+    are alike states smaller detectable slowdowns than one whose cases differ wildly."""
+    rng = np.random.default_rng(11)
+    alike = [("torch", 0.01, False)] * 40
+    unlike = [("torch", float(0.01 * np.exp(rng.normal(0, 1.5))), False) for _ in range(40)]
+    detects = {}
+    for name, suite in (("alike", alike), ("unlike", unlike)):
+        result = gate.compare(*_gate_run(rng, suite, {}), gate.GateConfig(prior_df=None))
+        assert result.exit_code == 0
+        detects[name] = np.median([c.detectable for c in result.judged])
+    assert detects["alike"] < detects["unlike"]
