@@ -97,7 +97,7 @@ baseline: $(VENV)/.installed $(FRAMEWORK_VENVS)
 GATE_DIR ?= results/gate/$(STAMP)
 GATE_ARGS ?=
 # An alarm is confirmed before the gate goes red: the slower cases alone, in GATE_CONFIRM more
-# fresh processes each, then the whole comparison again (bench/gate/confirm.py; 0: no confirmation).
+# fresh processes each, then the whole comparison again (bench/confirm.py; 0: no confirmation).
 GATE_CONFIRM ?= 2
 gate: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	@if ls $(GATE_DIR)/gate-*.parquet >/dev/null 2>&1; then \
@@ -107,7 +107,7 @@ gate: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	rc=0; $(BENCH) compare results/baselines $(GATE_DIR) --json $(GATE_DIR)/first.json --spread baseline $(GATE_ARGS) > $(GATE_DIR)/first.txt || rc=$$?; \
 	if [ $$rc -eq 1 ] && [ $(GATE_CONFIRM) -gt 0 ]; then \
 	  echo "gate: slower cases; confirming them in $(GATE_CONFIRM) more fresh processes each (first verdicts: $(GATE_DIR)/first.txt)"; \
-	  $(PY) -m bench.gate.confirm $(GATE_DIR)/first.json --runs $(GATE_CONFIRM) --out $(GATE_DIR) -- $(RUN_PYTHONS) $(GATE_RUN_ARGS) $(ARGS) || exit $$?; fi
+	  $(PY) -m bench.confirm $(GATE_DIR)/first.json --runs $(GATE_CONFIRM) --out $(GATE_DIR) -- $(RUN_PYTHONS) $(GATE_RUN_ARGS) $(ARGS) || exit $$?; fi
 	$(BENCH) compare results/baselines $(GATE_DIR) --markdown $(GATE_DIR)/summary.md --json $(GATE_DIR)/summary.json $(GATE_ARGS)
 
 ## locks: re-resolve locks/*.txt after a dependency change (needs uv: pip install uv)

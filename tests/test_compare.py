@@ -566,7 +566,7 @@ def test_ab_rejects_a_missing_interpreter_with_one_line(tmp_path, capsys):
 # -- confirming alarms --------------------------------------------------------------------------
 def test_every_quick_suite_case_can_be_run_again_with_exactly_its_parameters():
     from bench.catalog import parse_params
-    from bench.gate.confirm import _params_text
+    from bench.confirm import _params_text
     from workloads import WORKLOADS
 
     for name, workload in WORKLOADS.items():
@@ -575,7 +575,7 @@ def test_every_quick_suite_case_can_be_run_again_with_exactly_its_parameters():
 
 
 def test_confirm_reruns_only_the_slower_cases_grouped_per_worker_run():
-    from bench.gate.confirm import confirm_runs
+    from bench.confirm import confirm_runs
 
     def case(verdict: str, fw: str, params: str, dtype: str = "fp32") -> dict:
         return {"verdict": verdict, "key": {"framework": fw, "workload": "matmul", "params": params, "dtype": dtype,
@@ -604,7 +604,7 @@ def test_a_slow_state_in_both_gate_processes_is_not_confirmed_and_a_real_slowdow
 
 
 def test_confirm_command_runs_each_flagged_group_in_fresh_runs_into_the_gate_folder(tmp_path, monkeypatch):
-    from bench.gate import confirm
+    from bench import confirm
 
     calls: list[list[str]] = []
     monkeypatch.setattr(confirm.subprocess, "run", lambda cmd, **_: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0))

@@ -9,9 +9,10 @@ cases again in `--runs` more fresh processes (one `bench run` per framework, wor
 and mode, with exactly the flagged parameters), adds them to the gate's runs and judges
 everything again with the same statistics. Red needs both looks, so a false alarm is rarer
 than after the first; the confirming processes add power where a slowdown is real.
-`scripts/gate_simulation.py --confirm 2` measures both on a pool of real runs.
+`scripts/gate_simulation.py --confirm 2` measures both on a pool of real runs. Like `bench.ab`
+it sits above the gate (the gate only reads results; this runs cases, through `bench run`).
 
-usage: python -m bench.gate.confirm FIRST.json --out GATE_DIR [--runs 2] [-- bench run options]
+usage: python -m bench.confirm FIRST.json --out GATE_DIR [--runs 2] [-- bench run options]
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def confirm_runs(summary: dict[str, Any]) -> list[list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.gate.confirm", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.confirm", description=__doc__.splitlines()[0])
     ap.add_argument("summary", type=Path, help="the first comparison's --json")
     ap.add_argument("--out", type=Path, required=True, help="the gate's runs folder; the confirming runs go there")
     ap.add_argument("--runs", type=int, default=2, help="fresh processes per flagged case (default 2)")
