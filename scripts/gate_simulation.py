@@ -188,10 +188,10 @@ class Tally:
         if self.first_red != self.red:
             out.append(f"  first looks flagged {self.flagged / self.runs:.1f} cases per gate run on average, "
                        f"{self.confirm_runs / self.runs:.1f} confirming bench runs per round")
-        if len(self.by_baseline) > 1:
+        if 1 < len(self.by_baseline) < self.runs:
             out.append("  per baseline block: " + ", ".join(f"{name} {red}/{n}" for name, (red, n) in self.by_baseline.items()))
         out.append("  red because of: " + ", ".join(f"{fw} {self.red_by_fw[fw]}/{self.runs}" for fw in fws))
-        for label, n in sorted(self.alarm_cases.items(), key=lambda kv: -kv[1])[:8]:
+        for label, n in sorted(self.alarm_cases.items(), key=lambda kv: (not kv[0].startswith(SLOWER), -kv[1]))[:8]:
             out.append(f"    {n:3d}× {label}")
         cases = total / max(self.runs, 1)
         for factor, limit in FACTORS:
@@ -277,8 +277,8 @@ def main() -> int:
                     help="confirm each make-gate alarm with the next N runs of the flagged cases (default 0: no)")
     ap.add_argument("--no-candidate-spread", action="store_true",
                     help="the bar from the baseline's spread alone (GateConfig.candidate_spread=False)")
-    ap.add_argument("--prior-df", default=str(GateConfig.prior_df), metavar="DF|estimate",
-                    help=f"the spread prior's degrees of freedom, or 'estimate' (default {GateConfig.prior_df}, as the gate)")
+    ap.add_argument("--prior-df", default="estimate", metavar="DF|estimate",
+                    help="the spread prior's degrees of freedom, or 'estimate' (default, as the gate)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 

@@ -85,11 +85,10 @@ class GateConfig:
     figure: str = "min"  # per-process figure: FIGURES
     # How much a case's spread borrows from its framework's typical one, in degrees of freedom.
     # None: estimated from how alike the baseline's cases are (bench.stats.fit_priors, Smyth's
-    # fitFDist). On the 2-core VM that estimate is ~1 (a few cases are far noisier than the rest;
-    # they keep their own SD anyway), and with it the suite states a third fewer cases at 10%,
-    # while with 4 the gate (first look + confirmation) was as often green on unchanged code and
-    # caught injected slowdowns where stated as often (README, "Measured on this VM").
-    prior_df: float | None = 4.0
+    # fitFDist); ~1 on the 2-core VM, where a few cases are far noisier than the rest. A fixed 4
+    # stated ≤ 10% for 31% of the cases instead of 12%, but three of them then missed a 25%
+    # slowdown they said they would catch (README, "Measured on this VM").
+    prior_df: float | None = None
     # Whether the bar also widens with the candidate's own scatter (both sides' pooled spread):
     # it keeps a two-state flip from passing for a slowdown, but one candidate process in a slow
     # state widens it too and hides a real slowdown. make gate's first look goes without it and
