@@ -133,18 +133,24 @@ def cmd_ab(args: argparse.Namespace, console: Console) -> int:
     from bench import measure
     from bench.catalog import DTYPES, FRAMEWORKS, WORKLOADS
     from bench.runner import RunConfig, new_run_id, plan
+    from workloads.base import MODES
 
     a, b = dict(args.a), dict(args.b)
     frameworks = list(dict.fromkeys(args.framework or [fw for fw in FRAMEWORKS if fw in a or fw in b]))
+    # Every mode, as `bench run` plans by default: the compiled train_step/lora/generate cases are
+    # what an upgrade is likely to change.
     cases = plan(frameworks, list(dict.fromkeys(args.workload or WORKLOADS)),
-                 list(dict.fromkeys(args.dtype or DTYPES)), args.suite)
+                 list(dict.fromkeys(args.dtype or DTYPES)), args.suite, modes=MODES)
     if not cases:
         raise ResultsError("no cases: the workloads define none of the dtypes asked for")
     stamp = new_run_id()
     out = args.out or Path("results") / "ab" / stamp
     protocol = measure.Protocol(budget_s=args.budget)
-    sides = [Side(name, RunConfig(suite=args.suite, device=args.device, threads=args.threads, protocol=protocol,
-                                  pythons=envs)) for name, envs in (("a", a), ("b", b))]
+    # Only the timing kind the verdicts read is measured: latency for --metric latency_median_s,
+    # else queued (the headline median_s, as the suite measures every case): a fifth less per run.
+    timings = ("latency",) if args.metric == "latency_median_s" else ("queued",)
+    sides = [Side(name, RunConfig(suite=args.suite, device=args.device, threads=args.threads, timings=timings,
+                                  protocol=protocol, pythons=envs)) for name, envs in (("a", a), ("b", b))]
     console.print(f"ab: {len(cases)} cases of {', '.join(frameworks)}, {args.rounds} rounds of "
                   f"{' '.join(s.describe() for s in sides)}, alternating → {out}")
     files = run_interleaved(sides, cases, args.rounds, out, stamp,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -116,11 +116,85 @@ def pooled_sd(a: Sequence[float], b: Sequence[float]) -> float:
     return math.sqrt(ss / df)
 
 
+def trimmed_pooled_sd(a: Sequence[float], b: Sequence[float], min_size: int = 4) -> float:
+    """`pooled_sd` after each side of at least `min_size` processes loses its one process
+    farthest from the side's median. One process of four in a slow state (they come and go on
+    a shared machine) then does not widen the bar over a real slowdown, while a side whose
+    processes split between two states still shows the split (two of four, or of three)."""
+    def trim(values: Sequence[float]) -> np.ndarray:
+        x = np.asarray(values, dtype=float)
+        if x.size < min_size:
+            return x
+        return np.delete(x, int(np.argmax(np.abs(x - np.median(x)))))
+
+    return pooled_sd(trim(a), trim(b))
+
+
 def prior_sd(own_sds: Sequence[float]) -> float:
     """The typical between-process SD of a group of cases (one framework on one machine):
     the square root of the median variance, so a few bimodal cases do not set it."""
     v = np.asarray([s * s for s in own_sds if math.isfinite(s)], dtype=float)
     return float(math.sqrt(np.median(v))) if v.size else math.nan
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A group's typical between-process spread and how many degrees of freedom it is worth."""
+
+    sd: float
+    df: float
+
+
+def _trigamma_inverse(x: float) -> float:
+    """y with trigamma(y) = x, by Newton's method (as limma's trigammaInverse)."""
+    from scipy.special import polygamma
+
+    if x > 1e7:
+        return 1 / math.sqrt(x)
+    if x < 1e-6:
+        return 1 / x
+    y = 0.5 + 1 / x
+    for _ in range(50):
+        tri = float(polygamma(1, y))
+        step = tri * (1 - tri / x) / float(polygamma(2, y))
+        y += step
+        if -step / y < 1e-8:
+            break
+    return y
+
+
+def fit_priors(groups: Mapping[Any, Sequence[float]], own_df: float, max_df: float = 60.0) -> dict[Any, Prior]:
+    """Each group's prior spread, and one prior worth in degrees of freedom for all groups,
+    estimated from the cases' own sample SDs (Smyth 2004, limma's fitFDist, by the moments of
+    log variances; each group, e.g. one framework on one machine, keeps its own typical spread).
+
+    A case's sample variance is its true variance times chi2(own_df)/own_df; if the true
+    variances of a group scatter around its s0^2 as a scaled inverse chi2 with d0 degrees of
+    freedom, the log sample variances scatter by trigamma(own_df/2) + trigamma(d0/2). The
+    scatter beyond what sampling alone explains measures how alike the cases are: alike cases
+    (a large d0) lend each other a lot, very different ones (bimodal cases, mixed sizes)
+    little. With own_df = 2 one group's 30 cases say little about d0, so the estimate pools the
+    scatter of every group (about its own mean). Capped at `max_df`; with fewer than 3 usable
+    SDs in all, the median-variance prior with 4 df.
+    """
+    from scipy.special import digamma, polygamma
+
+    half = own_df / 2
+    centred: list[np.ndarray] = []
+    means: dict[Any, float] = {}
+    for g, own in groups.items():
+        sds = np.asarray([x for x in own if math.isfinite(x) and x > 0], dtype=float)
+        if sds.size:
+            e = np.log(sds**2) - float(digamma(half)) + math.log(half)
+            means[g] = float(np.mean(e))
+            centred.append(e - means[g])
+    n = sum(c.size for c in centred)
+    if own_df <= 0 or n - len(centred) < 2:
+        return {g: Prior(prior_sd(own), 4.0) for g, own in groups.items()}
+    excess = float(sum(np.sum(c**2) for c in centred)) / (n - len(centred)) - float(polygamma(1, half))
+    d0 = min(2 * _trigamma_inverse(excess), max_df) if excess > 0 else max_df
+    shift = float(digamma(d0 / 2)) - math.log(d0 / 2)
+    return {g: Prior(math.sqrt(math.exp(means[g] + shift)) if g in means else math.nan, d0) for g in groups}
 
 
 def moderated_spread(own_sd: float, own_df: float, prior: float, prior_df: float) -> Spread:

@@ -5,6 +5,7 @@ per-process figures (fixed seeds; no timing is measured here)."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -345,6 +346,35 @@ def test_moderated_spread_borrows_from_the_group_but_never_shrinks_a_noisy_case(
     assert stats.prior_sd([0.01, 0.02, 0.5]) == pytest.approx(0.02)  # a bimodal case does not set the prior
 
 
+def _sample_sds(rng: np.random.Generator, true_sds: np.ndarray, df: int) -> np.ndarray:
+    """Sample SDs of cases with these true between-process SDs, from df + 1 processes each."""
+    return true_sds * np.sqrt(rng.chisquare(df, true_sds.size) / df)
+
+
+def test_alike_cases_lend_each_other_many_degrees_of_freedom_and_unlike_ones_few():
+    """Four frameworks of 30 cases, 3 baseline processes each (2 df): one estimate is noisy,
+    so the typical one over 21 baselines is checked, and each group keeps its own spread."""
+    rng = np.random.default_rng(3)
+    typical = {"torch": 0.01, "jax": 0.05, "tensorflow": 0.08, "mlx": 0.03}
+    alike, unlike = [], []
+    for _ in range(21):
+        a = stats.fit_priors({fw: _sample_sds(rng, np.full(30, sd), 2) for fw, sd in typical.items()}, 2)
+        u = stats.fit_priors({fw: _sample_sds(rng, sd * np.exp(rng.normal(0, 1.2, 30)), 2)
+                              for fw, sd in typical.items()}, 2)
+        assert len({p.df for p in a.values()}) == 1  # one worth for all groups
+        alike.append(a)
+        unlike.append(u)
+    assert np.median([a["torch"].df for a in alike]) > 20
+    assert np.median([u["torch"].df for u in unlike]) < 4
+    for fw, sd in typical.items():
+        assert np.median([a[fw].sd for a in alike]) == pytest.approx(sd, rel=0.2)
+
+
+def test_too_few_spreads_fall_back_to_the_median_prior_with_4_degrees_of_freedom():
+    priors = stats.fit_priors({"torch": [0.02, math.nan]}, 2)
+    assert priors["torch"] == stats.Prior(0.02, 4.0)
+
+
 def test_shift_test_bar_is_known_before_the_candidate_and_detectable_is_beyond_it():
     spread = stats.Spread(0.02, 7, 0.02)
     base = [0.0, 0.01, -0.01, 0.02]
@@ -439,9 +469,13 @@ class FakeEnvironments:
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
         self.calls: list[str] = []
+        self.timings: set[tuple[str, ...]] = set()
+        self.modes: set[str] = set()
 
     def __call__(self, config, cases, path: Path, run_id: str) -> None:
         self.calls.append(run_id)
+        self.timings.add(tuple(config.timings))
+        self.modes.update(case.mode for case in cases)
         rows = []
         for i, case in enumerate(cases):
             slow = 1.25 if config.pythons.get(case.framework, "").endswith("slowed") else 1.0
@@ -502,6 +536,23 @@ def test_ab_command_runs_both_sides_and_writes_the_gate_outputs(tmp_path, monkey
     doc = json.loads(js.read_text())
     assert {c["verdict"] for c in doc["cases"]} == {"slower"} and "slower" in md.read_text()
     assert all(c["key"]["framework"] == "torch" for c in doc["cases"])  # only the framework named in --a/--b
+    assert envs.timings == {("queued",)}  # only the timing kind the verdicts read is measured
+
+
+def test_ab_plans_every_mode_as_bench_run_does(tmp_path, monkeypatch):
+    envs = FakeEnvironments(8)
+    monkeypatch.setattr(gate_ab, "run_suite_once", envs)
+    main(["ab", "--a", f"torch={sys.executable}", "--b", f"torch={sys.executable}", "-w", "train_step", "-d", "bf16",
+          "--rounds", "3", "-o", str(tmp_path / "runs")])
+    assert envs.modes == {"eager", "compiled"}
+
+
+def test_ab_measures_latency_only_when_the_verdicts_read_latency(tmp_path, monkeypatch):
+    envs = FakeEnvironments(6)
+    monkeypatch.setattr(gate_ab, "run_suite_once", envs)
+    main(["ab", "--a", f"torch={sys.executable}", "--b", f"torch={sys.executable}", "-w", "matmul", "-d", "fp32",
+          "--rounds", "3", "-o", str(tmp_path / "runs"), "--metric", "latency_median_s"])
+    assert envs.timings == {("latency",)}
 
 
 def test_ab_rejects_a_missing_interpreter_with_one_line(tmp_path, capsys):
@@ -510,3 +561,97 @@ def test_ab_rejects_a_missing_interpreter_with_one_line(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "not an executable interpreter" in err and len(err.strip().splitlines()) == 1
+
+
+# -- confirming alarms --------------------------------------------------------------------------
+def test_every_quick_suite_case_can_be_run_again_with_exactly_its_parameters():
+    from bench.catalog import parse_params
+    from bench.confirm import _params_text
+    from workloads import WORKLOADS
+
+    for name, workload in WORKLOADS.items():
+        for params in workload.cases("quick"):
+            assert parse_params(name, _params_text(params_key(params))) == dict(params), name
+
+
+def test_confirm_reruns_only_the_slower_cases_grouped_per_worker_run():
+    from bench.confirm import confirm_runs
+
+    def case(verdict: str, fw: str, params: str, dtype: str = "fp32") -> dict:
+        return {"verdict": verdict, "key": {"framework": fw, "workload": "matmul", "params": params, "dtype": dtype,
+                                            "mode": "eager"}}
+
+    summary = {"cases": [case("slower", "torch", '{"k":64,"m":64,"n":64}'), case("same", "jax", '{"k":64,"m":64,"n":64}'),
+                         case("slower", "torch", '{"k":256,"m":256,"n":256}'), case("slower", "mlx", '{"k":64,"m":64,"n":64}', "bf16"),
+                         case("faster", "tensorflow", '{"k":64,"m":64,"n":64}')]}
+    assert confirm_runs(summary) == [
+        ["-f", "torch", "-w", "matmul", "-d", "fp32", "--mode", "eager", "-p", "k=64,m=64,n=64", "-p", "k=256,m=256,n=256"],
+        ["-f", "mlx", "-w", "matmul", "-d", "bf16", "--mode", "eager", "-p", "k=64,m=64,n=64"],
+    ]
+    assert confirm_runs({"cases": [case("same", "torch", "{}")]}) == []
+
+
+def test_a_slow_state_in_both_gate_processes_is_not_confirmed_and_a_real_slowdown_is():
+    """Both candidate processes of one case caught in a slow state (+30%) make it `slower`; two
+    confirming processes in the normal state take the alarm back, two slowed ones keep it."""
+    base = processes(3, "b", seed=1)
+    episode = processes(2, "c", seed=2, median=1.3e-3)
+    assert verdicts(frame(*base), frame(*episode)) == {"torch fp32": "slower"}
+    normal = [row(run=f"k{i}", median=1e-3 * m, seed=50 + i) for i, m in enumerate((1.004, 0.997))]
+    assert verdicts(frame(*base), frame(*episode, *normal)) == {"torch fp32": "same"}
+    slowed = [row(run=f"k{i}", median=1.3e-3 * m, seed=50 + i) for i, m in enumerate((1.004, 0.997))]
+    assert verdicts(frame(*base), frame(*episode, *slowed)) == {"torch fp32": "slower"}
+
+
+def test_confirm_command_runs_each_flagged_group_in_fresh_runs_into_the_gate_folder(tmp_path, monkeypatch):
+    from bench import confirm
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(confirm.subprocess, "run", lambda cmd, **_: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps({"cases": [{"verdict": "slower", "key": {
+        "framework": "torch", "workload": "stream", "params": '{"n":4194304}', "dtype": "fp32", "mode": "eager"}}]}))
+    assert confirm.main([str(first), "--out", str(tmp_path), "--runs", "2", "--", "--threads", "1"]) == 0
+    assert [c[c.index("--run-id") + 1] for c in calls] == ["confirm-1-1", "confirm-2-1"]
+    assert all(c[c.index("-p") + 1] == "n=4194304" and c[c.index("--out") + 1] == str(tmp_path) and "--threads" in c
+               for c in calls)
+    assert confirm.main([str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 2
+
+
+def test_one_slow_process_of_four_does_not_widen_the_bar_but_a_split_between_states_does():
+    assert stats.trimmed_pooled_sd([0.0, 0.01, -0.01], [0.22, 0.23, 0.6, 0.22]) == pytest.approx(
+        stats.pooled_sd([0.0, 0.01, -0.01], [0.22, 0.23, 0.22]))
+    assert stats.trimmed_pooled_sd([0.0, 0.0, 0.0], [0.0, 0.0, 0.11, 0.11]) > 0.04  # two of four: a flip shows
+    assert stats.trimmed_pooled_sd([0.0, 0.0], [0.0, 0.11, 0.11]) == stats.pooled_sd([0.0, 0.0], [0.0, 0.11, 0.11])
+
+
+def test_a_real_slowdown_stays_slower_when_one_confirming_process_is_in_a_slow_state():
+    """25% slower in every candidate process, and one of the four also caught in a slow state
+    (+45% more): the bar from both sides must not swallow the slowdown."""
+    base = processes(3, "b", seed=1, spread=0.005)
+    cand = [row(run=f"c{i}", median=1.25e-3 * m, seed=30 + i) for i, m in enumerate((1.0, 1.004, 1.45, 0.997))]
+    assert verdicts(frame(*base), frame(*cand)) == {"torch fp32": "slower"}
+
+
+def test_the_first_look_takes_the_bar_from_the_baseline_alone():
+    """make gate's first look (--spread baseline) flags a two-state flip that the candidate's own
+    scatter shows; the confirmation look, with the bar from both sides, does not."""
+    base = processes(3, spread=0.002)
+    flip = [row(run="c0", median=1.12e-3, seed=5), row(run="c1", median=1.0e-3, seed=6),
+            row(run="c2", median=1.12e-3, seed=7), row(run="c3", median=1.0e-3, seed=8)]
+    assert verdicts(frame(*base), frame(*flip), candidate_spread=False) == {"torch fp32": "slower"}
+    assert verdicts(frame(*base), frame(*flip)) == {"torch fp32": "same"}
+
+
+def test_an_estimated_prior_lends_alike_cases_more_than_unlike_ones():
+    """GateConfig(prior_df=None): the prior's worth comes from the baseline; a suite whose cases
+    are alike states smaller detectable slowdowns than one whose cases differ wildly."""
+    rng = np.random.default_rng(11)
+    alike = [("torch", 0.01, False)] * 40
+    unlike = [("torch", float(0.01 * np.exp(rng.normal(0, 1.5))), False) for _ in range(40)]
+    detects = {}
+    for name, suite in (("alike", alike), ("unlike", unlike)):
+        result = gate.compare(*_gate_run(rng, suite, {}), gate.GateConfig(prior_df=None))
+        assert result.exit_code == 0
+        detects[name] = np.median([c.detectable for c in result.judged])
+    assert detects["alike"] < detects["unlike"]

@@ -79,6 +79,9 @@ def add_verdict_options(p: argparse.ArgumentParser) -> None:
                    f"its median (default {GateConfig.figure})")
     p.add_argument("--alpha", type=_alpha, default=GateConfig.alpha,
                    help=f"family-wise false-alarm level over all cases (default {GateConfig.alpha})")
+    p.add_argument("--spread", choices=("both", "baseline"), default="both",
+                   help="the bar from both sides' between-process spread, whichever is wider (both), or from the "
+                   "baseline's alone (baseline: what make gate's first look uses before confirming alarms; default both)")
     p.add_argument("--markdown", type=_output_file, metavar="FILE", help="also write a Markdown summary (CI job summary)")
     p.add_argument("--json", type=_output_file, metavar="FILE", help="also write every case as JSON")
 
@@ -110,7 +113,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> GateConfig:
-    return GateConfig(threshold=args.threshold, alpha=args.alpha, metric=args.metric, figure=args.figure)
+    return GateConfig(threshold=args.threshold, alpha=args.alpha, metric=args.metric, figure=args.figure,
+                      candidate_spread=args.spread == "both")
 
 
 def report_comparison(result: Comparison, args: argparse.Namespace, console: Console) -> int:

@@ -1,0 +1,82 @@
+"""Confirming the gate's alarms: the flagged cases again, in fresh processes, before going red.
+
+A case's processes now and then settle into a slow state (on the 2-core VM about one process
+in twenty ran ≥ 15% above its case's median), and such states come in episodes: the next
+process is often slow too. A gate block of two consecutive runs can then be slow in both, and
+no spread measured in a baseline made at another time can tell that from a regression. A
+regression, though, stays: so when the gate finds `slower` cases, `make gate` runs just those
+cases again in `--runs` more fresh processes (one `bench run` per framework, workload, dtype
+and mode, with exactly the flagged parameters), adds them to the gate's runs and judges
+everything again with the same statistics. Red needs both looks, so a false alarm is rarer
+than after the first; the confirming processes add power where a slowdown is real.
+`scripts/gate_simulation.py --confirm 2` measures both on a pool of real runs. Like `bench.ab`
+it sits above the gate (the gate only reads results; this runs cases, through `bench run`).
+
+usage: python -m bench.confirm FIRST.json --out GATE_DIR [--runs 2] [-- bench run options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench.gate.compare import SLOWER
+
+
+def _params_text(params: str) -> str:
+    """'{"k":64,"causal":false}' → 'k=64,causal=false' (the form `bench run -p` reads)."""
+    values = json.loads(params)
+    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in values.items())
+
+
+def confirm_runs(summary: dict[str, Any]) -> list[list[str]]:
+    """`bench run` arguments that re-measure exactly the `slower` cases of a gate summary
+    (its --json): one run per framework, workload, dtype and mode, one -p per flagged case."""
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    for case in summary.get("cases", []):
+        if case.get("verdict") != SLOWER:
+            continue
+        key = case["key"]
+        groups.setdefault((key["framework"], key["workload"], key["dtype"], key.get("mode") or "eager"), []).append(
+            _params_text(key["params"]))
+    runs = []
+    for (framework, workload, dtype, mode), params in groups.items():
+        args = ["-f", framework, "-w", workload, "-d", dtype, "--mode", mode]
+        for p in dict.fromkeys(params):
+            args += ["-p", p]
+        runs.append(args)
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.confirm", description=__doc__.splitlines()[0])
+    ap.add_argument("summary", type=Path, help="the first comparison's --json")
+    ap.add_argument("--out", type=Path, required=True, help="the gate's runs folder; the confirming runs go there")
+    ap.add_argument("--runs", type=int, default=2, help="fresh processes per flagged case (default 2)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    run_options = argv[argv.index("--") + 1:] if "--" in argv else []  # after --: options for every bench run
+    args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    try:
+        summary = json.loads(args.summary.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"confirm: cannot read {args.summary}: {exc}", file=sys.stderr)
+        return 2
+    runs = confirm_runs(summary)
+    bench = [sys.executable, "-m", "bench"]
+    for i in range(1, args.runs + 1):
+        for g, run in enumerate(runs, 1):
+            cmd = [*bench, "run", "--suite", "quick", *run, *run_options, "--out", str(args.out),
+                   "--run-id", f"confirm-{i}-{g}"]
+            print(f"confirm {i}/{args.runs}: {' '.join(run)}", flush=True)
+            done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+            if done.returncode != 0:  # a failing case is a row, not an exit code: this is a usage error
+                return done.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
