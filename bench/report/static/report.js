@@ -293,6 +293,18 @@
     return Math.max(150, categories * per + 64 + 22 * legendRows);
   }
 
+  // A layout whose y axis lists `cats` top to bottom in their given order, tall enough for
+  // their label lines (several on a phone) and `traces` bars or boxes each.
+  function categoryLayout(cats, traces, legendItems) {
+    const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
+    const layout = baseLayout(categoryHeight(cats.length, lines, traces, legendItems));
+    layout.yaxis.type = "category";
+    layout.yaxis.autorange = "reversed";
+    layout.yaxis.categoryorder = "array";
+    layout.yaxis.categoryarray = cats;
+    return layout;
+  }
+
   // Horizontal grouped bars: one category per case, one trace per framework.
   function barChart(rows, valueOf, unit, opts) {
     opts = opts || {};
@@ -324,17 +336,12 @@
     });
     (opts.extra || []).forEach(function (t) { data.push(t); });
     const traces = Object.keys(byFw).length;
-    const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
-    const layout = baseLayout(categoryHeight(cats.length, lines, traces + (opts.extra || []).length));
+    const layout = categoryLayout(cats, traces + (opts.extra || []).length);
     layout.barmode = "group";
     layout.bargap = 0.25;
     layout.xaxis.title = { text: esc(unit), standoff: 6 };
     const scaleValues = values.concat(opts.scaleValues || []);
     if (opts.log !== false && wantsLog(scaleValues)) logAxis(layout.xaxis, scaleValues);
-    layout.yaxis.type = "category";
-    layout.yaxis.autorange = "reversed";
-    layout.yaxis.categoryorder = "array";
-    layout.yaxis.categoryarray = cats;
     layout.showlegend = true;
     return { data: data, layout: layout };
   }
@@ -734,15 +741,10 @@
         boxpoints: false, hoverinfo: "x" };
     });
     const traces = data.length;
-    const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
-    const layout = baseLayout(categoryHeight(cats.length, lines, traces));
+    const layout = categoryLayout(cats, traces);
     layout.boxmode = "group";
     layout.xaxis.title = { text: "time per call (" + unit.name + ")" };
     if (wantsLog(all, 4)) logAxis(layout.xaxis, all.map(function (v) { return v * unit.scale; }));
-    layout.yaxis.type = "category";
-    layout.yaxis.autorange = "reversed";
-    layout.yaxis.categoryorder = "array";
-    layout.yaxis.categoryarray = cats;
     return { data: data, layout: layout };
   }
   function sampleList(r) {
@@ -797,16 +799,11 @@
                 sig(Math.exp(s.logs.reduce(function (a, b) { return a + b; }, 0) / s.logs.length)) + "× the fastest (geometric mean over " + s.logs.length + " case(s))";
             }), hoverinfo: "text" };
         });
-        const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
-        const layout = baseLayout(categoryHeight(cats.length, lines, 1, fws.length));
+        const layout = categoryLayout(cats, 1, fws.length);
         layout.xaxis.title = { text: "× the fastest's time (1 = fastest)" };
         const xs = [1];
         data.forEach(function (t) { t.x.forEach(function (v) { xs.push(v); }); });
         logAxis(layout.xaxis, xs);
-        layout.yaxis.type = "category";
-        layout.yaxis.autorange = "reversed";
-        layout.yaxis.categoryorder = "array";
-        layout.yaxis.categoryarray = cats;
         return { data: data, layout: layout };
       }, "standing");
     // (2) identical cases on several machines: the best framework's figure, relative to the fastest machine
@@ -838,16 +835,11 @@
             x: mine.map(function (x) { return x.rel; }), y: mine.map(function (x) { return categoryLabel([x.r.workload].concat(categoryParts(x.r))); }),
             hovertext: mine.map(function (x) { return facts(x.r, [sig(x.rel) + "× the fastest machine's time"]); }), hoverinfo: "text" };
         });
-        const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
-        const layout = baseLayout(categoryHeight(cats.length, lines, machines.length));
+        const layout = categoryLayout(cats, machines.length);
         layout.barmode = "group";
         layout.xaxis.title = { text: "× the fastest machine's time" };
         const rels = rows.map(function (x) { return x.rel; });
         if (wantsLog(rels)) logAxis(layout.xaxis, rels);
-        layout.yaxis.type = "category";
-        layout.yaxis.autorange = "reversed";
-        layout.yaxis.categoryorder = "array";
-        layout.yaxis.categoryarray = cats;
         return { data: data, layout: layout };
       }, "machines");
   }
