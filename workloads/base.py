@@ -26,6 +26,12 @@ tf.function(jit_compile=True) or jax.jit). Rows of different modes are never ran
 Inputs = dict[str, np.ndarray]
 
 
+# Relative-error tolerances of a dense float product (matmul, bmm, sdpa, decode attention):
+# fp32 sums in fp32, tf32/fp16/bf16 keep 10/10/7 mantissa bits, and the error of a sum of
+# such products grows with the length of the reduction. One table, so the four agree.
+DENSE_TOLERANCE: Mapping[str, float] = {"fp32": 1e-4, "tf32": 5e-3, "fp16": 1e-2, "bf16": 3e-2}
+
+
 @dataclass(frozen=True)
 class Workload:
     """One benchmarked operation, described independently of any framework.

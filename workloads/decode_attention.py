@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workloads.base import Inputs, Params, Workload
+from workloads.base import DENSE_TOLERANCE, Inputs, Params, Workload
 
 
 def _flops(p: Params) -> float:
@@ -75,6 +75,6 @@ DECODE_ATTENTION = Workload(
     bytes_moved=_bytes,
     make_inputs=_inputs,
     reference=_reference,
-    tolerance={"fp32": 1e-4, "tf32": 5e-3, "fp16": 1e-2, "bf16": 3e-2},
+    tolerance=DENSE_TOLERANCE,
     check_index=_check_index,
 )
