@@ -133,7 +133,9 @@ def time_direct(call: Callable[[], Any], start: Callable[[Any], None], barrier: 
 
 def deep_queue(call: Callable[[], Any], start: Callable[[Any], None], barrier: Callable[[Any], None], depth: int) -> Callable[[], None]:
     """One batch of `depth` calls issued back to back (each started, its predecessor
-    released) and closed by one barrier: the direct side's deep queue."""
+    released) and closed by one barrier: the direct side's deep queue. Written apart from
+    `bench.measure`'s batch sampler on purpose: the direct side must share no timing code
+    with the suite it checks."""
     def deep() -> None:
         out = None
         for _ in range(depth):
