@@ -137,8 +137,14 @@ def _parse_value(workload: str, key: str, value: str, like: object) -> object:
     raise ValueError(f"bad value for {workload} {key}: {value!r} (choose from: {', '.join(choices)}{also})")
 
 
+def format_params(params: Mapping[str, object]) -> str:
+    """A parameter dict as `-p` text, the inverse of `parse_params` (flags as true/false;
+    text, such as a path, as it is)."""
+    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in params.items())
+
+
 def params_example(workload: str) -> str:
-    return ",".join(f"{k}={str(v).lower()}" for k, v in WORKLOADS[workload].cases("quick")[0].items())
+    return format_params(WORKLOADS[workload].cases("quick")[0])
 
 
 def resolve_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
@@ -155,6 +161,7 @@ __all__ = [
     "TIMINGS",
     "WORKLOADS",
     "FrameworkSpec",
+    "format_params",
     "parse_params",
     "resolve_choice",
     "resolve_framework",

@@ -24,13 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from bench.argtypes import positive_int
+from bench.catalog import format_params
 from bench.gate.compare import SLOWER
-
-
-def _params_text(params: str) -> str:
-    """'{"k":64,"causal":false}' → 'k=64,causal=false' (the form `bench run -p` reads)."""
-    values = json.loads(params)
-    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in values.items())
 
 
 def confirm_runs(summary: dict[str, Any]) -> list[list[str]]:
@@ -42,7 +38,7 @@ def confirm_runs(summary: dict[str, Any]) -> list[list[str]]:
             continue
         key = case["key"]
         groups.setdefault((key["framework"], key["workload"], key["dtype"], key.get("mode") or "eager"), []).append(
-            _params_text(key["params"]))
+            format_params(json.loads(key["params"])))
     runs = []
     for (framework, workload, dtype, mode), params in groups.items():
         args = ["-f", framework, "-w", workload, "-d", dtype, "--mode", mode]
@@ -56,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.confirm", description=__doc__.splitlines()[0])
     ap.add_argument("summary", type=Path, help="the first comparison's --json")
     ap.add_argument("--out", type=Path, required=True, help="the gate's runs folder; the confirming runs go there")
-    ap.add_argument("--runs", type=int, default=2, help="fresh processes per flagged case (default 2)")
+    ap.add_argument("--runs", type=positive_int, default=2, help="fresh processes per flagged case (default 2)")
     argv = list(sys.argv[1:] if argv is None else argv)
     run_options = argv[argv.index("--") + 1:] if "--" in argv else []  # after --: options for every bench run
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)

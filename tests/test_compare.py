@@ -566,12 +566,12 @@ def test_ab_rejects_a_missing_interpreter_with_one_line(tmp_path, capsys):
 # -- confirming alarms --------------------------------------------------------------------------
 def test_every_quick_suite_case_can_be_run_again_with_exactly_its_parameters():
     from bench.catalog import parse_params
-    from bench.confirm import _params_text
+    from bench.catalog import format_params
     from workloads import WORKLOADS
 
     for name, workload in WORKLOADS.items():
         for params in workload.cases("quick"):
-            assert parse_params(name, _params_text(params_key(params))) == dict(params), name
+            assert parse_params(name, format_params(json.loads(params_key(params)))) == dict(params), name
 
 
 def test_confirm_reruns_only_the_slower_cases_grouped_per_worker_run():

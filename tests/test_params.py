@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.catalog import params_example, parse_params
+from bench.catalog import format_params, params_example, parse_params
 from bench.cli import main
 from workloads import WORKLOADS
 
@@ -13,8 +13,7 @@ from workloads import WORKLOADS
 def test_every_workloads_cases_can_be_written_with_p(workload):
     for suite in ("quick", "full"):
         for case in WORKLOADS[workload].cases(suite):
-            text = ",".join(f"{k}={str(v).lower()}" for k, v in case.items())
-            assert parse_params(workload, text) == case
+            assert parse_params(workload, format_params(case)) == case
 
 
 def test_decimal_and_text_parameters_parse_to_their_types(tmp_path):
