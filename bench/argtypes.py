@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 
 def positive_int(text: str) -> int:
@@ -26,8 +27,6 @@ def cpu_list(text: str) -> tuple[int, ...]:
     """CPUs to bind workers to, as taskset writes them ("2,3", "0-3,8"), each one this
     process may run on. Binding exists where the OS has sched_setaffinity (Linux); macOS
     schedules threads itself, so there the option is refused rather than ignored."""
-    import os
-
     if not hasattr(os, "sched_setaffinity"):
         raise argparse.ArgumentTypeError("binding to CPUs needs sched_setaffinity (Linux); this system has none")
     allowed = sorted(os.sched_getaffinity(0))

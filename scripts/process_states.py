@@ -20,6 +20,7 @@ causes, each fresh process measuring the same three ops directly (scripts/fideli
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -43,14 +44,25 @@ SMALL = [
 IN_FLIGHT = 2**30  # outputs-in-flight bound, as the suite's
 
 
-def sm_clock() -> int | None:
+@functools.cache
+def _nvml_gpu() -> Any:
+    """NVML's handle of GPU 0, initialised once per process; None without NVML."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
-        return int(pynvml.nvmlDeviceGetClockInfo(pynvml.nvmlDeviceGetHandleByIndex(0), pynvml.NVML_CLOCK_SM))
+        return pynvml.nvmlDeviceGetHandleByIndex(0)
     except Exception:
         return None
+
+
+def sm_clock() -> int | None:
+    gpu = _nvml_gpu()
+    if gpu is None:
+        return None
+    import pynvml
+
+    return int(pynvml.nvmlDeviceGetClockInfo(gpu, pynvml.NVML_CLOCK_SM))
 
 
 def this_cpu() -> int:
