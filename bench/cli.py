@@ -226,6 +226,9 @@ def add_run_parser(sub: Any) -> None:
                      help="sampling time per case and timing kind (default 1.0 quick, 5.0 full)")
     run.add_argument("--precision", type=positive_float, default=0.02, metavar="FRACTION",
                      help="stop sampling when the median's 95%% CI is within ±this (default 0.02)")
+    run.add_argument("--energy", type=_choice("energy", ("on", "off")), default="on",
+                     help="measure joules per call where a counter exists (NVML, RAPL, Apple IOReport); "
+                          "off opens no counter and runs no energy window (default on; docs/energy.md)")
     run.add_argument("--force-memory", action="store_true",
                      help="run cases even when their estimated memory exceeds what this machine has free")
 
@@ -452,7 +455,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         device=args.device,
         threads=args.threads,
         timings=timings,
-        protocol=measure.Protocol(budget_s=budget, rel_precision=args.precision),
+        protocol=measure.Protocol(budget_s=budget, rel_precision=args.precision, energy=getattr(args, "energy", "on") == "on"),
         case_timeout_s=args.case_timeout,
         pythons=dict(args.python),
         cpus=args.cpus,

@@ -70,6 +70,11 @@ class Protocol:
     plateau_min_batch_s: float = 1e-2
     sweep_samples: int = 5  # samples per queue depth while sweeping
     sweep_budget_fraction: float = 0.5  # of budget_s; the final sampling gets the rest
+    # Energy (bench.energy.window): a window of the row's own calls after the timing, the
+    # idle floor just before it. False (--energy off) skips both: no counter is opened.
+    energy: bool = True
+    energy_idle_s: float = 0.5
+    energy_window_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,12 @@ def time_latency(
     call: Call, barrier: Barrier, per_call_s: float, protocol: Protocol, clock: Clock = time.perf_counter
 ) -> Timing:
     loops = latency_loops(per_call_s, protocol)
+    samples, converged = _sample_adaptively(_latency_sampler(call, barrier, loops, clock), protocol, clock)
+    return Timing("latency", samples, loops, converged=converged)
+
+
+def _latency_sampler(call: Call, barrier: Barrier, loops: int, clock: Clock) -> Callable[[], float]:
+    """One latency sample: `loops` calls, each followed by the barrier."""
 
     def take() -> float:
         t0 = clock()
@@ -189,8 +200,7 @@ def time_latency(
             barrier(call())
         return (clock() - t0) / loops
 
-    samples, converged = _sample_adaptively(take, protocol, clock)
-    return Timing("latency", samples, loops, converged=converged)
+    return take
 
 
 def depth_cap(output_bytes: int, protocol: Protocol) -> int:
@@ -400,3 +410,15 @@ def timing_columns(prefix: str, timing: Timing | None) -> dict[str, Any]:
     if timing is None:
         return {}
     return {f"{prefix}{f.suffix}": f.value(timing) for f in TIMING_FIELDS}
+
+
+def replay(timing: Timing, call: Call, barrier: Barrier, enqueue: Enqueue,
+           clock: Clock = time.perf_counter) -> tuple[Callable[[], float], int]:
+    """More samples of exactly what `timing` measured (its kind, queue depth and calls per
+    sample), and the calls one sample makes: the energy window (bench.energy.window) runs
+    the row's own calls this way, so its joules belong to the figure the row reports."""
+    if timing.kind == "queued" and timing.sweep is not None:
+        depth = timing.sweep.depth
+        repeats = max(1, timing.inner_loops // depth)
+        return _batch_sampler(call, barrier, enqueue, depth, repeats, clock), repeats * depth
+    return _latency_sampler(call, barrier, timing.inner_loops, clock), timing.inner_loops

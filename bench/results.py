@@ -108,6 +108,35 @@ SCHEMA = pa.schema(
         pa.field("device_time_note", pa.string()),  # why device_* is null
         pa.field("mode", pa.string()),  # eager | compiled (workloads.base.MODES); the compiler is named in `implementation`
         pa.field("cpus", pa.string()),  # the CPUs the worker was bound to (--cpus, read back); null = unbound
+        # -- added by issue 27: energy per call (bench.energy) and run conditions (bench.conditions) --
+        pa.field("energy_j_per_call", pa.float64()),  # joules per call of the primary timing, summed over energy_scope
+        pa.field("energy_power_w", pa.float64()),  # mean power of the scope in the energy window
+        pa.field("energy_idle_w", pa.float64()),  # mean power of the scope, idle, just before the window
+        pa.field("energy_limit_w", pa.float64()),  # the device's stated power limit (NVML); null where none is stated
+        pa.field("energy_window_s", pa.float64()),
+        pa.field("energy_window_calls", pa.int64()),
+        pa.field("energy_window_per_call_s", pa.float64()),  # the window's own per-call time (vs median_s)
+        pa.field("energy_source", pa.string()),  # which counters (Zeus reader) were read
+        pa.field("energy_scope", pa.string()),  # the rails energy_j_per_call sums: gpu0 | soc.cpu_total+soc.gpu+... | cpu0+dram0
+        pa.field("energy_rails", pa.string()),  # JSON: joules per rail read in the window (scope and extra rails)
+        pa.field("energy_check", pa.string()),  # the self-check: "ok: ..." / "flagged: ..."
+        pa.field("energy_valid", pa.bool_()),  # False = flagged, never in efficiency rankings; null = no energy
+        pa.field("energy_note", pa.string()),  # why the energy columns are null (or which extra rail was not read)
+        pa.field("tflops_per_watt", pa.float64()),
+        pa.field("tokens_per_joule", pa.float64()),  # decode tokens (generate) or batch*seq (training) per joule
+        pa.field("joules_per_step", pa.float64()),  # training-step workloads (train_step, lora)
+        pa.field("conditions", pa.string()),  # "normal", or what was off: thermal pressure, low power mode, on battery, gpu slowdown
+        pa.field("thermal_pressure", pa.string()),  # macOS thermald level, worst of before/after
+        pa.field("power_mode", pa.string()),  # macOS Energy Mode (pmset -g powermode), raw integer kept
+        pa.field("power_source", pa.string()),  # ac | battery | ups (pmset -g batt)
+        pa.field("battery_percent", pa.float64()),
+        pa.field("gpu_sm_clock_mhz_before", pa.int64()),  # NVML, before and after the measured calls
+        pa.field("gpu_sm_clock_mhz_after", pa.int64()),
+        pa.field("gpu_throttle_before", pa.string()),  # NVML clocks-event reasons, decoded
+        pa.field("gpu_throttle_after", pa.string()),
+        pa.field("cpu_governor", pa.string()),  # Linux cpufreq scaling governor(s)
+        pa.field("conditions_note", pa.string()),  # why a condition column is null
+        # -- end of issue 27 --
     ],
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )

@@ -20,7 +20,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from bench import measure, selfcheck
+from bench import conditions, measure, selfcheck
+from bench.energy import Meter, open_meter
+from bench.energy import window as energy_window
 from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported
 from bench.memory import peak_rss_bytes, reset_peak_rss
 from bench.plan import CaseMessage, case_seed
@@ -115,6 +117,24 @@ def _time(adapter: Adapter, case: CaseMessage, prepared: Any, output_bytes: int,
     return primary
 
 
+_METERS: dict[str, Meter | str] = {}  # backend -> its energy sources, opened once per worker
+
+
+def _energy(adapter: Adapter, case: CaseMessage, prepared: Any, primary: measure.Timing, flops: float,
+            rates: dict[str, float]) -> dict[str, Any]:
+    """The row's energy columns (bench.energy.window), after its timing and apart from it:
+    a source missing or failing nulls these columns with the reason and never the row;
+    `--energy off` opens no counter and runs no window."""
+    protocol = case.protocol
+    if not protocol.energy:
+        return {"energy_note": "energy measurement off (--energy off)"}
+    if adapter.backend not in _METERS:
+        _METERS[adapter.backend] = open_meter(adapter.backend)
+    take, calls = measure.replay(primary, prepared.call, adapter.barrier, adapter.enqueue)
+    return energy_window.measure_case(_METERS[adapter.backend], take, calls, protocol.energy_idle_s,
+                                      protocol.energy_window_s, primary.summary.median, flops, rates)
+
+
 def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     """Check then time one case; returns the worker's part of the row."""
     workload = WORKLOADS[case.workload]
@@ -153,15 +173,18 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     metrics, output_bytes = _check(adapter, case, prepared, out, inputs, reference, placement, row)
     del out
 
+    before = conditions.snapshot(adapter.backend)
     primary = _time(adapter, case, prepared, output_bytes, row)
 
     flops = workload.flops(params)
     moved = workload.bytes_moved(params, FORMATS[dtype].itemsize)
     median = primary.summary.median
     row.update(flops=flops, bytes_moved=moved, tflops=flops / median / 1e12, gbps=moved / median / 1e9)
-    if workload.rates:
-        metrics.update({name: work / median for name, work in workload.rates(params, FORMATS[dtype].itemsize).items()})
+    rates = dict(workload.rates(params, FORMATS[dtype].itemsize)) if workload.rates else {}
+    metrics.update({name: work / median for name, work in rates.items()})
     row["metrics"] = metrics or None
+    row.update(_energy(adapter, case, prepared, primary, flops, rates))
+    row.update(conditions.columns(before, conditions.snapshot(adapter.backend)))
 
     peak = adapter.peak_memory()
     row.update(peak_device_bytes=peak.device_bytes, peak_device_note=peak.note, peak_rss_bytes=peak_rss_bytes())
