@@ -45,7 +45,7 @@ $(VENV)/.installed: pyproject.toml $(INSTALL_LOCK)
 # macOS arm64 only: .venv-<framework> holds metalbench[<framework>] at its lock's versions.
 .venv-%/.installed: pyproject.toml locks/macos-arm64-%.txt
 	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
-	.venv-$*/bin/python -m pip install --quiet --disable-pip-version-check -c locks/macos-arm64-$*.txt -e '.[$*]'
+	.venv-$*/bin/python -m pip install --quiet --disable-pip-version-check -c locks/macos-arm64-$*.txt -e '.[$*,energy]'
 	touch $@
 
 ## bench: run the quick suite on every installed framework; writes results/<run-id>.parquet and reports/index.html

@@ -83,20 +83,21 @@ class Lock:
 MACOS = dict(python_platform="aarch64-apple-darwin", python_version="3.12", env={"MACOSX_DEPLOYMENT_TARGET": "14.0"})
 
 # The macOS names are `macos-arm64-<framework extra>`: the Makefile builds .venv-<extra> from
-# locks/macos-arm64-<extra>.txt, so a framework added to the catalog needs one line here.
+# locks/macos-arm64-<extra>.txt, so a framework added to the catalog needs one line here. Each
+# framework environment also holds the `energy` extra: the worker, running there, reads the counters.
 LOCKS: tuple[Lock, ...] = (
     Lock("macos-arm64-engine", "macOS arm64: the engine-only .venv (runner, report, tests)", ("report", "dev"), **MACOS),
-    Lock("macos-arm64-torch", "macOS arm64: .venv-torch (PyTorch, MPS)", ("torch",), **MACOS),
+    Lock("macos-arm64-torch", "macOS arm64: .venv-torch (PyTorch, MPS)", ("torch", "energy"), **MACOS),
     Lock(
         "macos-arm64-tensorflow",
         "macOS arm64: .venv-tensorflow (TensorFlow + tensorflow-metal)",
-        ("tensorflow",),
+        ("tensorflow", "energy"),
         **MACOS,
     ),
-    Lock("macos-arm64-jax", "macOS arm64: .venv-jax (JAX + jax-metal)", ("jax",), **MACOS),
+    Lock("macos-arm64-jax", "macOS arm64: .venv-jax (JAX + jax-metal)", ("jax", "energy"), **MACOS),
     # A plugin variant: `make bench JAX_PLUGIN=jax-mps` builds .venv-jax-mps from it and runs JAX there.
-    Lock("macos-arm64-jax-mps", "macOS arm64: .venv-jax-mps (JAX 0.11 + jax-mps, the maintained Metal plugin)", ("jax-mps",), **MACOS),
-    Lock("macos-arm64-mlx", "macOS arm64: .venv-mlx (MLX, Metal)", ("mlx",), **MACOS),
+    Lock("macos-arm64-jax-mps", "macOS arm64: .venv-jax-mps (JAX 0.11 + jax-mps, the maintained Metal plugin)", ("jax-mps", "energy"), **MACOS),
+    Lock("macos-arm64-mlx", "macOS arm64: .venv-mlx (MLX, Metal)", ("mlx", "energy"), **MACOS),
     Lock(
         "linux-x86_64-cpu",
         "Linux x86-64: the single .venv (all frameworks, CPU builds), as `make` installs it",
