@@ -40,7 +40,7 @@ from bench.gate import commands as gate_cli
 from bench.plan import Case, plan
 from bench.results import ResultsError, ResultsWriter, load_results
 from bench.runner import Runner, RunConfig, new_run_id, run_references
-from bench.summary import best_available, describe_params, rank
+from bench.summary import NORMAL_CONDITIONS, best_available, describe_params, rank
 from workloads.base import MODES
 
 EXIT_USAGE = 2
@@ -238,6 +238,8 @@ def add_show_parser(sub: Any) -> None:
     show = sub.add_parser("show", help="summarise one or more results files", description="Print results as tables.")
     show.add_argument("paths", nargs="+", type=Path, metavar="RESULTS", help="parquet files or folders of them")
     show.add_argument("--all", action="store_true", help="also list every non-ok row with its reason")
+    show.add_argument("--efficiency", action="store_true",
+                      help="joules per call, power and per-watt figures, ranked by energy (docs/energy.md)")
 
 
 def add_report_parser(sub: Any) -> None:
@@ -304,6 +306,9 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
         else:
             reason = str(r.get("reason") or "")
             status = {"error": "[red]error[/]", "timeout": "[red]timeout[/]"}.get(status, status if status == "ok" else f"[dim]{escape(status)}[/]")
+        if r["conditions"] != NORMAL_CONDITIONS:  # bench.conditions: never ranked silently against normal rows
+            status += " [yellow]![/]"
+            reason = "; ".join(filter(None, [reason, f"measured under: {r['conditions']} (ranked only with rows measured so)"]))
         if reason:
             mark = notes.setdefault(reason, len(notes) + 1)
             status += f" [{mark}]"
@@ -524,6 +529,10 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     for machine, part in df.groupby("machine", sort=False):  # rows of one machine rank together, across runs
         runs = ", ".join(map(str, part["run_id"].unique()))
         console.print(summary_table(part, escape(f"{machine} — {part['backend'].dropna().unique().tolist()} — runs {runs}")))
+        if args.efficiency:
+            from bench.efficiency import efficiency_table
+
+            console.print(efficiency_table(part, escape(f"{machine} — energy per call (least joules ranks first)")))
         if part["mode"].nunique() > 1:
             console.print(best_table(part, escape(f"{machine} — each framework at its best (mode named)")))
     counts = df["status"].value_counts().to_dict()

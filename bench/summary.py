@@ -1,9 +1,12 @@
 """Like-with-like tables: who is fastest, only among rows that measured the same thing.
 
 Two rows are comparable when they ran the same workload, parameters and dtype, on the
-same machine, with the same timing kind and execution mode (eager or compiled) — and each really computed at the precision
-its dtype promises (correct, precision_matches). Anything else is shown but never
-ranked, with the reason in `not_ranked`.
+same machine, with the same timing kind and execution mode (eager or compiled), under the
+same run conditions (bench.conditions: a row measured under thermal pressure, in Low
+Power Mode or on battery ranks only against rows measured so) — and each really computed
+at the precision its dtype promises (correct, precision_matches). Anything else is shown
+but never ranked, with the reason in `not_ranked`. Efficiency (joules per call) ranks the
+same groups, within one energy scope, among rows whose energy passed its self-check.
 """
 
 from __future__ import annotations
@@ -13,7 +16,18 @@ import math
 
 import pandas as pd
 
-COMPARABLE = ("machine", "workload", "params", "dtype", "timing", "mode")
+COMPARABLE = ("machine", "workload", "params", "dtype", "timing", "mode", "conditions")
+NORMAL_CONDITIONS = "normal"  # bench.conditions; rows written before conditions were recorded read as this
+
+
+def with_conditions(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with `conditions` filled: null (a row from before they were recorded, or made by
+    hand) reads as normal, so only a row that says what was off is set apart."""
+    out = df.copy()
+    if "conditions" not in out:
+        out["conditions"] = NORMAL_CONDITIONS
+    out["conditions"] = out["conditions"].fillna(NORMAL_CONDITIONS).replace("", NORMAL_CONDITIONS)
+    return out
 
 
 def _is_false(value: object) -> bool:
@@ -43,7 +57,7 @@ def not_ranked_reason(row: pd.Series) -> str:
 
 def rank(df: pd.DataFrame) -> pd.DataFrame:
     """Adds `not_ranked`, `rank` (1 = fastest) and `vs_best` (time / best time) per group."""
-    out = df.copy()
+    out = with_conditions(df)
     if "mode" not in out:  # rows built before the mode existed (or by hand) were eager
         out["mode"] = "eager"
     out["not_ranked"] = out.apply(not_ranked_reason, axis=1) if len(out) else pd.Series(dtype=str)
@@ -91,3 +105,39 @@ def describe_params(params: str) -> str:
         return f"B{p['batch']} H{p['heads']} S{p['seq']} D{p['head_dim']}{causal}"
     text = " ".join(f"{k}={v}" for k, v in p.items())
     return text if len(text) <= 48 else text[:47] + "…"
+
+
+def not_efficient_reason(row: pd.Series) -> str:
+    """Why a row has no place in an efficiency ranking ("" when it has one)."""
+    if row.get("not_ranked"):
+        return str(row["not_ranked"])
+    joules = row.get("energy_j_per_call")
+    if joules is None or pd.isna(joules):
+        return f"no energy: {row.get('energy_note') or 'not measured'}"
+    if not _is_true(row.get("energy_valid")):
+        return f"energy {row.get('energy_check') or 'not checked'}"
+    if not joules > 0:
+        return "impossible energy"
+    return ""
+
+
+def _is_true(value: object) -> bool:
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def rank_efficiency(df: pd.DataFrame) -> pd.DataFrame:
+    """Adds `not_efficient`, `energy_rank` (1 = fewest joules per call) and `vs_least_energy`
+    within each comparable group and energy scope (a GPU board's joules are not a SoC's)."""
+    out = rank(df)
+    for column in ("energy_j_per_call", "energy_valid", "energy_scope"):
+        if column not in out:
+            out[column] = None
+    out["not_efficient"] = out.apply(not_efficient_reason, axis=1) if len(out) else pd.Series(dtype=str)
+    out["energy_rank"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    out["vs_least_energy"] = float("nan")
+    ok = out["not_efficient"] == ""
+    if ok.any():
+        groups = out[ok].groupby([*COMPARABLE, "energy_scope"], dropna=False)["energy_j_per_call"]
+        out.loc[ok, "energy_rank"] = groups.rank(method="min").astype("Int64")
+        out.loc[ok, "vs_least_energy"] = out.loc[ok, "energy_j_per_call"] / groups.transform("min")
+    return out
