@@ -243,3 +243,41 @@ def test_apple_subscription_refused_is_a_reason_not_a_crash(fake_apple):
 def test_apple_source_is_not_offered_off_apple_silicon():
     reason = open_meter("metal", "linux")
     assert isinstance(reason, str) and reason.startswith("IOReport: not Apple Silicon")
+
+
+# -- efficiency ranking and `bench show --efficiency` ----------------------------------------
+def _row(framework: str, joules: float | None, valid: bool | None, conditions: str = "normal", **extra) -> dict:
+    return {"run_id": "r", "status": "ok", "framework": framework, "backend": "cuda", "machine": "H200", "workload": "matmul",
+            "params": '{"k": 8, "m": 8, "n": 8}', "dtype": "bf16", "timing": "queued", "mode": "eager", "correct": True,
+            "median_s": 1e-3, "energy_j_per_call": joules, "energy_valid": valid, "energy_scope": "gpu0",
+            "conditions": conditions, "energy_check": "ok" if valid else "flagged: 90 W during work is not above 95 W idle",
+            "energy_note": None if joules else "energy measurement off (--energy off)", **extra}
+
+
+def test_efficiency_ranks_only_checked_energy_within_like_conditions():
+    import pandas as pd
+
+    from bench.summary import rank_efficiency
+
+    df = pd.DataFrame([_row("torch", 2.0, True), _row("jax", 1.0, True), _row("mlx", 0.1, False),
+                       _row("tf", None, None), _row("torch", 0.5, True, conditions="on battery")])
+    ranked = rank_efficiency(df)
+    standing = {(r.framework, r.conditions): (r.energy_rank, r.not_efficient) for r in ranked.itertuples()}
+    assert standing[("jax", "normal")][0] == 1 and standing[("torch", "normal")][0] == 2
+    assert pd.isna(standing[("mlx", "normal")][0]) and standing[("mlx", "normal")][1].startswith("energy flagged")
+    assert standing[("tf", "normal")][1] == "no energy: energy measurement off (--energy off)"
+    assert standing[("torch", "on battery")][0] == 1  # alone in its conditions: never "least" against AC rows
+
+
+def test_bench_show_efficiency_prints_the_view_and_marks_conditions(tmp_path, capsys):
+    from bench.cli import main
+    from bench.results import ResultsWriter, normalise_row
+
+    writer = ResultsWriter(tmp_path / "r.parquet")
+    for row in (_row("torch", 2.0, True, energy_power_w=400.0, energy_idle_w=90.0, tflops_per_watt=1.5),
+                _row("jax", 1.0, True, conditions="thermal pressure heavy")):
+        writer.append(normalise_row({**row, "chip": "c", "os": "Linux 6 (x86_64)"}))
+    assert main(["show", str(tmp_path / "r.parquet"), "--efficiency"]) == 0
+    out = capsys.readouterr().out
+    assert "energy per call" in out and "J/call" in out and "thermal pressure heavy" in out
+    assert "measured under: thermal pressure heavy" in out  # the speed table says it too
