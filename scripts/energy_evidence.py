@@ -143,6 +143,27 @@ def direct_side(frameworks: list[str], rows: list[dict], args: argparse.Namespac
     return found
 
 
+def overhead(backend: str, pairs: int = 200) -> str:
+    """What measuring costs beyond the window itself: one begin/end pair of counter reads
+    (bench.energy.Meter, Zeus underneath) and one conditions snapshot, timed here."""
+    from bench import conditions
+    from bench.energy import open_meter
+
+    meter = open_meter(backend)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        conditions.snapshot(backend)
+    snap_us = (time.perf_counter() - t0) / 20 * 1e6
+    if isinstance(meter, str):
+        return f"overhead: no meter ({meter}); conditions snapshot {snap_us:.0f} us"
+    t0 = time.perf_counter()
+    for i in range(pairs):
+        meter.begin("o")
+        meter.end("o")
+    pair_us = (time.perf_counter() - t0) / pairs * 1e6
+    return f"overhead: one counter begin/end pair {pair_us:.1f} us ({meter.name}); conditions snapshot {snap_us:.0f} us"
+
+
 def fmt(value: Any, spec: str = ".4g") -> str:
     return "—" if value is None or (isinstance(value, float) and value != value) else format(value, spec)
 
@@ -205,6 +226,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     started = time.perf_counter()
+    print(overhead(args.device), flush=True)
     lines: list[dict] = []
     for fw in frameworks:  # suite then direct, per framework: a cut-short call still leaves pairs
         t0 = time.perf_counter()
