@@ -281,3 +281,19 @@ def test_bench_show_efficiency_prints_the_view_and_marks_conditions(tmp_path, ca
     out = capsys.readouterr().out
     assert "energy per call" in out and "J/call" in out and "thermal pressure heavy" in out
     assert "measured under: thermal pressure heavy" in out  # the speed table says it too
+
+
+def test_the_evidence_script_pairs_suite_and_direct_joules():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "energy_evidence.py"
+    spec = importlib.util.spec_from_file_location("energy_evidence", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    suite = [{"framework": "torch", "workload": "generate", "mode": "compiled", "status": "ok", "params": '{"batch": 4}',
+              "energy_j_per_call": 0.5, "energy_power_w": 300.0, "tokens_per_joule": 8.0}]
+    direct = [{"framework": "torch", "workload": "generate", "direct_j_per_call": 0.48, "limit_w": 700.0}]
+    (line,) = script.table(suite, direct)
+    assert line["ratio"] == pytest.approx(0.5 / 0.48) and line["direct_tokens_per_joule"] == pytest.approx(4 / 0.48)
+    assert line["limit_w"] == 700.0
