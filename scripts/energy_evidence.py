@@ -164,6 +164,17 @@ def overhead(backend: str, pairs: int = 200) -> str:
     return f"overhead: one counter begin/end pair {pair_us:.1f} us ({meter.name}); conditions snapshot {snap_us:.0f} us"
 
 
+def earlier_rows(path: Path | None, framework: str) -> list[dict]:
+    """Rows of `framework` from an earlier call's suite parquet (a device call is at most 10 minutes,
+    so the suite side of one framework and the direct side may land in different calls)."""
+    if path is None or not path.exists():
+        return []
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    return frame[frame["framework"] == framework].to_dict("records")
+
+
 def fmt(value: Any, spec: str = ".4g") -> str:
     return "—" if value is None or (isinstance(value, float) and value != value) else format(value, spec)
 
@@ -216,6 +227,8 @@ def main() -> int:
     ap.add_argument("--direct-s", type=float, default=2.0, help="direct NVML window per case (s)")
     ap.add_argument("--idle-s", type=float, default=0.5)
     ap.add_argument("--child-timeout", type=float, default=150.0)
+    ap.add_argument("--suite-rows", type=Path, default=None,
+                    help="a suite parquet an earlier call of this script wrote: its frameworks skip the suite side")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--jobs", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -230,7 +243,8 @@ def main() -> int:
     lines: list[dict] = []
     for fw in frameworks:  # suite then direct, per framework: a cut-short call still leaves pairs
         t0 = time.perf_counter()
-        rows = suite_side([fw], SMOKE if args.smoke else FULL, args.device, args.out, args.budget)
+        rows = earlier_rows(args.suite_rows, fw) or suite_side([fw], SMOKE if args.smoke else FULL, args.device,
+                                                               args.out, args.budget)
         t1 = time.perf_counter()
         lines += table(rows, direct_side([fw], rows, args))
         (args.out / "energy_evidence.json").write_text(json.dumps(lines, indent=1, default=str))
