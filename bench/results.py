@@ -112,6 +112,10 @@ SCHEMA = pa.schema(
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )
 COLUMNS = tuple(SCHEMA.names)
+KEY_COLUMNS = ("framework", "backend", "workload", "params", "dtype", "machine", "mode")
+# Without these a file is not usable results; any other column missing from an older file of
+# the same schema version (one added since) reads as null.
+CORE_COLUMNS = ("run_id", "framework", "backend", "workload", "params", "dtype", "status", "median_s", "machine")
 
 # What each column means, in a user's words. The documentation's schema page is generated
 # from these and SCHEMA (bench.schema_doc), so they live beside the schema and nowhere else;
