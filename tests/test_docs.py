@@ -227,3 +227,25 @@ def test_versions_in_the_resolved_versions_table_are_the_locks_pins():
                 if have is None or have.split("+")[0] != version:
                     problems.append(f"{lock}: docs say {name} {version}, the lock pins {have}")
     assert not problems, "\n".join(problems)
+
+
+# -- the front door's links ----------------------------------------------------------------------
+def _slug(heading: str) -> str:
+    """A heading's anchor as GitHub and MkDocs' toc both make it for plain headings."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    return re.sub(r"\s+", "-", re.sub(r"[^\w\s-]", "", text))
+
+
+def test_readme_links_point_at_files_and_headings_that_exist():
+    problems = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", (ROOT / "README.md").read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = ROOT / path
+        if not file.exists():
+            problems.append(f"README.md links {target}: no such file")
+        elif anchor and anchor not in {_slug(h) for h in re.findall(r"^#+ (.+)$", file.read_text(), re.M)}:
+            problems.append(f"README.md links {target}: {path} has no heading with that anchor")
+    assert not problems, "\n".join(problems)
+    assert _slug("What `make bench` does") == "what-make-bench-does"
