@@ -91,7 +91,7 @@ def _code_segments(text: str) -> list[str]:
 def _bench_calls(segment: str) -> list[tuple[str, str]]:
     """(command, the rest of its command line) for each `bench <command>` in a code segment."""
     calls = []
-    segment = re.split(r"\s#\s", segment)[0]  # a shell comment is prose
+    segment = re.split(r"\s#\s", segment)[0].replace("\\|", " ")  # a shell comment is prose; `a\|b` is a table's "a or b"
     for m in re.finditer(r"(?<![\w.-])(?<!make )(?:python -m )?bench\s+([a-z][a-z-]*)\b(.*)", segment):
         rest = re.split(r"\s#|\||;|&&", m.group(2))[0].strip()
         calls.append((m.group(1), rest))
@@ -202,6 +202,7 @@ def test_the_checks_catch_drift():
     assert any(_same("0.3", w) for w in _help_defaults(_options("ab")["--budget"]))
     assert _bench_calls(".venv/bin/bench run -f mlx --no-such-flag  # make bench does --ignored") == [("run", "-f mlx --no-such-flag")]
     assert "--no-such-flag" not in run
+    assert "--bogus" in _flags(_bench_calls("bench run [--suite quick\\|full] [--bogus]")[0][1])  # a table's escaped "or"
 
 
 # -- versions quoted from the locks --------------------------------------------------------------
