@@ -5,7 +5,7 @@ BENCH := $(VENV)/bin/bench
 ARGS ?=
 PYTEST_ARGS ?=
 
-# Where the frameworks live (README, "Environments"). Linux and the rest: one .venv with
+# Where the frameworks live (docs/environments.md). Linux and the rest: one .venv with
 # every framework. macOS arm64: the Metal plugins pin old stacks (jax-metal needs jax 0.5.0,
 # tensorflow-metal stops at TF 2.19 and Python 3.12), so .venv holds the engine only and
 # each framework gets .venv-<framework>, pinned by locks/macos-arm64-<framework>.txt; the
@@ -21,12 +21,12 @@ JAX_ENV := $(if $(filter jax-mps,$(JAX_PLUGIN)),jax-mps,jax)
 PLATFORM := $(shell uname -s)-$(shell uname -m)
 ifeq ($(PLATFORM),Darwin-arm64)
 PYTHON ?= python3.12
-EXTRAS ?= report,dev
+EXTRAS ?= report,dev,docs
 INSTALL_LOCK := locks/macos-arm64-engine.txt
 FRAMEWORK_ENVS := torch tensorflow $(JAX_ENV) mlx
 else
 PYTHON ?= python3
-EXTRAS ?= all,dev
+EXTRAS ?= all,dev,docs
 INSTALL_LOCK := $(if $(filter Linux-%,$(PLATFORM)),constraints/linux-cpu.txt)
 FRAMEWORK_ENVS :=
 endif
@@ -35,7 +35,7 @@ FRAMEWORK_VENVS := $(FRAMEWORK_ENVS:%=.venv-%/.installed)
 # --python <framework>=.venv-<env>/bin/python (the env jax-mps serves the framework jax)
 RUN_PYTHONS := $(foreach env,$(FRAMEWORK_ENVS),--python $(firstword $(subst -, ,$(env)))=.venv-$(env)/bin/python)
 
-.PHONY: bench test report env clean gate baseline doctor
+.PHONY: bench test report env clean gate baseline doctor docs
 
 $(VENV)/.installed: pyproject.toml $(INSTALL_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ report: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+## docs: the documentation site (mkdocs.yml, docs/) → site/index.html; strict: any warning or broken link fails
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 env: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	$(BENCH) env $(RUN_PYTHONS)
 
@@ -71,9 +75,9 @@ doctor: $(VENV)/.installed $(FRAMEWORK_VENVS)
 
 ## baseline: BASELINE_RUNS quick-suite runs (fresh processes each) → results/baselines/<machine>.parquet; commit it
 # The gate's unit is the process: each run starts fresh workers and gives every case one figure,
-# and the baseline's between-process spread sets each case's bar (README, "Regression gate").
+# and the baseline's between-process spread sets each case's bar (docs/gate.md).
 # 3 + 2 runs: a quick-suite run takes ~110 s on the 2-core VM, so 5 fit the 10 minutes the gate is
-# allowed; more processes buy sensitivity (README, "Measured on this VM").
+# allowed; more processes buy sensitivity (docs/gate.md, "Measured on the 2-core VM").
 BASELINE_RUNS ?= 3
 GATE_RUNS ?= 2
 # Single-threaded, and a short sampling budget per process: on a shared runner a multi-threaded pool

@@ -17,6 +17,10 @@ from bench.precision import DTYPES
 from workloads import WORKLOADS
 
 SUITES = ("quick", "full")
+# Sampling time per case and timing kind when `bench run --budget` is not given. Quick: the
+# whole quick suite stays under 3 minutes on a 2-core CPU (0.8 and 0.7 s took 187 and 190 s
+# once the queue sweep went on to 10 ms batches); full: tight intervals on a GPU.
+SUITE_BUDGET_S = {"quick": 0.6, "full": 5.0}
 TIMINGS = ("latency", "queued", "both")
 
 
@@ -158,6 +162,7 @@ __all__ = [
     "DTYPES",
     "FRAMEWORKS",
     "SUITES",
+    "SUITE_BUDGET_S",
     "TIMINGS",
     "WORKLOADS",
     "FrameworkSpec",

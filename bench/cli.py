@@ -27,6 +27,7 @@ from bench.catalog import (
     DEVICE_CHOICES,
     DTYPES,
     FRAMEWORKS,
+    SUITE_BUDGET_S,
     SUITES,
     TIMINGS,
     WORKLOADS,
@@ -223,7 +224,8 @@ def add_run_parser(sub: Any) -> None:
     run.add_argument("--case-timeout", type=_timeout_s, default=300.0, metavar="SECONDS",
                      help="kill a worker that has not answered a case in this long (default 300)")
     run.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
-                     help="sampling time per case and timing kind (default 1.0 quick, 5.0 full)")
+                     help="sampling time per case and timing kind (default "
+                     + ", ".join(f"{s:g} {suite}" for suite, s in SUITE_BUDGET_S.items()) + ")")
     run.add_argument("--precision", type=positive_float, default=0.02, metavar="FRACTION",
                      help="stop sampling when the median's 95%% CI is within ±this (default 0.02)")
     run.add_argument("--energy", type=_choice("energy", ("on", "off")), default="on",
@@ -453,7 +455,7 @@ def _plan_cases(args: argparse.Namespace, frameworks: list[str], workloads: list
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The runner's settings from the options, with the suite's default budget: apart from
     cmd_run so it reads as plan, configure, run."""
-    budget = args.budget or (0.6 if args.suite == "quick" else 5.0)
+    budget = args.budget or SUITE_BUDGET_S[args.suite]
     timings = measure.TIMING_KINDS if args.timing == "both" else (args.timing,)
     return RunConfig(
         suite=args.suite,

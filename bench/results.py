@@ -96,7 +96,7 @@ SCHEMA = pa.schema(
         pa.field("suite_version", pa.string()),
         pa.field("barrier_check", pa.string()),  # bench.selfcheck: "valid: ..." / "INVALID: ..." / "not checked: ..."
         pa.field("placement_check", pa.string()),  # "ok: ..." / "partial: ... on the host CPU: ..." / "failed: ..."
-        # -- added by issue 16: queued = the plateau of a queue-depth sweep; device time --
+        # queued = the plateau of a queue-depth sweep; device time where the framework has events
         pa.field("dispatch_overhead_note", pa.string()),  # why dispatch_overhead_s is 0 or null
         pa.field("queue_depth", pa.int64()),  # k the queued figure was timed at (calls per barrier)
         pa.field("queue_curve_k", pa.list_(pa.int64())),  # the sweep: queue depths tried ...
@@ -145,6 +145,121 @@ KEY_COLUMNS = ("framework", "backend", "workload", "params", "dtype", "machine",
 # Without these a file is not usable results; any other column missing from an older file of
 # the same schema version (one added since) reads as null.
 CORE_COLUMNS = ("run_id", "framework", "backend", "workload", "params", "dtype", "status", "median_s", "machine")
+
+# What each column means, in a user's words. The documentation's schema page is generated
+# from these and SCHEMA (bench.schema_doc), so they live beside the schema and nowhere else;
+# tests/test_docs.py fails on a column without its line here, or a line without its column.
+TIMING_PREFIX_DOCS = {
+    "": "the headline timing: a copy of the `timing` column's kind (queued when it was measured, else latency)",
+    "latency_": "latency: one call, then the framework's completion barrier (what one synchronous request sees)",
+    "queued_": "queued: k calls issued back to back, one barrier, per call (the steady state; k = `queue_depth`)",
+    "device_": "device time: the kernel's time between device events around one call (torch CUDA/MPS); "
+    "null elsewhere, with `device_time_note`",
+}
+TIMING_FIELD_DOCS = {
+    "median_s": "median seconds per call",
+    "mean_s": "mean seconds per call",
+    "stdev_s": "standard deviation of the per-call samples",
+    "min_s": "fastest per-call sample",
+    "ci_low_s": "low end of the median's 95% confidence interval (distribution-free, from order statistics)",
+    "ci_high_s": "high end of that interval",
+    "n_samples": "number of samples taken",
+    "inner_loops": "calls per sample (queued: batches × k)",
+    "samples_s": "every sample, as seconds per call",
+    "converged": "the interval reached `--precision` before the `--budget` ran out",
+}
+COLUMN_DOCS = {
+    "schema_version": "version of this schema (also in the file's metadata); readers refuse another",
+    "run_id": "the run: UTC time and a random suffix, or `bench run --run-id`",
+    "timestamp": "when the row was written (UTC)",
+    "suite": "quick or full",
+    "framework": "torch, tensorflow, jax or mlx",
+    "framework_version": "the framework's version",
+    "versions": "JSON: the framework, its plugins (tensorflow-metal, jax-metal / jax-mps, mlx-metal) and CUDA, "
+    "as the worker imported them",
+    "device_requested": "`--device` as given: auto, metal, cuda or cpu",
+    "backend": "what really ran: metal, cuda or cpu (nothing falls back silently)",
+    "device_name": "the device the framework reported",
+    "workload": "the workload's name (`bench list`)",
+    "workload_hash": "digest of the workload's definition and the shared modules it uses; the gate never "
+    "compares rows whose hashes differ",
+    "params": "JSON, keys sorted: the case's parameters",
+    "dtype": "the dtype asked for (fp32, tf32, fp16, bf16)",
+    "status": "ok, unsupported, error, timeout or skipped",
+    "reason": "why, when the status is not a clean ok (the framework's own first line where it refused)",
+    "implementation": "the kernel path or compiler that ran, e.g. `jax.nn.dot_product_attention(implementation='cudnn')`",
+    "math_mode": "the precision switch set for this dtype, e.g. torch `set_float32_matmul_precision('highest')`",
+    "timing": "latency or queued: which kind the unprefixed timing columns and the throughput use; "
+    "reference for the rows of other tools",
+    "dispatch_overhead_s": "latency − queued median; 0 when the difference is within the two medians' intervals, "
+    "null when queued is slower (see `dispatch_overhead_note`)",
+    "first_call_s": "the first call, compilation and tracing included; never a sample",
+    "flops": "floating-point operations of one call, from the workload's own count",
+    "bytes_moved": "bytes one call moves, from the workload's own count",
+    "tflops": "flops / median_s, in 10¹² per second (SI)",
+    "gbps": "bytes_moved / median_s, in 10⁹ bytes per second (SI)",
+    "peak_device_bytes": "the framework allocator's peak during the case; null where it has no counter",
+    "peak_device_note": "why `peak_device_bytes` is null",
+    "peak_rss_bytes": "the worker process's peak resident memory",
+    "rss_scope": "case (Linux: the peak was reset before the case) or process (the process-lifetime peak)",
+    "plausible": "false when faster than the device's peak allows (a missing barrier looks like this); "
+    "null where no peak is known",
+    "plausibility_note": "the bound the row was judged against, and the verdict",
+    "peak_tflops": "the device's datasheet peak for this dtype",
+    "peak_gbps": "the device's datasheet memory bandwidth",
+    "peak_source": "where the peak figures come from",
+    "max_rel_error": "max|y − ref| / max|ref| against the float64 reference",
+    "rel_rms_error": "‖y − ref‖ / ‖ref‖: what the precision classifier reads",
+    "tolerance": "the workload's tolerance for `max_rel_error` at this dtype",
+    "effective_precision": "the precision the error says really ran: fp32-class, tf32-class, fp16-class, "
+    "bf16-class, below-bf16 or not-classified",
+    "precision_matches": "the effective precision is the one the dtype promises",
+    "correct": "within tolerance and at the promised precision; only correct rows are ranked",
+    "metrics": "JSON: the workload's own figures (tokens/s, loss curve, quantization error, …)",
+    "cache_state": "warm: the same input buffers every call",
+    "threads": "intra-op threads the framework used (`--threads`, else its own default)",
+    "case_wall_s": "wall time of the whole case, checking included",
+    "host": "host name",
+    "os": "operating system and version",
+    "chip": "CPU or Apple chip",
+    "machine": "the key rows are grouped, ranked and gated by: chip and OS, led by the GPU's name for CUDA rows",
+    "cpu_count": "logical CPUs of the host",
+    "memory_bytes": "the host's memory",
+    "python_version": "the worker's Python",
+    "suite_version": "the git commit of the suite, `-dirty` with local changes",
+    "barrier_check": "the barrier self-check: `valid: …`, `INVALID: …` or `not checked: …`",
+    "placement_check": "where the output lived: `ok: …`, `partial: … on the host CPU: …`, `failed: …` or "
+    "`not checked: …`",
+    "dispatch_overhead_note": "why `dispatch_overhead_s` is 0 or null",
+    "queue_depth": "k, the calls per barrier the queued figure was timed at",
+    "queue_curve_k": "the queue-depth sweep: the depths tried …",
+    "queue_curve_s": "… and the median seconds per call at each",
+    "queue_plateau": "the sweep ended on a plateau (false: a bound ended it first)",
+    "queue_stop": "why the sweep ended: plateau, memory bound, depth cap or budget",
+    "device_time_source": "which events timed the device (and whether the span may include the launch gap)",
+    "device_time_note": "why the `device_*` columns are null",
+    "mode": "eager or compiled (the compiler is named in `implementation`); part of the ranking and gate keys",
+    "cpus": "the CPUs the worker was bound to (`bench run --cpus`), read back from the OS; null when unbound",
+}
+
+
+def timing_column(name: str) -> tuple[str, str] | None:
+    """(prefix, field) of a timing column (`queued_median_s` → ("queued_", "median_s")), else None."""
+    for prefix in sorted(TIMING_PREFIX_DOCS, key=len, reverse=True):
+        suffix = name[len(prefix):]
+        if name.startswith(prefix) and suffix in TIMING_FIELD_DOCS and name not in COLUMN_DOCS:
+            return prefix, suffix
+    return None
+
+
+def column_doc(name: str) -> str:
+    """What column `name` means: its own line, or its timing field's and kind's."""
+    timing = timing_column(name)
+    if timing is not None:
+        return f"{TIMING_FIELD_DOCS[timing[1]]}; {TIMING_PREFIX_DOCS[timing[0]]}"
+    if name in COLUMN_DOCS:
+        return COLUMN_DOCS[name]
+    raise KeyError(f"column {name!r} has no description in bench.results.COLUMN_DOCS")
 
 
 class ResultsError(Exception):
