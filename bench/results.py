@@ -240,6 +240,36 @@ COLUMN_DOCS = {
     "device_time_note": "why the `device_*` columns are null",
     "mode": "eager or compiled (the compiler is named in `implementation`); part of the ranking and gate keys",
     "cpus": "the CPUs the worker was bound to (`bench run --cpus`), read back from the OS; null when unbound",
+    # energy and run conditions (bench.energy, bench.conditions; docs/energy.md)
+    "energy_j_per_call": "joules per call of the row's primary timing kind, summed over `energy_scope`; null with "
+    "`energy_note` where no counter was read",
+    "energy_power_w": "mean power (W) of the scope during the energy window",
+    "energy_idle_w": "mean power (W) of the scope, device idle, measured just before the window",
+    "energy_limit_w": "the device's stated power limit (NVML); null where none is stated",
+    "energy_window_s": "seconds the energy window lasted",
+    "energy_window_calls": "calls run inside the energy window",
+    "energy_window_per_call_s": "the window's own seconds per call (checked against `median_s`)",
+    "energy_source": "the counters read (Zeus's NVML, RAPL or zeus-apple-silicon IOReport reader)",
+    "energy_scope": "the rails `energy_j_per_call` sums, `+`-joined (gpu0; soc.cpu_total+soc.gpu+…; cpu0+dram0)",
+    "energy_rails": "JSON: joules per rail read in the window",
+    "energy_check": "the energy self-check: `ok: …` or `flagged: …` (work not above idle, or above the limit)",
+    "energy_valid": "false: flagged by the self-check, never in efficiency rankings; null: no energy measured",
+    "energy_note": "why the energy columns are null (or which extra rail was not read)",
+    "tflops_per_watt": "TFLOP/s per watt (FLOPs per call / joules per call / 1e12)",
+    "tokens_per_joule": "tokens per joule (decode tokens for generate, batch×seq for training)",
+    "joules_per_step": "joules per training step (train_step, lora)",
+    "conditions": "the run-conditions key: `normal`, or what was off (thermal pressure, low power mode, on battery, "
+    "gpu slowdown); rows rank only against rows of the same conditions",
+    "thermal_pressure": "macOS thermal pressure level, worst of before/after the measured calls",
+    "power_mode": "macOS Energy Mode (`pmset -g` powermode)",
+    "power_source": "ac or battery (`pmset -g batt`)",
+    "battery_percent": "battery charge in % (`pmset -g batt`); null without a battery",
+    "gpu_sm_clock_mhz_before": "NVIDIA SM clock (NVML) before the measured calls",
+    "gpu_sm_clock_mhz_after": "NVIDIA SM clock (NVML) after the measured calls",
+    "gpu_throttle_before": "NVML clock-event (throttle) reasons before the measured calls",
+    "gpu_throttle_after": "NVML clock-event (throttle) reasons after the measured calls",
+    "cpu_governor": "Linux cpufreq scaling governor(s)",
+    "conditions_note": "why a condition column is null",
 }
 
 
