@@ -24,10 +24,6 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _energy_text(value: object, spec: str = ".3g") -> str:
-    return fmt_num(value, spec)
-
-
 def _plain(value: object) -> str:
     return "—" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
@@ -50,9 +46,9 @@ def efficiency_table(df: pd.DataFrame, title: str) -> Table:
         table.add_row(  # file-supplied text escaped: a "[/]" in a value is text, not markup
             escape(f"{r['workload']} {describe_params(r['params'])}"), escape(str(r["dtype"])), escape(str(r.get("mode"))),
             escape(str(r["framework"])), escape(conditions) if conditions == NORMAL_CONDITIONS else f"[yellow]{escape(conditions)}[/]",
-            fmt_time(r.get("median_s")), _energy_text(r.get("energy_j_per_call")), _energy_text(r.get("energy_power_w")),
-            _energy_text(r.get("energy_idle_w")), _energy_text(r.get("energy_limit_w")), _energy_text(r.get("tflops_per_watt")),
-            _energy_text(r.get("tokens_per_joule")), _energy_text(r.get("joules_per_step")),
+            fmt_time(r.get("median_s")), fmt_num(r.get("energy_j_per_call")), fmt_num(r.get("energy_power_w")),
+            fmt_num(r.get("energy_idle_w")), fmt_num(r.get("energy_limit_w")), fmt_num(r.get("tflops_per_watt")),
+            fmt_num(r.get("tokens_per_joule")), fmt_num(r.get("joules_per_step")),
             escape(_plain(r.get("energy_scope"))), standing,
         )
     if notes:

@@ -33,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.fmt import fmt_num as fmt  # noqa: E402
 from workloads.generate import qwen25_05b, tiny  # noqa: E402
 
 FULL = [("matmul", {"m": 8192, "n": 8192, "k": 8192}, "bf16", "eager"),
@@ -175,10 +176,6 @@ def earlier_rows(path: Path | None, framework: str) -> list[dict]:
     return frame[frame["framework"] == framework].to_dict("records")
 
 
-def fmt(value: Any, spec: str = ".4g") -> str:
-    return "—" if value is None or (isinstance(value, float) and value != value) else format(value, spec)
-
-
 def table(rows: list[dict], direct: list[dict]) -> list[dict]:
     by_key = {(d["framework"], d["workload"]): d for d in direct}
     out = []
@@ -211,7 +208,7 @@ def report(lines: list[dict]) -> None:
     for x in lines:
         name = f"{x['framework']} {x['workload']}" + (" c" if x["mode"] == "compiled" else "")
         notes = "; ".join(str(n) for n in (x["energy_check"], x["energy_note"], x["direct_note"], x["reason"] or None) if n)
-        print(f"{name:<22} {fmt(x['median_s'], '.3g'):>9} {fmt(x['suite_j_per_call']):>9} {fmt(x['direct_j_per_call']):>9} "
+        print(f"{name:<22} {fmt(x['median_s'], '.3g'):>9} {fmt(x['suite_j_per_call'], '.4g'):>9} {fmt(x['direct_j_per_call'], '.4g'):>9} "
               f"{fmt(x['ratio'], '.3f'):>6} {fmt(x['suite_power_w'], '.4g'):>8} {fmt(x['direct_power_w'], '.4g'):>8} "
               f"{fmt(x['suite_idle_w'], '.3g'):>7} {fmt(x['limit_w'], '.4g'):>6} {fmt(x['suite_tokens_per_joule'], '.4g'):>8} "
               f"{fmt(x['direct_tokens_per_joule'], '.4g'):>8}  {notes[:160]}")
