@@ -25,6 +25,7 @@ from bench.report.labels import case_label, params_text
 from bench.report.runs import per_case
 from bench.fmt import finite
 from bench.summary import COMPARABLE, rank
+from bench.walk import identity, parquet_files
 
 Warn = Callable[[str], None]
 
@@ -33,22 +34,26 @@ def load(paths: Iterable[Path | str], warn: Warn) -> pd.DataFrame:
     """Every readable results file under `paths`, concatenated; `source` names the file."""
     paths = [Path(p) for p in paths]
     frames: list[pd.DataFrame] = []
-    seen: set[Path] = set()  # `results results/baselines` names the baselines twice: read each file once
+    # `results results/baselines` names the baselines twice: read each file once, by
+    # (device, inode), which a symlink loop cannot crash (Path.resolve() raised on one)
+    seen: set[tuple[int, int]] = set()
     skipped: list[str] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(q for q in path.rglob("*.parquet") if not q.name.startswith("."))
-            for file in found:
-                if file.resolve() in seen:
+            for file in parquet_files(path, skipped):
+                key = identity(file)
+                if key is not None and key in seen:
                     continue
-                seen.add(file.resolve())
+                if key is not None:
+                    seen.add(key)
                 try:
                     frames.append(read_results(file).assign(source=str(file)))
                 except ResultsError as exc:
                     skipped.append(f"skipped {exc}")
         elif path.exists():
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
+            key = identity(path)
+            if key not in seen:
+                seen.add(key)  # type: ignore[arg-type]  # exists() → stat succeeded
                 frames.append(read_results(path).assign(source=str(path)))
         else:
             raise ResultsError(f"{path}: no such file or directory")
