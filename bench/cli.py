@@ -276,8 +276,6 @@ def add_report_parser(sub: Any) -> None:
     report.add_argument("paths", nargs="*", type=Path, default=[Path("results")], metavar="RESULTS",
                         help="parquet files or folders of them (default results/)")
     report.add_argument("-o", "--out", type=Path, default=Path("reports"), help="output folder (default reports/)")
-    report.add_argument("--baseline", type=_choice("framework", tuple(FRAMEWORKS)), default=None,
-                        help="framework the speed-ups are relative to (default torch where it has rows)")
     report.add_argument("--serve", action="store_true", help="then serve the folder on localhost and print the address")
     report.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     report.add_argument("--port", type=_port, default=8000, help="port to serve on; 0 picks a free one (default 8000)")
@@ -589,7 +587,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
     warnings: list[str] = []  # held back: a failing command says one line, its error
     try:
-        index = build_report(args.paths, args.out, baseline=args.baseline, warn=warnings.append)
+        index = build_report(args.paths, args.out, warn=warnings.append)
     except ReportError as exc:
         raise UsageError(str(exc)) from None
     for message in warnings:
