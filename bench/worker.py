@@ -236,6 +236,7 @@ def serve(adapter_path: str, framework: str, device: str, threads: int | None, c
             "device_name": adapter.device_name(),
             "versions": adapter.versions(),
             "threads": adapter.threads(),
+            "compile_cache": adapter.compile_cache(),
         }
     except BackendUnavailable as exc:
         send({"type": "hello", "ok": False, "status": "error", "reason": str(exc)})

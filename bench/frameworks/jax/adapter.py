@@ -95,6 +95,15 @@ class JaxAdapter(Adapter):
     def device_name(self) -> str:
         return str(getattr(self.device, "device_kind", self.device.platform))
 
+    def compile_cache(self) -> str:
+        """JAX's persistent compilation cache (jax_compilation_cache_dir, JAX_COMPILATION_CACHE_DIR);
+        off by default. It keeps only compiles over jax_persistent_cache_min_compile_time_secs."""
+        from bench.frameworks.base import describe_cache_dir
+
+        folder = jax.config.jax_compilation_cache_dir
+        text = describe_cache_dir("jax compilation cache", folder)
+        return f"{text}, min compile {jax.config.jax_persistent_cache_min_compile_time_secs:g} s" if folder else text
+
     def versions(self) -> dict[str, str]:
         """jax first, then jaxlib, then the plugin distribution that provided the selected
         platform (`jax_plugin`, with its version under its own name) and the registered name."""
