@@ -264,6 +264,12 @@ class Adapter(ABC):
         if reason and self.suite == "quick":
             raise Skipped(f"{self.mode} {self.name} on {self.backend} is left to --suite full: {reason}")
 
+    def check_case_budget(self, workload: str, params: Mapping[str, Any], dtype: str) -> None:
+        """Raise Skipped when this case, in this mode, would run far past a case's time:
+        asked by the worker before it draws inputs (a 0.5B model's weights and float64
+        reference cost seconds), so the skip costs nothing but the adapter's own probe.
+        Default: every case runs."""
+
     @property
     def compiled(self) -> bool:
         """Whether the case being prepared asked for the compiled mode; every builder of a
