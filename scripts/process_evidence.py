@@ -19,7 +19,7 @@ other's median, and for the large cases each interval's half-width (target: with
 `--deadline` stops starting rounds after that many seconds and prints what it has, so the
 table comes back inside a 600 s device call. `--smoke` runs tiny shapes on the CPU.
 
-    python3 scripts/process_evidence.py --device cuda -f torch,jax,mlx --out $OUT --deadline 420
+    python3 scripts/process_evidence.py --device cuda -f torch,jax,mlx --out $OUT   # ~100 s a round on an H200: ~500 s
     .venv/bin/python scripts/process_evidence.py --smoke --out /tmp/pe
 """
 
@@ -108,10 +108,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     writer = ResultsWriter(args.out / "suite.parquet")
     runner = Runner(config, writer, "process-evidence")
     direct: dict[str, list[list[dict]]] = {fw: [] for fw in frameworks}
-    rounds_done, started, notes = 0, time.monotonic(), []
+    rounds_done, started, notes, last = 0, time.monotonic(), [], 0.0
     for r in range(args.processes):
-        if r and time.monotonic() - started > args.deadline:
-            notes.append(f"deadline {args.deadline:g} s reached after {r} rounds")
+        if r and time.monotonic() - started + last > args.deadline:  # the next round would end past it
+            notes.append(f"deadline {args.deadline:g} s: stopped after {r} rounds ({last:.0f} s a round)")
             break
         t0 = time.monotonic()
         runner.run([Case(fw, w, p, d, "eager", process=r) for fw in frameworks for (w, p, d) in cases])
@@ -123,9 +123,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 direct[fw].append(got)
         rounds_done += 1
+        last = time.monotonic() - t0
         print(f"round {r}: suite {t1 - t0:.1f} s, direct {time.monotonic() - t1:.1f} s", flush=True)
+        report({"rows": writer.rows, "direct": direct, "rounds": rounds_done, "notes": notes,  # a kill keeps this much
+                "large": [label(*c) for c in LARGE], "wall_s": time.monotonic() - started}, args.out, final=False)
     return {"rows": writer.rows, "direct": direct, "rounds": rounds_done, "notes": notes,
             "large": [label(*c) for c in LARGE], "wall_s": time.monotonic() - started}
+
+
+def report(result: dict[str, Any], out: Path, final: bool = True) -> None:
+    """Write evidence.json and print the table; after every round too (final=False: the table
+    only), so a call that runs out of time still returns what it measured."""
+    pairs, lines = table(result)
+    (out / "evidence.json").write_text(json.dumps({"pairs": pairs, "direct": result["direct"], "notes": result["notes"],
+                                                   "rounds": result["rounds"], "wall_s": result["wall_s"]}, indent=1))
+    shown = [*result["notes"], *costs(result), f"{result['rounds']} rounds in {result['wall_s']:.0f} s", *lines] if final else lines
+    print("\n".join(shown), flush=True)
 
 
 def table(result: dict[str, Any]) -> tuple[list[dict], list[str]]:
@@ -199,7 +212,8 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=5, help="fresh processes per side and framework (default 5)")
     ap.add_argument("--budget", type=float, default=0.5, help="suite sampling seconds per case (default 0.5)")
     ap.add_argument("--repeat", type=int, default=9, help="deep-queue batches per direct case (default 9)")
-    ap.add_argument("--deadline", type=float, default=420.0, help="start no round after this many seconds (default 420)")
+    ap.add_argument("--deadline", type=float, default=540.0,
+                    help="start no round that would end after this many seconds, by the last round's length (default 540)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/process-evidence"))
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on the CPU, to check the script here")
     ap.add_argument("--child-direct", default=None, help=argparse.SUPPRESS)
@@ -213,11 +227,7 @@ def main() -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     result = run(args)
     print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    pairs, lines = table(result)
-    (args.out / "evidence.json").write_text(json.dumps({"pairs": pairs, "direct": result["direct"], "notes": result["notes"],
-                                                        "rounds": result["rounds"], "wall_s": result["wall_s"]}, indent=1))
-    for line in [*result["notes"], *costs(result), f"{result['rounds']} rounds in {result['wall_s']:.0f} s", *lines]:
-        print(line)
+    report(result, args.out)
     return 0
 
 
