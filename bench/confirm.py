@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from bench import child
 from bench.argtypes import positive_int
 from bench.catalog import format_params
 from bench.gate.compare import SLOWER
@@ -62,13 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"confirm: cannot read {args.summary}: {exc}", file=sys.stderr)
         return 2
     runs = confirm_runs(summary)
-    bench = [sys.executable, "-m", "bench"]
+    bench = child.command(sys.executable, "bench")  # as the worker starts: no module from the working directory
     for i in range(1, args.runs + 1):
         for g, run in enumerate(runs, 1):
             cmd = [*bench, "run", "--suite", "quick", *run, *run_options, "--out", str(args.out),
                    "--run-id", f"confirm-{i}-{g}"]
             print(f"confirm {i}/{args.runs}: {' '.join(run)}", flush=True)
-            done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+            done = subprocess.run(cmd, stdout=subprocess.DEVNULL, env=child.environment())
             if done.returncode != 0:  # a failing case is a row, not an exit code: this is a usage error
                 return done.returncode
     return 0

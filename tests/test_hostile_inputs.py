@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +260,51 @@ def test_a_failure_while_writing_the_report_leaves_the_old_one_whole(tmp_path, m
     assert main(["report", str(first), str(second), "-o", str(out)]) == 2
     assert snapshot(out) == before  # the old page and its data/, as they were
     assert sorted(p.name for p in out.iterdir()) == [".metalbench-outputs.json", "data", "index.html"]
+
+
+# -- D28: every child starts as the worker does --------------------------------------------
+@pytest.fixture
+def planted_cwd(tmp_path, monkeypatch):
+    """A working directory holding a numpy.py that leaves a marker when it is imported."""
+    marker = tmp_path / "PWNED"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "numpy.py").write_text(f"open({str(marker)!r}, 'w').write(__file__)\nraise ImportError('planted')\n")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [".", os.environ.get("PYTHONPATH", "")])))
+    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
+    return marker
+
+
+def test_doctor_probes_do_not_import_from_the_working_directory(planted_cwd):
+    """N25: `bench doctor` run where a numpy.py lies ran it inside the probe."""
+    from bench import doctor
+    from bench.catalog import FrameworkSpec
+
+    fake = FrameworkSpec("fake", "tests.fake_framework:FakeAdapter", "numpy", "fake")
+    rows = doctor.run_probe(fake, "cpu", sys.executable)
+    assert not planted_cwd.exists(), planted_cwd.read_text()
+    assert any(r.get("found") == "yes" for r in rows), rows
+
+
+def test_reference_tools_do_not_import_from_the_working_directory(planted_cwd, tmp_path):
+    """N22: `bench run -w generate --reference` ran a planted numpy.py in bench/reference.py."""
+    from bench.plan import Case
+    from bench.results import ResultsWriter
+    from bench.runner import Runner, RunConfig, run_references
+
+    runner = Runner(RunConfig(case_timeout_s=5), ResultsWriter(tmp_path / "out" / "r.parquet"), "r")
+    from bench.catalog import WORKLOADS
+
+    run_references(runner, [Case("torch", "generate", WORKLOADS["generate"].cases("quick")[0], "fp32")])
+    assert not planted_cwd.exists(), planted_cwd.read_text()
+
+
+def test_any_child_module_runs_from_the_repository_not_the_working_directory(planted_cwd):
+    """bench.confirm's runs start through the same helper."""
+    from bench import child
+
+    done = subprocess.run(child.command(sys.executable, "bench.schema_doc"), env=child.environment(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert not planted_cwd.exists()
