@@ -46,6 +46,7 @@ from bench.summary import NORMAL_CONDITIONS, best_available, describe_params, ra
 from workloads.base import MODES
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 RUN_EPILOG = """\
 examples:
@@ -253,8 +254,6 @@ def add_report_parser(sub: Any) -> None:
     report.add_argument("paths", nargs="*", type=Path, default=[Path("results")], metavar="RESULTS",
                         help="parquet files or folders of them (default results/)")
     report.add_argument("-o", "--out", type=Path, default=Path("reports"), help="output folder (default reports/)")
-    report.add_argument("--baseline", type=_choice("framework", tuple(FRAMEWORKS)), default=None,
-                        help="framework the speed-ups are relative to (default torch where it has rows)")
     report.add_argument("--serve", action="store_true", help="then serve the folder on localhost and print the address")
     report.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     report.add_argument("--port", type=_port, default=8000, help="port to serve on; 0 picks a free one (default 8000)")
@@ -394,12 +393,15 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
 
 
 MODEL_SIZES = ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "vocab_size")
+MODEL_FLOATS = ("rope_theta", "rms_norm_eps")
 
 
 def check_model_config(folder: Path) -> None:
     """config.json of a --model folder holds what `generate` needs, as positive integers:
     ValueError naming the key otherwise (a list, a "64" or a 0 once crashed the run)."""
-    cfg = json.loads((folder / "config.json").read_text())
+    from bench.inputs import read_regular_text
+
+    cfg = json.loads(read_regular_text(folder / "config.json"))
     if not isinstance(cfg, dict):
         raise ValueError(f"config.json is a JSON {type(cfg).__name__}, expected an object with {', '.join(MODEL_SIZES)}")
     for key in (*MODEL_SIZES, "num_key_value_heads", "head_dim"):
@@ -408,6 +410,11 @@ def check_model_config(folder: Path) -> None:
         value = cfg.get(key)
         if key in cfg and value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"config.json {key} is {value!r}, expected a positive integer")
+    for key in MODEL_FLOATS:  # optional, but `float(None)` in the worker was a traceback
+        value = cfg.get(key)
+        if key in cfg and (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
+                           or not math.isfinite(value)):
+            raise ValueError(f"config.json {key} is {value!r}, expected a positive number (or leave it out)")
 
 
 def _resolve_grid(args: argparse.Namespace, workloads: list[str]) -> list[Any] | None:
@@ -552,7 +559,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
     warnings: list[str] = []  # held back: a failing command says one line, its error
     try:
-        index = build_report(args.paths, args.out, baseline=args.baseline, warn=warnings.append)
+        index = build_report(args.paths, args.out, warn=warnings.append)
     except ReportError as exc:
         raise UsageError(str(exc)) from None
     for message in warnings:
@@ -592,6 +599,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         sys.stderr.write(f"bench {args.command}: error: {where}{one_line(exc.strerror or str(exc))}\n")
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C in report, ab, compare…: one line, the shell's 130 (run says what it saved)
+        sys.stderr.write(f"bench {args.command}: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 def one_line(text: str) -> str:

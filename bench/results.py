@@ -421,11 +421,15 @@ def check_writable(directory: Path) -> None:
         raise ResultsError(f"cannot write results to {directory}: {exc.strerror or exc}") from None
 
 
-def _files(paths: Iterable[Path | str]) -> list[Path]:
+def _files(paths: Iterable[Path | str], notes: list[str] | None = None) -> list[Path]:
+    """The results files `paths` name: files as given, folders walked by bench.walk (linked
+    sub-folders followed once; a folder not entered again adds a line to `notes`)."""
+    from bench.walk import parquet_files
+
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted(q for q in p.rglob("*.parquet") if not q.name.startswith(".")))
+            files.extend(parquet_files(p, notes))
         elif p.exists():
             files.append(p)
         else:
@@ -459,12 +463,27 @@ def read_results(path: Path | str) -> pd.DataFrame:
     for name in missing:  # a column added later within this schema version: null for older files
         table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
     table = _conform(table, path)
-    df = table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]).to_pandas()
+    df = _to_pandas(table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]))
     unknown = df["mode"].isna()
     if unknown.any():
         df.loc[unknown, "mode"] = [infer_mode(w, i) for w, i in zip(df.loc[unknown, "workload"], df.loc[unknown, "implementation"])]
     _check_values(df, path)
     return df
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """The table as a DataFrame. pandas parses the file's own `pandas` schema metadata (index
+    columns, dtypes) and raises its raw JSONDecodeError/KeyError on a malformed one, which
+    crashed every reader; such metadata is only a hint, so it is dropped and the columns read
+    as they are (a results file's meaning is its columns, validated above)."""
+    try:
+        return table.to_pandas()
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        meta = {k: v for k, v in (table.schema.metadata or {}).items() if k != b"pandas"}
+        if meta == (table.schema.metadata or {}):
+            raise
+        table = table.replace_schema_metadata(meta)
+        return table.drop_columns([c for c in table.column_names if c.startswith("__index_level_")]).to_pandas()
 
 
 # What the implementation of a whole step says when a compiler ran it, in files written before
@@ -550,8 +569,8 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
     every file when `warn` is None (the gate's strict mode), is refused with ResultsError."""
     paths = list(paths)
     named = {Path(p) for p in paths}
-    frames, skipped = [], []
-    for f in _files(paths):
+    frames, skipped, notes = [], [], []
+    for f in _files(paths, notes):
         try:
             df = read_results(f)
         except ResultsError as exc:
@@ -565,4 +584,6 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
         raise ResultsError(f"no readable results files in {', '.join(map(str, paths))} (skipped {skipped[0]})")
     for reason in skipped:
         warn(f"skipped {reason}")  # type: ignore[misc]
+    for note in notes if warn is not None else ():
+        warn(note)
     return pd.concat(frames, ignore_index=True)

@@ -256,7 +256,11 @@ class Runner:
         self._stop_worker(kill=False)
         log = self.log_dir / f"{spec.name}.log"
         worker = WorkerProcess(spec, env, self.config, log)
-        hello = worker.receive(self.config.start_timeout_s, f"starting {spec.name}")
+        try:
+            hello = worker.receive(self.config.start_timeout_s, f"starting {spec.name}")
+        except BaseException:  # Ctrl-C while it starts: its own session would outlive us
+            worker.kill()
+            raise
         if not hello.get("ok"):
             worker.close()
             reason = hello["reason"]

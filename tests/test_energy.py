@@ -91,6 +91,15 @@ def test_per_token_and_per_step_figures_come_from_the_workloads_own_rate_units()
     assert derived(1.0, 1e12, {"weight_gbps": 3.0})["tokens_per_joule"] is None
 
 
+def test_a_cap_bound_reading_within_the_counters_accuracy_is_not_flagged():
+    """The H200's matmul read 700.9 W against its 700 W cap: within NVML's stated ±5%, honest."""
+    assert check_power(700.9, 129.0, 700.0, tolerance=0.05) == (
+        True, "ok: 700.9 W during work > 129 W idle, at the stated 700 W limit (within the counter's ±5%)")
+    valid, check = check_power(736.0, 129.0, 700.0, tolerance=0.05)
+    assert not valid and "above the device's stated 700 W limit (+5%" in check
+    assert check_power(700.9, 129.0, 700.0)[0] is False  # a source stating no accuracy gets no slack
+
+
 def test_check_power_reads_like_a_verdict():
     assert check_power(120.0, 100.0, None) == (True, "ok: 120 W during work > 100 W idle (no stated limit)")
 

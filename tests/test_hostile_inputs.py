@@ -1,310 +1,271 @@
-"""The second reliability audit's data-loss, output and hostile-text cases, as specifications.
-
-Outputs never replace a file bench did not create (bench.safe_write); terminal and Markdown
-text from files is inert (bench.textsafe); every child process starts the way the worker
-does (bench.child). Each test names the audit case it replays (research/reliability-audit-
-2026-12-03.md).
-"""
+"""The second reliability audit's crashes, hangs and silences
+(../shared/research/reliability-audit-2026-12-03.md), one test each: symlinks in results
+folders, hostile parquet metadata, huge or odd inputs that used to be read or built before
+they were checked, tracebacks, and comparisons of runs made with different settings.
+Each test failed on the code before its fix (da39d1f)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from bench import cli
-from bench.gate.baseline import baseline_path
-from bench.results import write_table_atomically
+from bench.cli import main
+from bench.results import load_results
+from tests.test_reliability import edit, one_line_exit_2, row, write
+
+REPO = Path(__file__).resolve().parent.parent
 
 
-def main(argv: list[str]) -> int:
-    """The exit status, whether the refusal came at parse time (argparse) or later."""
-    try:
-        return cli.main(argv)
-    except SystemExit as exc:
-        return int(exc.code)
-
-
-def row(framework: str = "torch", median: float = 1e-3, seed: int = 0, run_id: str = "r1",
-        machine: str = "Test CPU / Linux x86_64", **over) -> dict:
-    s = list(median * np.exp(np.random.default_rng(seed).normal(0.0, 0.02, 30)))
-    return {
-        "run_id": run_id, "framework": framework, "backend": "cpu", "workload": "matmul", "workload_hash": "h1",
-        "params": '{"k":64,"m":64,"n":64}', "dtype": "fp32", "status": "ok", "timing": "queued",
-        "machine": machine, "samples_s": s, "median_s": float(np.median(s)), "queued_samples_s": s,
-        "queued_median_s": float(np.median(s)), "latency_samples_s": s, "latency_median_s": float(np.median(s)),
-        "queued_inner_loops": 4, "latency_inner_loops": 1, "effective_precision": "fp32-class",
-        "precision_matches": True, "correct": True, **over,
-    }
-
-
-def run_file(path: Path, *rows: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_table_atomically(list(rows) or [row()], path)
-    return path
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def one_error_line(capsys) -> str:
-    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
-    assert len(err) == 1, err
-    return err[0]
-
-
-# -- D18: output options never overwrite an input or a file bench did not write -----------------
-def test_export_refuses_to_write_over_its_own_input(tmp_path, capsys):
-    """N61: `bench export --pytest-benchmark R.parquet R.parquet` once turned the run into JSON."""
-    run = run_file(tmp_path / "r.parquet")
-    before = digest(run)
-    assert main(["export", "--pytest-benchmark", str(run), str(run)]) == 2
-    assert "did not write" in one_error_line(capsys)  # refused at parse time, before any work
-    assert digest(run) == before
-
-
-def test_compare_json_and_markdown_refuse_to_write_over_the_candidate(tmp_path, capsys):
-    """N61: `bench compare A B --json B` replaced the candidate run with the verdict."""
-    a = run_file(tmp_path / "a.parquet", row(run_id="a"))
-    b = run_file(tmp_path / "b.parquet", row(run_id="b", seed=1))
-    before = digest(b)
-    for option in ("--json", "--markdown"):
-        assert main(["compare", str(a), str(b), option, str(b)]) == 2
-        line = one_error_line(capsys)
-        assert str(b) in line
-        assert digest(b) == before
-
-
-def test_a_candidate_folder_is_an_input_too(tmp_path, capsys):
-    a = run_file(tmp_path / "a.parquet", row(run_id="a"))
-    cand = run_file(tmp_path / "cand" / "c.parquet", row(run_id="c", seed=1))
-    before = digest(cand)
-    assert main(["compare", str(a), str(cand.parent), "--json", str(cand)]) == 2
-    assert str(cand) in one_error_line(capsys)
-    assert digest(cand) == before
-
-
-def test_an_existing_file_bench_did_not_write_is_not_replaced(tmp_path, capsys):
-    notes = tmp_path / "notes.md"
-    notes.write_text("my notes\n")
-    run = run_file(tmp_path / "r.parquet")
-    assert main(["export", "--pytest-benchmark", str(notes), str(run)]) == 2
-    assert "bench did not write" in one_error_line(capsys)
-    assert notes.read_text() == "my notes\n"
-
-
-def test_an_output_bench_wrote_is_refreshed_but_not_once_someone_edited_it(tmp_path, capsys):
-    run = run_file(tmp_path / "r.parquet")
-    out = tmp_path / "out" / "x.json"
-    assert main(["export", "--pytest-benchmark", str(out), str(run)]) == 0
-    assert main(["export", "--pytest-benchmark", str(out), str(run)]) == 0  # ours, unchanged: refreshed
-    out.write_text(out.read_text() + " ")
-    capsys.readouterr()
-    assert main(["export", "--pytest-benchmark", str(out), str(run)]) == 2  # edited since: the user's now
-    assert "bench did not write" in one_error_line(capsys)
-    assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
-
-
-def test_a_symlink_output_is_not_followed_into_another_file(tmp_path):
-    target = tmp_path / "precious.json"
-    target.write_text("{}")
-    link = tmp_path / "out.json"
-    link.symlink_to(target)
-    run = run_file(tmp_path / "r.parquet")
-    assert main(["export", "--pytest-benchmark", str(link), str(run)]) == 2
-    assert target.read_text() == "{}"
-
-
-# -- D35: strict JSON ---------------------------------------------------------------------
-def _strict(text: str) -> object:
-    def refuse(token: str) -> None:
-        raise ValueError(f"non-standard JSON token {token}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def test_export_writes_strict_json_when_samples_are_not_finite(tmp_path):
-    """N56: 1,287 NaN and 117 Infinity tokens made the export unreadable to jq and JavaScript."""
-    bad = [float("inf"), float("nan"), -1.0, 1e-3, 2e-3, 1.5e-3]
-    run = run_file(tmp_path / "r.parquet", row(queued_samples_s=bad, latency_samples_s=bad))
-    out = tmp_path / "x.json"
-    assert main(["export", "--pytest-benchmark", str(out), str(run)]) == 0
-    doc = _strict(out.read_text())
-    data = doc["benchmarks"][0]["stats"]["data"]
-    assert len(data) == 4 and all(np.isfinite(data))
-
-
-# -- D22: baselines of machines sharing a slug --------------------------------------------
-def test_two_machines_with_one_slug_keep_two_baselines(tmp_path, capsys):
-    """N43: 'Mac Studio / Darwin arm64' and 'mac-studio-darwin-arm64' shared (and replaced) one file."""
-    a = run_file(tmp_path / "a.parquet", row(machine="Mac Studio / Darwin arm64", run_id="a"))
-    b = run_file(tmp_path / "b.parquet", row(machine="mac-studio-darwin-arm64", run_id="b"))
-    d = tmp_path / "bl"
-    assert main(["baseline", str(a), "--dir", str(d)]) == 0
-    assert main(["baseline", str(b), "--dir", str(d)]) == 0
-    files = sorted(d.glob("*.parquet"))
-    assert len(files) == 2
-    machines = sorted(pq.read_table(f).column("machine")[0].as_py() for f in files)
-    assert machines == ["Mac Studio / Darwin arm64", "mac-studio-darwin-arm64"]
-    assert baseline_path("Mac Studio / Darwin arm64").name != baseline_path("mac-studio-darwin-arm64").name
-    assert baseline_path("Mac Studio / Darwin arm64").name.startswith("mac-studio-darwin-arm64-")
-
-
-def test_refreshing_a_baseline_replaces_its_own_file_and_its_old_name(tmp_path):
-    from bench.gate.baseline import legacy_path
-
-    machine = "Test CPU / Linux x86_64"
-    d = tmp_path / "bl"
-    old = run_file(legacy_path(machine, d), row(run_id="old"))  # written before names carried a hash
-    new = run_file(tmp_path / "new.parquet", row(run_id="new"))
-    assert main(["baseline", str(new), "--dir", str(d)]) == 0
-    assert main(["baseline", str(new), "--dir", str(d)]) == 0  # and again: its own file is refreshed
-    assert not old.exists()  # superseded, not a second copy the gate would read twice
-    assert [p.name for p in d.glob("*.parquet")] == [baseline_path(machine).name]
-
-
-def test_a_baseline_file_holding_another_machine_is_not_replaced(tmp_path, capsys):
-    machine = "Test CPU / Linux x86_64"
-    d = tmp_path / "bl"
-    foreign = run_file(baseline_path(machine, d), row(machine="Someone Else / Linux x86_64"))
-    before = digest(foreign)
-    new = run_file(tmp_path / "new.parquet", row())
-    assert main(["baseline", str(new), "--dir", str(d)]) == 2
-    assert "did not write" in one_error_line(capsys)
-    assert digest(foreign) == before
-
-
-# -- D17, D23, D37: the report's folder ----------------------------------------------------
-def snapshot(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): digest(p) for p in folder.rglob("*") if p.is_file()}
-
-
-def test_report_refuses_a_data_folder_bench_did_not_write(tmp_path, capsys):
-    """N45: `bench report -o proj` deleted proj/data/ with the user's notes in it, exit 0."""
-    run = run_file(tmp_path / "runs" / "r.parquet")
-    proj = tmp_path / "proj"
-    (proj / "data").mkdir(parents=True)
-    (proj / "data" / "my-notes.txt").write_text("keep me")
-    (proj / "data" / "dataset.csv").write_text("a,b\n1,2\n")
-    before = snapshot(proj)
-    assert main(["report", str(run), "-o", str(proj)]) == 2
-    assert "bench did not write" in one_error_line(capsys)
-    assert snapshot(proj) == before
-
-
-def test_report_refuses_an_index_html_bench_did_not_write(tmp_path, capsys):
-    run = run_file(tmp_path / "runs" / "r.parquet")
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "index.html").write_text("<h1>my home page</h1>")
-    assert main(["report", str(run), "-o", str(site)]) == 2
-    assert "index.html" in one_error_line(capsys)
-    assert (site / "index.html").read_text() == "<h1>my home page</h1>"
-
-
-def test_report_refreshes_its_own_output_and_one_an_older_bench_wrote(tmp_path):
-    run = run_file(tmp_path / "runs" / "r.parquet")
-    out = tmp_path / "rep"
-    assert main(["report", str(run), "-o", str(out)]) == 0
-    assert main(["report", str(run), "-o", str(out)]) == 0  # ours: refreshed
-    for manifest in (out / ".metalbench-outputs.json", out / "data" / ".metalbench-outputs.json"):
-        manifest.unlink()  # as a report from before the manifest existed
-    assert main(["report", str(run), "-o", str(out)]) == 0
-    assert (out / "data" / "r.parquet").exists()
-
-
-def test_a_file_added_to_the_data_folder_is_not_deleted(tmp_path, capsys):
-    run = run_file(tmp_path / "runs" / "r.parquet")
-    out = tmp_path / "rep"
-    assert main(["report", str(run), "-o", str(out)]) == 0
-    (out / "data" / "mine.txt").write_text("keep me")
-    assert main(["report", str(run), "-o", str(out)]) == 2
-    assert "mine.txt" in one_error_line(capsys)
-    assert (out / "data" / "mine.txt").read_text() == "keep me"
-
-
-def test_same_named_inputs_get_one_copy_each(tmp_path):
-    """N44: a third x.parquet overwrote a copy, so re-rendering from data/ lost a run."""
-    files = [run_file(tmp_path / side / "run" / "x.parquet", row(run_id=side, seed=i))
-             for i, side in enumerate(("a", "b", "c", "d"))]
-    out = tmp_path / "rep"
-    assert main(["report", *map(str, files), "-o", str(out)]) == 0
-    copies = sorted(p for p in (out / "data").glob("*.parquet"))
-    assert len(copies) == 4
-    assert sorted(pq.read_table(p).column("run_id")[0].as_py() for p in copies) == ["a", "b", "c", "d"]
-
-
-def test_a_failure_while_writing_the_report_leaves_the_old_one_whole(tmp_path, monkeypatch):
-    """N50: with the disk full, the new data/ was swapped in beside the old page and a partial
-    hidden page was left behind."""
-    from bench.report import build
-
-    first = run_file(tmp_path / "runs" / "a.parquet", row(run_id="a"))
-    out = tmp_path / "rep"
-    assert main(["report", str(first), "-o", str(out)]) == 0
-    before = snapshot(out)
-    second = run_file(tmp_path / "runs" / "b.parquet", row(run_id="b", seed=1))
-
-    def disk_full(context):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(build, "render", disk_full)
-    assert main(["report", str(first), str(second), "-o", str(out)]) == 2
-    assert snapshot(out) == before  # the old page and its data/, as they were
-    assert sorted(p.name for p in out.iterdir()) == [".metalbench-outputs.json", "data", "index.html"]
-
-
-# -- D28: every child starts as the worker does --------------------------------------------
 @pytest.fixture
-def planted_cwd(tmp_path, monkeypatch):
-    """A working directory holding a numpy.py that leaves a marker when it is imported."""
-    marker = tmp_path / "PWNED"
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    (cwd / "numpy.py").write_text(f"open({str(marker)!r}, 'w').write(__file__)\nraise ImportError('planted')\n")
-    monkeypatch.chdir(cwd)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [".", os.environ.get("PYTHONPATH", "")])))
-    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
-    return marker
+def good(tmp_path: Path) -> Path:
+    return write(tmp_path / "good.parquet", row("torch", 1e-3), row("jax", 2e-3, seed=1))
 
 
-def test_doctor_probes_do_not_import_from_the_working_directory(planted_cwd):
-    """N25: `bench doctor` run where a numpy.py lies ran it inside the probe."""
-    from bench import doctor
-    from bench.catalog import FrameworkSpec
-
-    fake = FrameworkSpec("fake", "tests.fake_framework:FakeAdapter", "numpy", "fake")
-    rows = doctor.run_probe(fake, "cpu", sys.executable)
-    assert not planted_cwd.exists(), planted_cwd.read_text()
-    assert any(r.get("found") == "yes" for r in rows), rows
+def _loops(folder: Path) -> None:
+    for link, target in (("x.parquet", "y.parquet"), ("y.parquet", "x.parquet"), ("self.parquet", "self.parquet"),
+                         ("sub", "."), ("abs", str(folder))):
+        (folder / link).symlink_to(target)
 
 
-def test_reference_tools_do_not_import_from_the_working_directory(planted_cwd, tmp_path):
-    """N22: `bench run -w generate --reference` ran a planted numpy.py in bench/reference.py."""
-    from bench.plan import Case
+# symlinks in a results folder -------------------------------------------------------------
+def test_symlink_loops_in_a_folder_are_skipped_with_warnings_by_the_report(good, tmp_path):
+    """B23/N46: the report de-duplicated files with Path.resolve(), which raises on a loop."""
+    from bench.report.data import load
+
+    folder = tmp_path / "loop"
+    folder.mkdir()
+    write(folder / "good.parquet", row())
+    _loops(folder)
+    warnings: list[str] = []
+    df = load([folder], warnings.append)
+    assert len(df) == 1
+    assert any("x.parquet" in w for w in warnings) and any("sub" in w and "read already" in w for w in warnings)
+
+
+def test_symlink_loop_folder_renders_a_report(tmp_path, capsys):
+    folder = tmp_path / "loop"
+    folder.mkdir()
+    write(folder / "good.parquet", row())
+    _loops(folder)
+    assert main(["report", str(folder), "-o", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "index.html").exists()
+
+
+def test_symlinked_sub_folders_are_read_once(tmp_path, capsys):
+    """N59/D38: rglob does not follow linked folders, so linked runs were left out silently."""
+    elsewhere, results = tmp_path / "elsewhere", tmp_path / "results"
+    elsewhere.mkdir()
+    results.mkdir()
+    write(elsewhere / "mac.parquet", row("torch", run_id="mac"))
+    write(results / "local.parquet", row("jax", run_id="local"))
+    (results / "mac").symlink_to(elsewhere)
+    (results / "mac-again").symlink_to(elsewhere)  # a second link: read once, and said
+    notes: list[str] = []
+    df = load_results([results], warn=notes.append)
+    assert sorted(df["run_id"]) == ["local", "mac"]
+    assert any("mac-again" in n or "mac" in n for n in notes)
+    from bench.report.data import load
+
+    assert sorted(load([results], lambda _: None)["run_id"]) == ["local", "mac"]
+    assert main(["show", str(results)]) == 0
+    assert "mac" in capsys.readouterr().out
+
+
+# hostile pandas metadata -----------------------------------------------------------------
+@pytest.mark.parametrize("pandas_meta", [
+    b"{not json",
+    json.dumps({"index_columns": ["nope"], "columns": [], "column_indexes": []}).encode(),
+    b"[1, 2]",
+])
+def test_hostile_pandas_metadata_is_ignored(good, tmp_path, capsys, pandas_meta):
+    """N54/D25: to_pandas() parsed the file's `pandas` metadata; its errors were tracebacks."""
+    meta = {**pq.read_table(good).schema.metadata, b"pandas": pandas_meta}
+    bad = tmp_path / "pm.parquet"
+    pq.write_table(pq.read_table(good).replace_schema_metadata(meta), bad)
+    assert main(["show", str(bad)]) == 0
+    assert "2 rows" in capsys.readouterr().out
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    write(folder / "run.parquet", row())
+    (folder / "pm.parquet").write_bytes(bad.read_bytes())
+    assert len(load_results([folder], warn=lambda _: None)) == 3
+
+
+# --cpus ------------------------------------------------------------------------------------
+def test_a_huge_cpu_range_is_refused_without_building_it():
+    """N1/D26: `--cpus 0-100000000` built a 10^8-element set (3 GiB) while parsing. Here a
+    range of 3·10^6 CPUs: the old parser's set alone took > 100 MB before it refused."""
+    import argparse
+
+    from bench.argtypes import cpu_list
+
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("binding to CPUs needs sched_setaffinity")
+    tracemalloc.start()
+    try:
+        with pytest.raises(argparse.ArgumentTypeError, match="not one this process may use"):
+            cpu_list("0-3000000")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000, peak
+    assert cpu_list(str(min(os.sched_getaffinity(0)))) == (min(os.sched_getaffinity(0)),)
+
+
+# -p data=FILE ------------------------------------------------------------------------------
+def test_a_data_file_counts_in_the_memory_preflight(tmp_path):
+    """N13/D27: the worker holds about 10 bytes per byte of a `data=` corpus; the estimate
+    ignored the file, so a 2 GB file passed and the worker was OOM-killed."""
+    from bench.preflight import check_memory
+    from bench.runner import Case
+
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as fh:
+        fh.truncate(2 * 2**30)  # sparse: no disk used
+    params = {"layers": 2, "d_model": 64, "heads": 4, "seq": 32, "batch": 8, "steps": 8, "lr": 0.001, "data": str(big)}
+    case = Case("torch", "train_step", params, "bf16")
+    with pytest.raises(ValueError, match="--force-memory"):
+        check_memory([case], "cpu", available=8 * 2**30)
+    check_memory([Case("torch", "train_step", {**params, "data": "builtin"}, "bf16")], "cpu", available=8 * 2**30)
+
+
+# tracebacks --------------------------------------------------------------------------------
+@pytest.mark.parametrize("key, value", [("rope_theta", None), ("rms_norm_eps", [1e-6]), ("rope_theta", "1e4")])
+def test_model_config_float_fields_of_the_wrong_type_are_one_line(tmp_path, capsys, key, value):
+    """N14/D30: `"rope_theta": null` reached float() in the CLI: a TypeError traceback."""
+    cfg = {"hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 1, "intermediate_size": 64,
+           "vocab_size": 64, key: value}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    one_line_exit_2(capsys, ["run", "-f", "torch", "-w", "generate", "-d", "fp32", "--model", str(tmp_path)], key)
+
+
+@pytest.mark.parametrize("summary", [
+    "[]",
+    '{"cases": [{"verdict": "slower"}]}',
+    '{"cases": [{"verdict": "slower", "key": {"framework": "torch", "workload": "matmul", "dtype": "fp32", '
+    '"params": "{not json"}}]}',
+    '{"cases": "all"}',
+])
+def test_confirm_on_a_malformed_summary_is_one_line(tmp_path, capsys, summary):
+    """N34/D30: a JSON list, a case without `key`, params that are not JSON: tracebacks."""
+    from bench import confirm
+
+    path = tmp_path / "s.json"
+    path.write_text(summary)
+    assert confirm.main([str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "cannot read" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["report", "ab", "compare", "show"])
+def test_ctrl_c_in_any_command_is_one_line_and_130(monkeypatch, capsys, command):
+    """N49/N32/D30: Ctrl-C during `bench report` or `bench ab` ended in a traceback."""
+    from bench import cli
+
+    def interrupted(args, console):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, command, interrupted)
+    argv = {"report": ["report", "x"], "ab": ["ab", "--a", f"torch={sys.executable}", "--b", f"torch={sys.executable}"],
+            "compare": ["compare", "a", "b"], "show": ["show", "x"]}[command]
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped bench's main (a traceback for the user)")
+    assert code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == f"bench {command}: interrupted"
+
+
+def test_ctrl_c_while_a_worker_starts_kills_it(tmp_path, monkeypatch):
+    """N32: the worker that was starting when Ctrl-C came ran on in its own session."""
+    from bench import runner as runner_module
     from bench.results import ResultsWriter
-    from bench.runner import Runner, RunConfig, run_references
+    from bench.runner import Case, Runner, RunConfig
+    from tests.helpers import FAKE
 
-    runner = Runner(RunConfig(case_timeout_s=5), ResultsWriter(tmp_path / "out" / "r.parquet"), "r")
-    from bench.catalog import WORKLOADS
+    slow = tmp_path / "slow-python"
+    slow.write_text("#!/bin/sh\nexec sleep 60\n")
+    slow.chmod(0o755)
+    started: list[runner_module.WorkerProcess] = []
+    real_init = runner_module.WorkerProcess.__init__
 
-    run_references(runner, [Case("torch", "generate", WORKLOADS["generate"].cases("quick")[0], "fp32")])
-    assert not planted_cwd.exists(), planted_cwd.read_text()
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        started.append(self)
+
+    def receive(self, timeout_s, what):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_module.WorkerProcess, "__init__", init)
+    monkeypatch.setattr(runner_module.WorkerProcess, "receive", receive)
+    run = Runner(RunConfig(pythons={"fake": str(slow)}), ResultsWriter(tmp_path / "r" / "x.parquet"), "x",
+                 frameworks={"fake": FAKE})
+    with pytest.raises(KeyboardInterrupt):
+        run.run([Case("fake", "matmul", {"m": 8, "n": 8, "k": 8}, "fp32")])
+    assert started and all(w.proc.poll() is not None for w in started)
 
 
-def test_any_child_module_runs_from_the_repository_not_the_working_directory(planted_cwd):
-    """bench.confirm's runs start through the same helper."""
-    from bench import child
+# a FIFO where a config belongs ---------------------------------------------------------------
+def test_model_config_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    """N17/D31: open() on a FIFO blocks until a writer comes: `bench run` hung before any work."""
+    os.mkfifo(tmp_path / "config.json")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "bench", "run", "-f", "torch", "-w", "generate", "-d", "fp32",
+                               "--model", str(tmp_path), "-o", str(tmp_path / "r")], capture_output=True, text=True,
+                              env=env, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("bench run waited on the FIFO")
+    assert done.returncode == 2 and "FIFO" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
-    done = subprocess.run(child.command(sys.executable, "bench.schema_doc"), env=child.environment(),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-1000:]
-    assert not planted_cwd.exists()
+
+# bench ab checks up front --------------------------------------------------------------------
+def test_ab_with_fewer_rounds_than_the_gate_needs_is_refused_before_any_work(capsys, monkeypatch):
+    """N30/D36: --rounds 2 ran both rounds and then could only say CANNOT JUDGE."""
+    from bench import ab
+
+    monkeypatch.setattr(ab, "run_interleaved", lambda *a, **k: pytest.fail("ran rounds"))
+    with pytest.raises(SystemExit) as exc:
+        main(["ab", "--a", f"torch={sys.executable}", "--b", f"torch={sys.executable}", "-w", "stream", "--rounds", "2"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "at least 3 rounds" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ab_into_a_folder_holding_one_of_its_files_is_refused_before_round_one(tmp_path, capsys, monkeypatch):
+    """N31/D36: an existing a-2.parquet failed after round 1, naming --run-id, which ab lacks."""
+    from bench import ab
+
+    monkeypatch.setattr(ab, "run_interleaved", lambda *a, **k: pytest.fail("ran rounds"))
+    out = tmp_path / "ab"
+    out.mkdir()
+    (out / "a-2.parquet").write_text("someone else's")
+    err = one_line_exit_2(capsys, ["ab", "--a", f"torch={sys.executable}", "--b", f"torch={sys.executable}",
+                                   "-w", "stream", "-d", "fp32", "--rounds", "3", "-o", str(out)], "a-2.parquet")
+    assert "--run-id" not in err and (out / "a-2.parquet").read_text() == "someone else's"
+
+
+# settings that differ between the sides ------------------------------------------------------
+def test_compare_says_when_the_sides_ran_with_different_threads_or_cpus(tmp_path, capsys):
+    """N62/D39: a 1-thread baseline against a 2-thread candidate was judged without a word."""
+    base = [write(tmp_path / f"b{i}.parquet", row(run_id=f"b{i}", seed=i, threads=1)) for i in range(3)]
+    cand = [write(tmp_path / f"c{i}.parquet", row(run_id=f"c{i}", seed=10 + i, threads=2, cpus="0")) for i in range(2)]
+    js = tmp_path / "s.json"
+    code = main(["compare", str(base[0]), *map(str, cand), "--json", str(js)])
+    out = capsys.readouterr().out
+    assert code in (0, 1, 2)
+    assert "threads 1" in out and "with 2" in out and "not like with like" in out
+    notes = json.loads(js.read_text())["notes"]
+    assert any("threads" in n for n in notes) and any("CPUs" in n for n in notes)
+    same = [write(tmp_path / f"s{i}.parquet", row(run_id=f"s{i}", seed=20 + i, threads=1)) for i in range(2)]
+    main(["compare", str(base[0]), *map(str, same)])
+    assert "not like with like" not in capsys.readouterr().out

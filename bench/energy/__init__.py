@@ -55,6 +55,10 @@ class Meter:
     def limit_w(self) -> float | None:
         return self.sources[0].limit_w()
 
+    def limit_tolerance(self) -> float:
+        """The first source's stated reading accuracy (fraction); 0 where it states none."""
+        return float(getattr(self.sources[0], "limit_tolerance", 0.0))
+
 
 def _nvml() -> EnergySource:
     from bench.energy.nvml import NvmlSource

@@ -22,7 +22,9 @@ class EnergySource(Protocol):
     for it. Rails are named so a row says what was read: "gpu0", "cpu0", "dram0",
     "soc.gpu", ... `scope` names the rails whose sum is the row's energy figure (the
     others are recorded beside it); `limit_w()` is the device's stated power limit, or
-    None where the hardware states none."""
+    None where the hardware states none. A source may also carry `limit_tolerance`, its
+    stated reading accuracy as a fraction, which the self-check allows above the limit
+    (absent: 0)."""
 
     name: str
     scope: tuple[str, ...]

@@ -4,7 +4,10 @@
 and newer), which Zeus's `NVIDIAGPUs.get_total_energy_consumption` returns; ZeusMonitor
 measures a window by subtracting two of its readings, and so does this source. It needs
 no privileges. The stated limit is NVML's power-management limit
-(`get_power_management_limit`, mW), the ceiling the board enforces.
+(`get_power_management_limit`, mW), the ceiling the board enforces. The board enforces it
+as an average, and NVML states its power readings accurate to within ±5% of the draw
+(nvmlDeviceGetPowerUsage's documentation), so a cap-bound row may read a little above the
+limit: `limit_tolerance` lets the self-check allow that 5% and no more.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class NvmlSource:
         self.rail = f"gpu{index}"
         self.name = "nvml total-energy counter (zeus)"
         self.scope = (self.rail,)
+        self.limit_tolerance = 0.05
         self._windows = CounterWindows()
 
     def _read(self) -> dict[str, float]:

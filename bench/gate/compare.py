@@ -129,6 +129,7 @@ class Comparison:
     baseline: str
     candidate: str
     cases: list[CaseResult]
+    notes: list[str] = field(default_factory=list)  # the sides ran with different settings (bench.gate.settings)
 
     def by_verdict(self, *verdicts: str) -> list[CaseResult]:
         return [c for c in self.cases if c.verdict in verdicts]
@@ -172,6 +173,7 @@ class Comparison:
             "exit_code": self.exit_code,
             "headline": self.headline,
             "sensitivity": self.sensitivity,
+            "notes": list(self.notes),
             "cases": [{**asdict(c), "label": c.label} for c in self.cases],
         }
 
@@ -407,7 +409,9 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, config: GateConfig 
         _judge_all(measured, config)
     order = {v: i for i, v in enumerate(VERDICTS)}
     results.sort(key=lambda r: (order[r.verdict], -abs(math.log(r.ratio)) if r.ratio > 0 else 0.0))
-    return Comparison(config, baseline_name, candidate_name, results)
+    from bench.gate.settings import setting_notes
+
+    return Comparison(config, baseline_name, candidate_name, results, notes=setting_notes(baseline, candidate))
 
 
 def compare_paths(baseline: Iterable[Path | str], candidate: Iterable[Path | str],
