@@ -1,4 +1,6 @@
-"""Plans cases, runs one worker process per framework, and writes each row as it lands.
+"""Runs cases in worker processes (one framework per process; with `bench run --processes N`
+each framework's cases run in N fresh processes, interleaved across frameworks by
+bench.plan.interleave), and writes each row, with the process it came from, as it lands.
 
 The parent never measures: it blocks on the worker's pipe (select with a deadline, no
 polling loop, so it steals no core from the measurement), enforces the per-case
@@ -205,7 +207,7 @@ class Runner:
         self.machine = machine_info()
         self.log_dir = writer.path.with_suffix(".logs")
         self._worker: WorkerProcess | None = None
-        self._worker_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
+        self._worker_key: tuple[str, int, tuple[tuple[str, str], ...]] | None = None
         self._hello: dict[str, dict[str, Any]] = {}  # framework -> its last worker's hello
         self._unavailable: dict[str, dict[str, Any]] = {}  # framework -> failed hello (skip the rest)
 
@@ -234,7 +236,7 @@ class Runner:
         if case.framework in self._unavailable:
             return dict(self._unavailable[case.framework])
         try:
-            worker = self._ensure_worker(spec, case.dtype)
+            worker = self._ensure_worker(spec, case.dtype, case.process)
         except WorkerLost as lost:
             return {"status": lost.status, "reason": f"worker failed to start: {lost.reason}"}
         if worker is None:
@@ -248,9 +250,9 @@ class Runner:
             return {"status": lost.status, "reason": lost.reason}
         return reply["row"]
 
-    def _ensure_worker(self, spec: FrameworkSpec, dtype: str) -> WorkerProcess | None:
+    def _ensure_worker(self, spec: FrameworkSpec, dtype: str, process: int = 0) -> WorkerProcess | None:
         env = spec.worker_env(dtype)
-        key = (spec.name, tuple(sorted(env.items())))
+        key = (spec.name, process, tuple(sorted(env.items())))  # a new process index is a fresh worker
         if self._worker is not None and self._worker_key == key and self._worker.proc.poll() is None:
             return self._worker
         self._stop_worker(kill=False)
