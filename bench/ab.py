@@ -97,6 +97,23 @@ def _env_spec(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _rounds(text: str) -> int:
+    """At least as many rounds as the gate needs baseline processes: fewer ran every round
+    and then could only say CANNOT JUDGE, which is known before any work."""
+    from bench.gate.compare import MIN_BASELINE_PROCESSES
+
+    value = positive_int(text)
+    if value < MIN_BASELINE_PROCESSES:
+        raise argparse.ArgumentTypeError(f"expected at least {MIN_BASELINE_PROCESSES} rounds (the gate needs "
+                                         f"{MIN_BASELINE_PROCESSES} processes of A to know its spread), got {text!r}")
+    return value
+
+
+def planned_files(sides: Sequence[Side], rounds: int, out_dir: Path) -> list[Path]:
+    """The files `run_interleaved` will write, in order: checked before the first round."""
+    return [out_dir / f"{side.name}-{i}.parquet" for i in range(1, rounds + 1) for side in sides]
+
+
 def add_parser(sub: Any) -> None:
     """`bench ab`: its options, then the same verdict options as `bench compare`."""
     from bench.catalog import DEVICE_CHOICES, DTYPES, SUITES, resolve_choice, resolve_framework, resolve_workload
@@ -117,7 +134,7 @@ def add_parser(sub: Any) -> None:
     ab.add_argument("-d", "--dtype", type=commands.names_of(lambda t: resolve_choice("dtype", t, DTYPES)), action="extend",
                     metavar="NAMES", help="comma-separated (default: every dtype the workload defines)")
     ab.add_argument("--suite", choices=SUITES, default="quick", help="default quick")
-    ab.add_argument("--rounds", type=positive_int, default=commands.DEFAULT_AB_ROUNDS,
+    ab.add_argument("--rounds", type=_rounds, default=commands.DEFAULT_AB_ROUNDS,
                     help=f"processes per side, alternating (default {commands.DEFAULT_AB_ROUNDS})")
     ab.add_argument("--threads", type=positive_int, default=1,
                     help="intra-op threads (default 1: a neighbour's load then costs a core, not a 5-100x stall)")
@@ -151,6 +168,10 @@ def cmd_ab(args: argparse.Namespace, console: Console) -> int:
     timings = ("latency",) if args.metric == "latency_median_s" else ("queued",)
     sides = [Side(name, RunConfig(suite=args.suite, device=args.device, threads=args.threads, timings=timings,
                                   protocol=protocol, pythons=envs)) for name, envs in (("a", a), ("b", b))]
+    taken = [p for p in planned_files(sides, args.rounds, out) if p.exists() or p.is_symlink()]
+    if taken:  # found after N-1 rounds, with advice about a --run-id ab does not have, until this
+        raise ResultsError(f"{taken[0]} already exists: choose an empty -o folder (ab writes "
+                           f"{', '.join(p.name for p in planned_files(sides, 1, out))} … there)")
     console.print(f"ab: {len(cases)} cases of {', '.join(frameworks)}, {args.rounds} rounds of "
                   f"{' '.join(s.describe() for s in sides)}, alternating → {out}")
     files = run_interleaved(sides, cases, args.rounds, out, stamp,

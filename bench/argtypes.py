@@ -31,19 +31,26 @@ def cpu_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError("binding to CPUs needs sched_setaffinity (Linux); this system has none")
     allowed = sorted(os.sched_getaffinity(0))
     choices = f"choose from {allowed[0]}-{allowed[-1]}" if allowed == list(range(allowed[0], allowed[-1] + 1)) else f"choose from {allowed}"
-    cpus: set[int] = set()
+    ranges: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
             first, last = int(lo), int(hi) if hi else int(lo)
             if last < first:
                 raise ValueError
-            cpus.update(range(first, last + 1))
+            ranges.append((first, last))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected CPUs such as 2,3 or 0-3, got {text!r}; {choices}") from None
-    if not cpus <= set(allowed):
-        raise argparse.ArgumentTypeError(f"CPU {min(cpus - set(allowed))} is not one this process may use; {choices}")
-    return tuple(sorted(cpus))
+    # Each range is checked by its ends against the allowed CPUs before anything is built
+    # from it: `0-100000000` once became a 10^8-element set (3 GiB) while parsing.
+    usable = set(allowed)
+    for first, last in ranges:
+        outside = next((c for c in (first, last) if c not in usable), None)
+        if outside is None:  # both ends usable: the range is no longer than the allowed span
+            outside = next((c for c in range(first, last + 1) if c not in usable), None)
+        if outside is not None:
+            raise argparse.ArgumentTypeError(f"CPU {outside} is not one this process may use; {choices}")
+    return tuple(sorted(c for c in usable if any(first <= c <= last for first, last in ranges)))
 
 
 def positive_float(text: str) -> float:

@@ -27,15 +27,14 @@ from typing import Any, Sequence
 from bench.argtypes import positive_int
 from bench.catalog import format_params
 from bench.gate.compare import SLOWER
+from bench.inputs import read_regular_text
 
 
 def confirm_runs(summary: dict[str, Any]) -> list[list[str]]:
     """`bench run` arguments that re-measure exactly the `slower` cases of a gate summary
     (its --json): one run per framework, workload, dtype and mode, one -p per flagged case."""
     groups: dict[tuple[str, str, str, str], list[str]] = {}
-    for case in summary.get("cases", []):
-        if case.get("verdict") != SLOWER:
-            continue
+    for case in _slower_cases(summary):
         key = case["key"]
         groups.setdefault((key["framework"], key["workload"], key["dtype"], key.get("mode") or "eager"), []).append(
             format_params(json.loads(key["params"])))
@@ -48,6 +47,26 @@ def confirm_runs(summary: dict[str, Any]) -> list[list[str]]:
     return runs
 
 
+def _slower_cases(summary: Any) -> list[dict[str, Any]]:
+    """The `slower` cases of a summary, each checked for the fields a re-run needs; ValueError
+    naming the first that is missing (a JSON list, a case without `key` or params that are
+    not JSON once ended in a traceback)."""
+    if not isinstance(summary, dict) or not isinstance(summary.get("cases", []), list):
+        raise ValueError("not a gate summary (expected the JSON object `bench compare --json` writes, with a cases list)")
+    slower = [c for c in summary.get("cases", []) if isinstance(c, dict) and c.get("verdict") == SLOWER]
+    for n, case in enumerate(slower, 1):
+        key = case.get("key")
+        if not isinstance(key, dict) or not all(isinstance(key.get(f), str) for f in ("framework", "workload", "dtype", "params")):
+            raise ValueError(f"slower case {n} has no key with framework, workload, dtype and params")
+        try:
+            params = json.loads(key["params"])
+        except ValueError:
+            params = None
+        if not isinstance(params, dict):
+            raise ValueError(f"slower case {n}: params {key['params'][:40]!r} is not a JSON object")
+    return slower
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.confirm", description=__doc__.splitlines()[0])
     ap.add_argument("summary", type=Path, help="the first comparison's --json")
@@ -57,11 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_options = argv[argv.index("--") + 1:] if "--" in argv else []  # after --: options for every bench run
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     try:
-        summary = json.loads(args.summary.read_text())
+        runs = confirm_runs(json.loads(read_regular_text(args.summary)))
     except (OSError, ValueError) as exc:
         print(f"confirm: cannot read {args.summary}: {exc}", file=sys.stderr)
         return 2
-    runs = confirm_runs(summary)
     bench = [sys.executable, "-m", "bench"]
     for i in range(1, args.runs + 1):
         for g, run in enumerate(runs, 1):

@@ -15,6 +15,7 @@ width, twice over for workspace and the queued timing's retained output.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from typing import Any, Iterable
@@ -29,8 +30,27 @@ HOST_COPIES = 2.0
 DEVICE_COPIES = 2.0
 
 
+# A `-p data=FILE` corpus (workloads.corpus.load) is read whole as text (1 byte a character
+# for ASCII), encoded to bytes (1) and widened to int64 tokens (8), with all three alive at
+# the peak: a 2 GB file needed about 20 GB and was OOM-killed while the estimate said kilobytes.
+CORPUS_BYTES_PER_FILE_BYTE = 10
+
+
+def corpus_bytes(params: dict[str, Any]) -> float:
+    """Host memory the worker needs to hold a `data=FILE` corpus (0 for the built-in one or
+    a path that is not a file: the workload's own check names that)."""
+    data = params.get("data")
+    if not isinstance(data, str) or data == "builtin":
+        return 0.0
+    try:
+        size = os.stat(data).st_size
+    except (OSError, ValueError):
+        return 0.0
+    return float(CORPUS_BYTES_PER_FILE_BYTE * size)
+
+
 def host_bytes(workload: str, params: dict[str, Any]) -> float:
-    return HOST_COPIES * float(WORKLOADS[workload].bytes_moved(params, 8))
+    return HOST_COPIES * float(WORKLOADS[workload].bytes_moved(params, 8)) + corpus_bytes(params)
 
 
 def device_bytes(workload: str, params: dict[str, Any], dtype: str) -> float:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from bench.machine import machine_key
 from bench.measure import TIMING_FIELDS
 from bench.plan import Case
+from bench.processes import dedupe
 from bench.roofline import plausibility
 from workloads import WORKLOADS, params_key
 
@@ -137,6 +138,8 @@ SCHEMA = pa.schema(
         pa.field("cpu_governor", pa.string()),  # Linux cpufreq scaling governor(s)
         pa.field("conditions_note", pa.string()),  # why a condition column is null
         # -- end of issue 27 --
+        pa.field("process", pa.int64()),  # 0-based index of the fresh worker process of this framework in the run
+        pa.field("compile_cache", pa.string()),  # the persistent compile cache the process had, or "none: ..."
     ],
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )
@@ -193,7 +196,9 @@ COLUMN_DOCS = {
     "reference for the rows of other tools",
     "dispatch_overhead_s": "latency − queued median; 0 when the difference is within the two medians' intervals, "
     "null when queued is slower (see `dispatch_overhead_note`)",
-    "first_call_s": "the first call, compilation and tracing included; never a sample",
+    "first_call_s": "the first call of the case in its process, compilation and tracing included; never a sample. "
+    "Every process records its own: where a persistent compile cache served it (`compile_cache`) it is a cached "
+    "first call, a fact of its own, not a cold one",
     "flops": "floating-point operations of one call, from the workload's own count",
     "bytes_moved": "bytes one call moves, from the workload's own count",
     "tflops": "flops / median_s, in 10¹² per second (SI)",
@@ -270,6 +275,11 @@ COLUMN_DOCS = {
     "gpu_throttle_after": "NVML clock-event (throttle) reasons after the measured calls",
     "cpu_governor": "Linux cpufreq scaling governor(s)",
     "conditions_note": "why a condition column is null",
+    "process": "which fresh worker process of this framework in the run measured the row, from 0 (`bench run "
+    "--processes`); a process is identified by run_id, framework and process. Null in files written before it "
+    "existed: read as process 0 (one process per framework and run)",
+    "compile_cache": "the persistent compile cache the process had: JAX's compilation cache folder, torch "
+    "inductor's FX graph cache, or `none: …`; with one, `first_call_s` may be a cached first call, not a cold compile",
 }
 
 
@@ -327,6 +337,8 @@ def complete_row(
         "params": params_key(case.params),
         "dtype": case.dtype,
         "mode": case.mode,
+        "process": case.process,
+        "compile_cache": hello.get("compile_cache"),
         **machine,
     }
     row.update(measured)
@@ -421,18 +433,39 @@ def check_writable(directory: Path) -> None:
         raise ResultsError(f"cannot write results to {directory}: {exc.strerror or exc}") from None
 
 
-def _files(paths: Iterable[Path | str]) -> list[Path]:
+def _files(paths: Iterable[Path | str], notes: list[str] | None = None) -> list[Path]:
+    """The results files `paths` name: files as given, folders walked by bench.walk (linked
+    sub-folders followed once; a folder not entered again adds a line to `notes`)."""
+    from bench.walk import parquet_files
+
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted(q for q in p.rglob("*.parquet") if not q.name.startswith(".")))
+            files.extend(parquet_files(p, notes))
         elif p.exists():
             files.append(p)
         else:
             raise ResultsError(f"{p}: no such file or directory")
     if not files:
         raise ResultsError(f"no .parquet files found in {', '.join(map(str, paths))}")
-    return files
+    return _distinct(files)
+
+
+def _distinct(files: list[Path]) -> list[Path]:
+    """Each file once, however often it was named (directly, through its folder, through a
+    link): a run read twice would count its processes twice (bench.processes)."""
+    seen: set[object] = set()
+    out = []
+    for f in files:
+        try:
+            st = os.stat(f)
+            identity: object = (st.st_dev, st.st_ino)
+        except OSError:  # unreadable: read_results says why, once
+            identity = str(f)
+        if identity not in seen:
+            seen.add(identity)
+            out.append(f)
+    return out
 
 
 def read_results(path: Path | str) -> pd.DataFrame:
@@ -459,12 +492,27 @@ def read_results(path: Path | str) -> pd.DataFrame:
     for name in missing:  # a column added later within this schema version: null for older files
         table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
     table = _conform(table, path)
-    df = table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]).to_pandas()
+    df = _to_pandas(table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]))
     unknown = df["mode"].isna()
     if unknown.any():
         df.loc[unknown, "mode"] = [infer_mode(w, i) for w, i in zip(df.loc[unknown, "workload"], df.loc[unknown, "implementation"])]
     _check_values(df, path)
     return df
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """The table as a DataFrame. pandas parses the file's own `pandas` schema metadata (index
+    columns, dtypes) and raises its raw JSONDecodeError/KeyError on a malformed one, which
+    crashed every reader; such metadata is only a hint, so it is dropped and the columns read
+    as they are (a results file's meaning is its columns, validated above)."""
+    try:
+        return table.to_pandas()
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        meta = {k: v for k, v in (table.schema.metadata or {}).items() if k != b"pandas"}
+        if meta == (table.schema.metadata or {}):
+            raise
+        table = table.replace_schema_metadata(meta)
+        return table.drop_columns([c for c in table.column_names if c.startswith("__index_level_")]).to_pandas()
 
 
 # What the implementation of a whole step says when a compiler ran it, in files written before
@@ -550,8 +598,8 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
     every file when `warn` is None (the gate's strict mode), is refused with ResultsError."""
     paths = list(paths)
     named = {Path(p) for p in paths}
-    frames, skipped = [], []
-    for f in _files(paths):
+    frames, skipped, notes = [], [], []
+    for f in _files(paths, notes):
         try:
             df = read_results(f)
         except ResultsError as exc:
@@ -565,4 +613,8 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
         raise ResultsError(f"no readable results files in {', '.join(map(str, paths))} (skipped {skipped[0]})")
     for reason in skipped:
         warn(f"skipped {reason}")  # type: ignore[misc]
-    return pd.concat(frames, ignore_index=True)
+    for note in notes if warn is not None else ():
+        warn(note)
+    # a process is counted once: a run read twice (named twice, a report's data/ copies, a baseline
+    # folder holding its own baselines/) adds neither rows nor processes (bench.processes)
+    return dedupe(pd.concat(frames, ignore_index=True), warn)

@@ -1,4 +1,6 @@
-"""Plans cases, runs one worker process per framework, and writes each row as it lands.
+"""Runs cases in worker processes (one framework per process; with `bench run --processes N`
+each framework's cases run in N fresh processes, interleaved across frameworks by
+bench.plan.interleave), and writes each row, with the process it came from, as it lands.
 
 The parent never measures: it blocks on the worker's pipe (select with a deadline, no
 polling loop, so it steals no core from the measurement), enforces the per-case
@@ -220,7 +222,7 @@ class Runner:
         self.machine = machine_info()
         self.log_dir = writer.path.with_suffix(".logs")
         self._worker: WorkerProcess | None = None
-        self._worker_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
+        self._worker_key: tuple[str, int, tuple[tuple[str, str], ...]] | None = None
         self._hello: dict[str, dict[str, Any]] = {}  # framework -> its last worker's hello
         self._unavailable: dict[str, dict[str, Any]] = {}  # framework -> failed hello (skip the rest)
 
@@ -249,7 +251,7 @@ class Runner:
         if case.framework in self._unavailable:
             return dict(self._unavailable[case.framework])
         try:
-            worker = self._ensure_worker(spec, case.dtype)
+            worker = self._ensure_worker(spec, case.dtype, case.process)
         except WorkerLost as lost:
             return self._lost_at_start(spec, lost)
         if worker is None:
@@ -274,15 +276,19 @@ class Runner:
         }
         return dict(self._unavailable[spec.name])
 
-    def _ensure_worker(self, spec: FrameworkSpec, dtype: str) -> WorkerProcess | None:
+    def _ensure_worker(self, spec: FrameworkSpec, dtype: str, process: int = 0) -> WorkerProcess | None:
         env = spec.worker_env(dtype, self.config.device)
-        key = (spec.name, tuple(sorted(env.items())))
+        key = (spec.name, process, tuple(sorted(env.items())))  # a new process index is a fresh worker
         if self._worker is not None and self._worker_key == key and self._worker.proc.poll() is None:
             return self._worker
         self._stop_worker(kill=False)
         log = self.log_dir / f"{spec.name}.log"
         worker = WorkerProcess(spec, env, self.config, log)
-        hello = worker.receive(self.config.start_timeout_s, f"starting {spec.name}")
+        try:
+            hello = worker.receive(self.config.start_timeout_s, f"starting {spec.name}")
+        except BaseException:  # Ctrl-C while it starts: its own session would outlive us
+            worker.kill()
+            raise
         if not hello.get("ok"):
             worker.close()
             reason = hello["reason"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from bench.gate.baseline import BASELINE_DIR, write_baselines
 from bench.paths import output_dir_problem, output_file_problem
@@ -125,6 +126,8 @@ def report_comparison(result: Comparison, args: argparse.Namespace, console: Con
         write_markdown(result, args.markdown)
     if args.json:
         write_json(result, args.json)
+    for note in result.notes:  # settings that differ between the sides (threads, CPUs): said beside the verdict
+        console.print(escape(f"warning: {note}"))  # stdout: an exit 2 keeps its one stderr line
     console.print(result.headline)
     if result.exit_code == 2:  # "cannot judge" is also said on stderr, in one line, as every exit 2 is
         sys.stderr.write(f"bench compare: {result.headline}\n")

@@ -85,6 +85,7 @@ def markdown(result: Comparison) -> str:
              f"baseline {md_text(result.baseline, 500)} → candidate {md_text(result.candidate, 500)}, "
              f"metric `{result.config.metric}`, per-process figure `{result.config.figure}`", "",
              f"Sensitivity: {md_text(result.sensitivity, 500)} (at {result.config.power:.0%} power).", ""]
+    lines += [f"> ⚠️ {md_text(note, 500)}" for note in result.notes] + ([""] if result.notes else [])
 
     def table(cases: list[CaseResult]) -> list[str]:
         rows = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
