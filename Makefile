@@ -78,46 +78,46 @@ env: $(VENV)/.installed $(FRAMEWORK_VENVS)
 doctor: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	$(BENCH) doctor --device $(DEVICE) $(RUN_PYTHONS) $(ARGS)
 
-## baseline: BASELINE_RUNS quick-suite runs (fresh processes each) → results/baselines/<machine>.parquet; commit it
-# The gate's unit is the process: each run starts fresh workers and gives every case one figure,
-# and the baseline's between-process spread sets each case's bar (docs/gate.md).
-# 3 + 2 runs: a quick-suite run takes ~110 s on the 2-core VM, so 5 fit the 10 minutes the gate is
-# allowed; more processes buy sensitivity (docs/gate.md, "Measured on the 2-core VM").
-BASELINE_RUNS ?= 3
-GATE_RUNS ?= 2
+## baseline: one quick-suite run of BASELINE_PROCESSES fresh processes per framework → results/baselines/<machine>.parquet; commit it
+# The gate's unit is the process: `bench run --processes N` starts N fresh workers per framework,
+# interleaved across frameworks, each giving every case one figure; the baseline's between-process
+# spread sets each case's bar (docs/gate.md, docs/processes.md). 3 + 2 processes: what fits the 10
+# minutes the gate is allowed on the 2-core VM; more buy sensitivity (docs/gate.md).
+BASELINE_PROCESSES ?= 3
+GATE_PROCESSES ?= 2
 # Single-threaded, and a short sampling budget per process: on a shared runner a multi-threaded pool
 # turns a neighbour's load into 5-120x stalls, and a process's median needs few samples, while the
 # number of processes is what the test's power rests on.
 # --timing queued: the gate reads the headline (queued) figure only; latency would add a fifth to each run.
 GATE_RUN_ARGS ?= --threads 1 --budget 0.3 --timing queued
-# Each invocation writes its runs into a folder of its own and deletes nothing, so an earlier
-# baseline's or gate's runs stay where they were; a folder that already holds runs is refused.
+# Each invocation writes its run into a folder of its own, deletes nothing, and reads only the files it
+# wrote: a folder that already holds any results file is refused (an old run there would otherwise be
+# counted as more processes of this baseline or gate).
 STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 BASELINE_RUNS_DIR ?= results/baseline-runs/$(STAMP)
 baseline: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	@if ls $(BASELINE_RUNS_DIR)/baseline-*.parquet >/dev/null 2>&1; then \
-	  echo "make baseline: $(BASELINE_RUNS_DIR) already holds baseline runs; pass BASELINE_RUNS_DIR=<a new folder>"; exit 2; fi
-	for i in $$(seq $(BASELINE_RUNS)); do \
-	  $(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --out $(BASELINE_RUNS_DIR) --run-id baseline-$$i $(ARGS) || exit $$?; done
-	$(BENCH) baseline $(BASELINE_RUNS_DIR)
+	@if [ -n "$$(find $(BASELINE_RUNS_DIR) -name '*.parquet' 2>/dev/null | head -1)" ]; then \
+	  echo "make baseline: $(BASELINE_RUNS_DIR) already holds results files; pass BASELINE_RUNS_DIR=<a new folder>"; exit 2; fi
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(BASELINE_PROCESSES) --out $(BASELINE_RUNS_DIR) --run-id baseline $(ARGS)
+	$(BENCH) baseline $(BASELINE_RUNS_DIR)/baseline.parquet
 
-## gate: GATE_RUNS quick-suite runs vs the committed baselines of this machine (exit 1 on a regression,
-## 2 when it cannot judge). Markdown in results/gate/<time>/summary.md (CI: GATE_DIR=results/gate). GATE_ARGS="--threshold 10%"
+## gate: one quick-suite run of GATE_PROCESSES fresh processes vs the committed baselines of this machine (exit 1 on
+## a regression, 2 when it cannot judge). Markdown in results/gate/<time>/summary.md (CI: GATE_DIR=results/gate). GATE_ARGS="--threshold 10%"
 GATE_DIR ?= results/gate/$(STAMP)
 GATE_ARGS ?=
 # An alarm is confirmed before the gate goes red: the slower cases alone, in GATE_CONFIRM more
 # fresh processes each, then the whole comparison again (bench/confirm.py; 0: no confirmation).
 GATE_CONFIRM ?= 2
 gate: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	@if ls $(GATE_DIR)/gate-*.parquet >/dev/null 2>&1; then \
-	  echo "make gate: $(GATE_DIR) already holds gate runs; pass GATE_DIR=<a new folder>"; exit 2; fi
-	for i in $$(seq $(GATE_RUNS)); do \
-	  $(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --out $(GATE_DIR) --run-id gate-$$i $(ARGS) || exit $$?; done
-	rc=0; $(BENCH) compare results/baselines $(GATE_DIR) --json $(GATE_DIR)/first.json --spread baseline $(GATE_ARGS) > $(GATE_DIR)/first.txt || rc=$$?; \
+	@if [ -n "$$(find $(GATE_DIR) -name '*.parquet' 2>/dev/null | head -1)" ]; then \
+	  echo "make gate: $(GATE_DIR) already holds results files; pass GATE_DIR=<a new folder>"; exit 2; fi
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(GATE_PROCESSES) --out $(GATE_DIR) --run-id gate $(ARGS)
+	rc=0; $(BENCH) compare results/baselines $(GATE_DIR)/gate.parquet --json $(GATE_DIR)/first.json --spread baseline $(GATE_ARGS) > $(GATE_DIR)/first.txt || rc=$$?; \
 	if [ $$rc -eq 1 ] && [ $(GATE_CONFIRM) -gt 0 ]; then \
 	  echo "gate: slower cases; confirming them in $(GATE_CONFIRM) more fresh processes each (first verdicts: $(GATE_DIR)/first.txt)"; \
 	  $(PY) -m bench.confirm $(GATE_DIR)/first.json --runs $(GATE_CONFIRM) --out $(GATE_DIR) -- --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) $(ARGS) || exit $$?; fi
-	$(BENCH) compare results/baselines $(GATE_DIR) --markdown $(GATE_DIR)/summary.md --json $(GATE_DIR)/summary.json $(GATE_ARGS)
+	$(BENCH) compare results/baselines $(GATE_DIR)/gate.parquet $$(find $(GATE_DIR) -maxdepth 1 -name 'confirm-*.parquet' | sort) \
+	  --markdown $(GATE_DIR)/summary.md --json $(GATE_DIR)/summary.json $(GATE_ARGS)
 
 ## locks: re-resolve locks/*.txt after a dependency change (needs uv: pip install uv)
 .PHONY: locks
