@@ -402,7 +402,7 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
     log_dir = Path("results") / "env.logs"
     for spec in FRAMEWORKS.values():
         try:
-            worker = WorkerProcess(spec, spec.worker_env("fp32"), config, log_dir / f"{spec.name}.log")
+            worker = WorkerProcess(spec, spec.worker_env("fp32", args.device), config, log_dir / f"{spec.name}.log")
             hello = worker.receive(config.start_timeout_s, f"starting {spec.name}")
             worker.close()
         except WorkerLost as lost:

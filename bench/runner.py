@@ -238,7 +238,7 @@ class Runner:
         try:
             worker = self._ensure_worker(spec, case.dtype, case.process)
         except WorkerLost as lost:
-            return {"status": lost.status, "reason": f"worker failed to start: {lost.reason}"}
+            return self._lost_at_start(spec, lost)
         if worker is None:
             return dict(self._unavailable[case.framework])
         message = CaseMessage.for_case(case, self.config.timings, self.config.protocol, self.config.suite)
@@ -250,8 +250,19 @@ class Runner:
             return {"status": lost.status, "reason": lost.reason}
         return reply["row"]
 
+    def _lost_at_start(self, spec: FrameworkSpec, lost: WorkerLost) -> dict[str, Any]:
+        """A worker that died or hung while importing its framework will do so again for the
+        next case: the framework is unavailable for the rest of the run, with the reason on
+        each of its rows. Retrying cost the start time-out once per case (a hung import:
+        ~108 minutes for the quick suite's torch cases; a broken TF plugin: one TF import per case)."""
+        self._unavailable[spec.name] = {
+            "status": lost.status,
+            "reason": f"worker failed to start: {lost.reason} ({spec.name} is not started again in this run)",
+        }
+        return dict(self._unavailable[spec.name])
+
     def _ensure_worker(self, spec: FrameworkSpec, dtype: str, process: int = 0) -> WorkerProcess | None:
-        env = spec.worker_env(dtype)
+        env = spec.worker_env(dtype, self.config.device)
         key = (spec.name, process, tuple(sorted(env.items())))  # a new process index is a fresh worker
         if self._worker is not None and self._worker_key == key and self._worker.proc.poll() is None:
             return self._worker
@@ -298,7 +309,7 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
             if case.workload != "generate" or case.framework != framework or key in seen:
                 continue
             seen.add(key)
-            env.update(runner.frameworks[framework].worker_env(case.dtype))
+            env.update(runner.frameworks[framework].worker_env(case.dtype, runner.config.device))
             python = runner.config.pythons.get(framework, sys.executable)
             runner.on_start(case)
             started = time.perf_counter()

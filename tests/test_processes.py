@@ -209,3 +209,47 @@ def test_bad_process_counts_are_one_line_and_exit_2(value, capsys, tmp_path):
     assert len(err) == 1 and "from 1 to 100" in err[0]
     assert not any(tmp_path.iterdir())
 
+
+
+# -- make baseline / make gate read only the files they wrote --------------------------------
+def _fake_venv(tmp_path: Path) -> Path:
+    """A VENV whose bench records its arguments and writes the file a run would write."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / ".installed").touch()
+    bench = venv / "bin" / "bench"
+    bench.write_text('#!/bin/sh\necho "$@" >> "$(dirname "$0")/calls"\n'
+                     'out=""; id=""; while [ $# -gt 0 ]; do case "$1" in --out) out=$2;; --run-id) id=$2;; esac; shift; done\n'
+                     '[ -n "$out" ] && mkdir -p "$out" && touch "$out/$id.parquet"\nexit 0\n')
+    bench.chmod(0o755)
+    return venv
+
+
+def _make(target: str, tmp_path: Path, **variables: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+
+    from bench.machine import REPO_ROOT
+
+    venv = _fake_venv(tmp_path)
+    args = ["make", "--no-print-directory", "-f", str(REPO_ROOT / "Makefile"), target, f"VENV={venv}", "FRAMEWORK_VENVS=",
+            *(f"{k}={v}" for k, v in variables.items())]
+    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("target, folder_var", [("baseline", "BASELINE_RUNS_DIR"), ("gate", "GATE_DIR")])
+def test_a_folder_holding_any_other_results_file_is_refused(target, folder_var, tmp_path):
+    folder = tmp_path / "runs"
+    (folder / "old").mkdir(parents=True)
+    (folder / "old" / "old-experiment.parquet").touch()
+    done = _make(target, tmp_path, **{folder_var: str(folder)})
+    assert done.returncode == 2 and "already holds results files" in done.stdout
+    assert not (tmp_path / "venv" / "bin" / "calls").exists()  # nothing ran
+
+
+def test_make_baseline_is_one_run_of_several_processes_and_reads_only_that_file(tmp_path):
+    folder = tmp_path / "runs"
+    done = _make("baseline", tmp_path, BASELINE_RUNS_DIR=str(folder))
+    assert done.returncode == 0, done.stdout + done.stderr
+    run, baseline = (tmp_path / "venv" / "bin" / "calls").read_text().splitlines()
+    assert "--processes 3" in run and "--run-id baseline" in run
+    assert baseline == f"baseline {folder}/baseline.parquet"
