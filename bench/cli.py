@@ -42,6 +42,7 @@ from bench.plan import Case, interleave, plan
 from bench.processes import headline, process_label
 from bench.results import ResultsError, ResultsWriter, load_results
 from bench.runner import Runner, RunConfig, new_run_id, run_references
+from bench.safe_write import OutputRefused
 from bench.summary import NORMAL_CONDITIONS, best_available, describe_params, rank
 from workloads.base import MODES
 
@@ -622,7 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     try:
         return COMMANDS[args.command](args, console)
-    except (UsageError, ResultsError) as exc:
+    except (UsageError, ResultsError, OutputRefused) as exc:
         sys.stderr.write(f"bench {args.command}: error: {one_line(str(exc))}\n")
         return EXIT_USAGE
     except OSError as exc:  # an output that cannot be written (read-only, full, a file in the way)

@@ -165,12 +165,12 @@ def probe(adapter_path: str, device: str) -> list[dict[str, Any]]:
 
 # -- in the parent -----------------------------------------------------------------------
 def run_probe(spec: Any, device: str, python: str, timeout_s: float = 300.0) -> list[dict[str, Any]]:
-    from bench.machine import REPO_ROOT
+    """One probe process, started as the worker is (bench.child): a numpy.py in the working
+    directory once ran inside it."""
+    from bench import child
 
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
-    env.update(spec.worker_env("fp32", device))
-    cmd = [python, "-m", "bench.doctor", "--probe", spec.adapter, "--device", device]
+    env = child.environment(spec.worker_env("fp32", device))
+    cmd = child.command(python, "bench.doctor", "--probe", spec.adapter, "--device", device)
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:

@@ -59,6 +59,19 @@ def csv_safe(cell: Any) -> Any:
     return cell
 
 
+def json_finite(value: Any) -> Any:
+    """`value` with every non-finite float (NaN, ±inf, numpy's too) as None, through dicts, lists
+    and tuples: Python's json writes them as NaN/Infinity, which strict parsers (jq, JavaScript's
+    JSON.parse) reject, so an export with one inf sample was unreadable to them."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_finite(v) for v in value]
+    return value
+
+
 def slug(text: str) -> str:
     """Lower-case letters and digits joined by single hyphens: a file name or an HTML anchor
     made from a machine or workload name ('Apple M3 Max / Darwin arm64' → 'apple-m3-max-darwin-arm64')."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from rich.markup import escape
 from rich.table import Table
 
+from bench import safe_write
+from bench.fmt import json_finite
 from bench.gate.compare import FAILING_VERDICTS, CaseResult, Comparison
 
 STYLE = {"now failing": "bold red", "slower": "bold red", "precision changed": "bold red", "insufficient": "red",
@@ -106,21 +108,11 @@ def markdown(result: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+def write_json(result: Comparison, path: Path, inputs: Iterable[Path | str] = ()) -> None:
+    """Every case as strict JSON (no NaN/Infinity), never over an input or a file bench did not write."""
+    text = json.dumps(json_finite(result.to_dict()), indent=2, default=str, allow_nan=False)
+    safe_write.write_text(path, text, inputs)
 
 
-def write_json(result: Comparison, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_clean(result.to_dict()), indent=2, default=str))
-
-
-def write_markdown(result: Comparison, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown(result))
+def write_markdown(result: Comparison, path: Path, inputs: Iterable[Path | str] = ()) -> None:
+    safe_write.write_text(path, markdown(result), inputs)
