@@ -408,13 +408,15 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
             hello = worker.receive(config.start_timeout_s, f"starting {spec.name}")
             worker.close()
         except WorkerLost as lost:
-            hello = {"ok": False, "reason": lost.reason}
+            hello = {"ok": False, "status": lost.status, "reason": lost.reason}
         if hello.get("ok"):
             versions = ", ".join(f"{k} {v}" for k, v in hello["versions"].items())
             t.add_row(spec.name, "ok", escape(str(hello["backend"])), escape(str(hello["device_name"])), escape(versions),
                       str(hello.get("threads") or "—"))
         else:
-            t.add_row(spec.name, f"[dim]{escape(str(hello.get('reason')))}[/]", "—", "—", escape(spec.install_hint), "—")
+            # installed, but without the asked-for backend: an install hint would mislead (`bench doctor` says why)
+            hint = spec.install_hint if hello.get("status") == "skipped" else "—"
+            t.add_row(spec.name, f"[dim]{escape(str(hello.get('reason')))}[/]", "—", "—", escape(hint), "—")
     console.print(t)
     return 0
 

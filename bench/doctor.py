@@ -215,7 +215,11 @@ def target_backend(table: Sequence[Mapping[str, Any]], requested: str = "auto") 
 
 
 def usable(row: Mapping[str, Any]) -> bool:
-    return row.get("found") == "yes" and row.get("barrier_valid") is not False and row.get("placement_ok") is not False
+    """Found, barrier not invalid, and a placement probe that ran (`placement_ok` is set only
+    when it returned; None there means the framework cannot tell, which is not a failure). A
+    probe that raised leaves it unset: that backend is not shown to work."""
+    return (row.get("found") == "yes" and row.get("barrier_valid") is not False
+            and "placement_ok" in row and row["placement_ok"] is not False)
 
 
 def verdict(table: Sequence[Mapping[str, Any]], target: str) -> tuple[int, str]:
