@@ -10,9 +10,10 @@ PYTEST_ARGS ?=
 # tensorflow-metal stops at TF 2.19 and Python 3.12), so .venv holds the engine only and
 # each framework gets .venv-<framework>, pinned by locks/macos-arm64-<framework>.txt; the
 # runner starts that framework's workers with that environment's interpreter.
-# JAX's Metal plugin on macOS: jax-metal (Apple's, unmaintained, jax 0.5.0) or jax-mps (community,
-# maintained, jax 0.11): `make bench JAX_PLUGIN=jax-mps`. Each has its own environment and lock.
-JAX_PLUGIN ?= jax-metal
+# JAX's Metal plugin on macOS: jax-mps (community, maintained, jax 0.11; the default) or jax-metal
+# (Apple's, unmaintained, jax 0.5.0, reported broken on current macOS: jax#34109):
+# `make bench JAX_PLUGIN=jax-metal`. Each has its own environment and lock.
+JAX_PLUGIN ?= jax-mps
 JAX_PLUGINS := jax-metal jax-mps
 ifeq ($(filter $(JAX_PLUGIN),$(JAX_PLUGINS)),)
 $(error JAX_PLUGIN=$(JAX_PLUGIN) is not one of: $(JAX_PLUGINS))
@@ -20,11 +21,15 @@ endif
 JAX_ENV := $(if $(filter jax-mps,$(JAX_PLUGIN)),jax-mps,jax)
 PLATFORM := $(shell uname -s)-$(shell uname -m)
 ifeq ($(PLATFORM),Darwin-arm64)
+# A Mac is measured on Metal: a framework that cannot reach it gives error rows naming why (and
+# `make doctor` says more), never CPU rows beside the others' Metal rows. DEVICE=cpu or auto to override.
+DEVICE ?= metal
 PYTHON ?= python3.12
 EXTRAS ?= report,dev,docs
 INSTALL_LOCK := locks/macos-arm64-engine.txt
 FRAMEWORK_ENVS := torch tensorflow $(JAX_ENV) mlx
 else
+DEVICE ?= auto
 PYTHON ?= python3
 EXTRAS ?= all,dev,docs
 INSTALL_LOCK := $(if $(filter Linux-%,$(PLATFORM)),constraints/linux-cpu.txt)
@@ -50,7 +55,7 @@ $(VENV)/.installed: pyproject.toml $(INSTALL_LOCK)
 
 ## bench: run the quick suite on every installed framework; writes results/<run-id>.parquet and reports/index.html
 bench: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	$(BENCH) run --suite quick $(RUN_PYTHONS) $(ARGS)
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(ARGS)
 	$(BENCH) report results -o reports
 
 ## report: render reports/index.html from every run in results/ (open it, or: bench report --serve)
@@ -66,12 +71,12 @@ docs: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 env: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	$(BENCH) env $(RUN_PYTHONS)
+	$(BENCH) env --device $(DEVICE) $(RUN_PYTHONS)
 
 ## doctor: what works here, per framework and backend, with the self-checks (paste its table into an issue).
 ## Exit 0 all usable, 1 degraded, 2 nothing usable.
 doctor: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	$(BENCH) doctor $(RUN_PYTHONS) $(ARGS)
+	$(BENCH) doctor --device $(DEVICE) $(RUN_PYTHONS) $(ARGS)
 
 ## baseline: one quick-suite run of BASELINE_PROCESSES fresh processes per framework → results/baselines/<machine>.parquet; commit it
 # The gate's unit is the process: `bench run --processes N` starts N fresh workers per framework,
@@ -93,7 +98,7 @@ BASELINE_RUNS_DIR ?= results/baseline-runs/$(STAMP)
 baseline: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	@if [ -n "$$(find $(BASELINE_RUNS_DIR) -name '*.parquet' 2>/dev/null | head -1)" ]; then \
 	  echo "make baseline: $(BASELINE_RUNS_DIR) already holds results files; pass BASELINE_RUNS_DIR=<a new folder>"; exit 2; fi
-	$(BENCH) run --suite quick $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(BASELINE_PROCESSES) --out $(BASELINE_RUNS_DIR) --run-id baseline $(ARGS)
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(BASELINE_PROCESSES) --out $(BASELINE_RUNS_DIR) --run-id baseline $(ARGS)
 	$(BENCH) baseline $(BASELINE_RUNS_DIR)/baseline.parquet
 
 ## gate: one quick-suite run of GATE_PROCESSES fresh processes vs the committed baselines of this machine (exit 1 on
@@ -106,11 +111,11 @@ GATE_CONFIRM ?= 2
 gate: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	@if [ -n "$$(find $(GATE_DIR) -name '*.parquet' 2>/dev/null | head -1)" ]; then \
 	  echo "make gate: $(GATE_DIR) already holds results files; pass GATE_DIR=<a new folder>"; exit 2; fi
-	$(BENCH) run --suite quick $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(GATE_PROCESSES) --out $(GATE_DIR) --run-id gate $(ARGS)
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(GATE_PROCESSES) --out $(GATE_DIR) --run-id gate $(ARGS)
 	rc=0; $(BENCH) compare results/baselines $(GATE_DIR)/gate.parquet --json $(GATE_DIR)/first.json --spread baseline $(GATE_ARGS) > $(GATE_DIR)/first.txt || rc=$$?; \
 	if [ $$rc -eq 1 ] && [ $(GATE_CONFIRM) -gt 0 ]; then \
 	  echo "gate: slower cases; confirming them in $(GATE_CONFIRM) more fresh processes each (first verdicts: $(GATE_DIR)/first.txt)"; \
-	  $(PY) -m bench.confirm $(GATE_DIR)/first.json --runs $(GATE_CONFIRM) --out $(GATE_DIR) -- $(RUN_PYTHONS) $(GATE_RUN_ARGS) $(ARGS) || exit $$?; fi
+	  $(PY) -m bench.confirm $(GATE_DIR)/first.json --runs $(GATE_CONFIRM) --out $(GATE_DIR) -- --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) $(ARGS) || exit $$?; fi
 	$(BENCH) compare results/baselines $(GATE_DIR)/gate.parquet $$(find $(GATE_DIR) -maxdepth 1 -name 'confirm-*.parquet' | sort) \
 	  --markdown $(GATE_DIR)/summary.md --json $(GATE_DIR)/summary.json $(GATE_ARGS)
 

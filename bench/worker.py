@@ -227,6 +227,10 @@ def serve(adapter_path: str, framework: str, device: str, threads: int | None, c
     except ImportError as exc:
         send({"type": "hello", "ok": False, "status": "skipped", "reason": f"{framework} is not installed ({_describe(exc)})"})
         return 0
+    except Exception as exc:  # installed but broken: a tensorflow-metal/TF mismatch raises NotFoundError while importing
+        traceback.print_exc()
+        send({"type": "hello", "ok": False, "status": "error", "reason": f"{framework} failed to import: {_describe(exc)}"})
+        return 0
     try:
         adapter = adapter_cls(device=device, threads=threads)
         hello = {

@@ -29,7 +29,7 @@ def test_a_cuda_row_is_keyed_by_its_gpu_and_finds_the_committed_baseline():
     row = _row({"backend": "cuda", "device_name": H100, "versions": {"torch": "2.9"}})
     assert row["machine"] == f"{H100} · {XEON} / Linux x86_64"
     path = baseline_path(row["machine"])
-    assert path.name == "nvidia-h100-80gb-hbm3-intel-r-xeon-r-processor-linux-x86-64.parquet"
+    assert path.name == "nvidia-h100-80gb-hbm3-intel-r-xeon-r-processor-linux-x86-64-9fcdf9d9.parquet"
     assert (REPO_ROOT / path).exists()
     assert not (REPO_ROOT / baseline_path(HOST["machine"])).exists()  # the host's key (what the gate used to look for)
 

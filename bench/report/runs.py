@@ -167,3 +167,23 @@ def runs_view(df: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
 def newest_runs(df: pd.DataFrame) -> set[str]:
     """The run each machine shows by default."""
     return {runs[-1]["id"] for runs in runs_view(df).values() if runs}
+
+
+NEWEST = "newest"  # the default view's pseudo-run: each case at the newest run that measured it
+CASE_OF_MACHINE = ("machine", "framework", "workload", "params", "dtype", "mode")
+
+
+def newest_of_each_case(df: pd.DataFrame) -> pd.Series:
+    """True for the row of each (machine, framework, case) from the newest run that has it.
+
+    A machine's runs need not cover the same cases (the committed H100 baseline is one run
+    per framework and workload), so "the newest run" alone would hide most of a machine.
+    The default view takes each case's newest measurement instead: still one run's figure
+    per case (never a mix or a sum), with the run named beside it; a failure in a newer run
+    replaces an older success, as it should."""
+    table = run_table(df)
+    order = {(m, r): i for i, (m, r) in enumerate(zip(table["machine"], table["run_id"]))}
+    position = pd.Series([order.get((str(m), str(r)), -1) for m, r in zip(df["machine"], df["run_id"])], index=df.index)
+    keys = df[list(CASE_OF_MACHINE)].astype(object).where(df[list(CASE_OF_MACHINE)].notna(), "")
+    newest = position.groupby([keys[k] for k in CASE_OF_MACHINE], sort=False, dropna=False).transform("max")
+    return position == newest
