@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 from rich.console import Console
-from rich.markup import escape
+from bench.textsafe import markup as escape, visible  # file text: no markup, no terminal escapes
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -72,13 +72,14 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but errors are one line (no usage dump) and exit with code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {visible(message)}\n")
         sys.exit(EXIT_USAGE)
 
 
-def _list_of(resolver: Any, kind: str = "", choices: Sequence[str] = ()) -> Any:
+def _list_of(resolver: Any, kind: str, choices: Sequence[str]) -> Any:
     """A comma-separated list; an empty one (`-f ,`, `-d ""`) is an error, not "all":
-    leaving the option out is how to ask for every choice."""
+    leaving the option out is how to ask for every choice. `choices` is required, so the
+    message always names them (`--mode ''` once said "choose from: ;")."""
 
     def parse(text: str) -> list[str]:
         try:
@@ -87,7 +88,7 @@ def _list_of(resolver: Any, kind: str = "", choices: Sequence[str] = ()) -> Any:
             raise argparse.ArgumentTypeError(str(exc)) from None
         if not items:
             raise argparse.ArgumentTypeError(
-                f"empty {kind or 'list'} {text!r} (choose from: {', '.join(choices)}; leave the option out for all)")
+                f"empty {kind} {text!r} (choose from: {', '.join(choices)}; leave the option out for all)")
         return items
 
     return parse
@@ -153,10 +154,11 @@ def _port(text: str) -> int:
 def _run_id(text: str) -> str:
     """A file name under -o (sub-folders allowed), never a path that leaves it."""
     path = Path(text)
-    leaves = not text.strip() or path.is_absolute() or ".." in path.parts or "\0" in text
+    leaves = not text.strip() or path.is_absolute() or ".." in path.parts or visible(text) != text  # NUL, ESC, bidi
     hidden = not path.name or path.name.startswith(".") or text.endswith(("/", "\\"))  # "..parquet": `show` skips it
     if leaves or hidden:
-        raise argparse.ArgumentTypeError(f"expected a name inside the results folder (no '..', not absolute, not hidden), got {text!r}")
+        raise argparse.ArgumentTypeError("expected a name inside the results folder (no '..', not absolute, not hidden, "
+                                         f"no control characters), got {text!r}")
     return text
 
 
@@ -219,7 +221,7 @@ def add_run_parser(sub: Any) -> None:
     run.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto",
                      help="auto: metal on Apple Silicon, else cuda where present, else cpu. "
                      "A backend that is not there is an error for the case, never a fallback")
-    run.add_argument("--mode", type=_list_of(lambda t: resolve_choice("mode", t.strip(), MODES)), action="extend", metavar="MODES",
+    run.add_argument("--mode", type=_list_of(lambda t: resolve_choice("mode", t.strip(), MODES), "mode list", MODES), action="extend", metavar="MODES",
                      help="eager, compiled or both, comma-separated (default both). train_step, lora and generate run "
                      "in each (compiled: torch.compile, mx.compile, tf.function(jit_compile=True), jax.jit); one-op "
                      "workloads are eager only. Modes too slow to set up on a CPU (torch.compile, mx.compile on "
@@ -299,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_show_parser(sub)
     gate_cli.add_parsers(sub)  # compare, baseline, export
     ab_command.add_parser(sub)  # ab: runs both sides, then judges them as compare does
-    doctor.add_parser(sub, _python_map, _choice, _list_of(resolve_framework))  # bench.doctor
+    doctor.add_parser(sub, _python_map, _choice, _list_of(resolve_framework, "framework list", tuple(FRAMEWORKS)))  # bench.doctor
     add_report_parser(sub)
     return parser
 
@@ -406,13 +408,15 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
             hello = worker.receive(config.start_timeout_s, f"starting {spec.name}")
             worker.close()
         except WorkerLost as lost:
-            hello = {"ok": False, "reason": lost.reason}
+            hello = {"ok": False, "status": lost.status, "reason": lost.reason}
         if hello.get("ok"):
             versions = ", ".join(f"{k} {v}" for k, v in hello["versions"].items())
             t.add_row(spec.name, "ok", escape(str(hello["backend"])), escape(str(hello["device_name"])), escape(versions),
                       str(hello.get("threads") or "—"))
         else:
-            t.add_row(spec.name, f"[dim]{escape(str(hello.get('reason')))}[/]", "—", "—", escape(spec.install_hint), "—")
+            # installed, but without the asked-for backend: an install hint would mislead (`bench doctor` says why)
+            hint = spec.install_hint if hello.get("status") == "skipped" else "—"
+            t.add_row(spec.name, f"[dim]{escape(str(hello.get('reason')))}[/]", "—", "—", escape(hint), "—")
     console.print(t)
     return 0
 
@@ -563,7 +567,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
-    df = load_results(args.paths, warn=lambda message: sys.stderr.write(f"bench show: warning: {message}\n"))
+    df = load_results(args.paths, warn=lambda message: sys.stderr.write(f"bench show: warning: {one_line(message)}\n"))
     for machine, part in df.groupby("machine", sort=False):  # rows of one machine rank together, across runs
         runs = ", ".join(map(str, part["run_id"].unique()))
         part = headline(part)  # one row per case and run: the median over its processes
@@ -625,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"bench {args.command}: error: {one_line(str(exc))}\n")
         return EXIT_USAGE
     except OSError as exc:  # an output that cannot be written (read-only, full, a file in the way)
-        where = f"{exc.filename}: " if exc.filename else ""
+        where = f"{one_line(str(exc.filename))}: " if exc.filename else ""
         sys.stderr.write(f"bench {args.command}: error: {where}{one_line(exc.strerror or str(exc))}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C in report, ab, compare…: one line, the shell's 130 (run says what it saved)
@@ -634,8 +638,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def one_line(text: str) -> str:
-    """Error text from files or the OS, on the single line the contract promises."""
-    return " ".join(text.split())
+    """Error text from files or the OS, on the single line the contract promises, with every
+    control character shown, not obeyed (bench.textsafe)."""
+    return " ".join(visible(text).split())
 
 
 if __name__ == "__main__":

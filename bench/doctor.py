@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from bench.frameworks.base import BACKENDS, DEVICE_CHOICES
+from bench.textsafe import markdown_cell
 
 EXIT_USABLE, EXIT_DEGRADED, EXIT_NOTHING = 0, 1, 2
 COLUMNS = ("framework", "backend", "found", "plugin / versions", "device", "barrier", "placement", "bf16", "TF32-class",
@@ -214,7 +215,11 @@ def target_backend(table: Sequence[Mapping[str, Any]], requested: str = "auto") 
 
 
 def usable(row: Mapping[str, Any]) -> bool:
-    return row.get("found") == "yes" and row.get("barrier_valid") is not False and row.get("placement_ok") is not False
+    """Found, barrier not invalid, and a placement probe that ran (`placement_ok` is set only
+    when it returned; None there means the framework cannot tell, which is not a failure). A
+    probe that raised leaves it unset: that backend is not shown to work."""
+    return (row.get("found") == "yes" and row.get("barrier_valid") is not False
+            and "placement_ok" in row and row["placement_ok"] is not False)
 
 
 def verdict(table: Sequence[Mapping[str, Any]], target: str) -> tuple[int, str]:
@@ -229,8 +234,10 @@ def verdict(table: Sequence[Mapping[str, Any]], target: str) -> tuple[int, str]:
 
 
 def _cell(text: Any) -> str:
-    """Markdown-safe and literal: pipes escaped, newlines flattened."""
-    return str("" if text is None else text).replace("|", "\\|").replace("\n", " ").strip() or "—"
+    """Inert Markdown on one line (bench.textsafe, as the gate's cells): a framework's error
+    text once put a raw `</details>`, `<!--`, an `<img>` and a link into what users paste
+    into an issue, and bidi overrides, NUL and ESC reached the terminal."""
+    return markdown_cell("" if text is None else text, limit=400, emphasis=False).strip() or "—"
 
 
 def render(table: Sequence[Mapping[str, Any]], header: Mapping[str, Any], status: str) -> str:
