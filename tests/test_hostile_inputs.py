@@ -269,3 +269,16 @@ def test_compare_says_when_the_sides_ran_with_different_threads_or_cpus(tmp_path
     same = [write(tmp_path / f"s{i}.parquet", row(run_id=f"s{i}", seed=20 + i, threads=1)) for i in range(2)]
     main(["compare", str(base[0]), *map(str, same)])
     assert "not like with like" not in capsys.readouterr().out
+
+
+# the audit's own re-run script -----------------------------------------------------------------
+def test_the_audit_script_starts_and_knows_every_case_of_both_audits():
+    """N63/D41: scripts/reliability_audit.py died with an ImportError before its first case."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "reliability_audit.py"), "--list"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    ids = [line.split("|")[1].strip() for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    ids = [i for i in ids if i != "#"]
+    assert len(ids) == len(set(ids)) == 185
+    assert {"A1", "A71", "B25", "C11", "S11", "E4", "N1", "N63"} <= set(ids)
