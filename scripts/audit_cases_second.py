@@ -200,7 +200,10 @@ def _site_python(a: Audit, name: str, sitecustomize: str) -> Path:
 HANG_TORCH = ("import builtins, time\n_imp = builtins.__import__\n"
               "def hook(name, *a, **k):\n    if name == 'torch':\n        time.sleep(100000)\n    return _imp(name, *a, **k)\n"
               "builtins.__import__ = hook\n")
-NO_TORCH = "import sys\nsys.modules['torch'] = None\n"
+NO_TORCH = ("import builtins\n_imp = builtins.__import__\n"
+            "def hook(name, *a, **k):\n    if name.split('.')[0] == 'torch':\n"
+            "        raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n    return _imp(name, *a, **k)\n"
+            "builtins.__import__ = hook\n")
 
 
 def _runs(a: Audit) -> dict[str, Path]:
