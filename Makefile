@@ -10,9 +10,10 @@ PYTEST_ARGS ?=
 # tensorflow-metal stops at TF 2.19 and Python 3.12), so .venv holds the engine only and
 # each framework gets .venv-<framework>, pinned by locks/macos-arm64-<framework>.txt; the
 # runner starts that framework's workers with that environment's interpreter.
-# JAX's Metal plugin on macOS: jax-metal (Apple's, unmaintained, jax 0.5.0) or jax-mps (community,
-# maintained, jax 0.11): `make bench JAX_PLUGIN=jax-mps`. Each has its own environment and lock.
-JAX_PLUGIN ?= jax-metal
+# JAX's Metal plugin on macOS: jax-mps (community, maintained, jax 0.11; the default) or jax-metal
+# (Apple's, unmaintained, jax 0.5.0, reported broken on current macOS: jax#34109):
+# `make bench JAX_PLUGIN=jax-metal`. Each has its own environment and lock.
+JAX_PLUGIN ?= jax-mps
 JAX_PLUGINS := jax-metal jax-mps
 ifeq ($(filter $(JAX_PLUGIN),$(JAX_PLUGINS)),)
 $(error JAX_PLUGIN=$(JAX_PLUGIN) is not one of: $(JAX_PLUGINS))
@@ -20,11 +21,15 @@ endif
 JAX_ENV := $(if $(filter jax-mps,$(JAX_PLUGIN)),jax-mps,jax)
 PLATFORM := $(shell uname -s)-$(shell uname -m)
 ifeq ($(PLATFORM),Darwin-arm64)
+# A Mac is measured on Metal: a framework that cannot reach it gives error rows naming why (and
+# `make doctor` says more), never CPU rows beside the others' Metal rows. DEVICE=cpu or auto to override.
+DEVICE ?= metal
 PYTHON ?= python3.12
 EXTRAS ?= report,dev,docs
 INSTALL_LOCK := locks/macos-arm64-engine.txt
 FRAMEWORK_ENVS := torch tensorflow $(JAX_ENV) mlx
 else
+DEVICE ?= auto
 PYTHON ?= python3
 EXTRAS ?= all,dev,docs
 INSTALL_LOCK := $(if $(filter Linux-%,$(PLATFORM)),constraints/linux-cpu.txt)
@@ -50,7 +55,7 @@ $(VENV)/.installed: pyproject.toml $(INSTALL_LOCK)
 
 ## bench: run the quick suite on every installed framework; writes results/<run-id>.parquet and reports/index.html
 bench: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	$(BENCH) run --suite quick $(RUN_PYTHONS) $(ARGS)
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(ARGS)
 	$(BENCH) report results -o reports
 
 ## report: render reports/index.html from every run in results/ (open it, or: bench report --serve)
@@ -66,53 +71,53 @@ docs: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 env: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	$(BENCH) env $(RUN_PYTHONS)
+	$(BENCH) env --device $(DEVICE) $(RUN_PYTHONS)
 
 ## doctor: what works here, per framework and backend, with the self-checks (paste its table into an issue).
 ## Exit 0 all usable, 1 degraded, 2 nothing usable.
 doctor: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	$(BENCH) doctor $(RUN_PYTHONS) $(ARGS)
+	$(BENCH) doctor --device $(DEVICE) $(RUN_PYTHONS) $(ARGS)
 
-## baseline: BASELINE_RUNS quick-suite runs (fresh processes each) → results/baselines/<machine>.parquet; commit it
-# The gate's unit is the process: each run starts fresh workers and gives every case one figure,
-# and the baseline's between-process spread sets each case's bar (docs/gate.md).
-# 3 + 2 runs: a quick-suite run takes ~110 s on the 2-core VM, so 5 fit the 10 minutes the gate is
-# allowed; more processes buy sensitivity (docs/gate.md, "Measured on the 2-core VM").
-BASELINE_RUNS ?= 3
-GATE_RUNS ?= 2
+## baseline: one quick-suite run of BASELINE_PROCESSES fresh processes per framework → results/baselines/<machine>.parquet; commit it
+# The gate's unit is the process: `bench run --processes N` starts N fresh workers per framework,
+# interleaved across frameworks, each giving every case one figure; the baseline's between-process
+# spread sets each case's bar (docs/gate.md, docs/processes.md). 3 + 2 processes: what fits the 10
+# minutes the gate is allowed on the 2-core VM; more buy sensitivity (docs/gate.md).
+BASELINE_PROCESSES ?= 3
+GATE_PROCESSES ?= 2
 # Single-threaded, and a short sampling budget per process: on a shared runner a multi-threaded pool
 # turns a neighbour's load into 5-120x stalls, and a process's median needs few samples, while the
 # number of processes is what the test's power rests on.
 # --timing queued: the gate reads the headline (queued) figure only; latency would add a fifth to each run.
 GATE_RUN_ARGS ?= --threads 1 --budget 0.3 --timing queued
-# Each invocation writes its runs into a folder of its own and deletes nothing, so an earlier
-# baseline's or gate's runs stay where they were; a folder that already holds runs is refused.
+# Each invocation writes its run into a folder of its own, deletes nothing, and reads only the files it
+# wrote: a folder that already holds any results file is refused (an old run there would otherwise be
+# counted as more processes of this baseline or gate).
 STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 BASELINE_RUNS_DIR ?= results/baseline-runs/$(STAMP)
 baseline: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	@if ls $(BASELINE_RUNS_DIR)/baseline-*.parquet >/dev/null 2>&1; then \
-	  echo "make baseline: $(BASELINE_RUNS_DIR) already holds baseline runs; pass BASELINE_RUNS_DIR=<a new folder>"; exit 2; fi
-	for i in $$(seq $(BASELINE_RUNS)); do \
-	  $(BENCH) run --suite quick $(RUN_PYTHONS) $(GATE_RUN_ARGS) --out $(BASELINE_RUNS_DIR) --run-id baseline-$$i $(ARGS) || exit $$?; done
-	$(BENCH) baseline $(BASELINE_RUNS_DIR)
+	@if [ -n "$$(find $(BASELINE_RUNS_DIR) -name '*.parquet' 2>/dev/null | head -1)" ]; then \
+	  echo "make baseline: $(BASELINE_RUNS_DIR) already holds results files; pass BASELINE_RUNS_DIR=<a new folder>"; exit 2; fi
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(BASELINE_PROCESSES) --out $(BASELINE_RUNS_DIR) --run-id baseline $(ARGS)
+	$(BENCH) baseline $(BASELINE_RUNS_DIR)/baseline.parquet
 
-## gate: GATE_RUNS quick-suite runs vs the committed baselines of this machine (exit 1 on a regression,
-## 2 when it cannot judge). Markdown in results/gate/<time>/summary.md (CI: GATE_DIR=results/gate). GATE_ARGS="--threshold 10%"
+## gate: one quick-suite run of GATE_PROCESSES fresh processes vs the committed baselines of this machine (exit 1 on
+## a regression, 2 when it cannot judge). Markdown in results/gate/<time>/summary.md (CI: GATE_DIR=results/gate). GATE_ARGS="--threshold 10%"
 GATE_DIR ?= results/gate/$(STAMP)
 GATE_ARGS ?=
 # An alarm is confirmed before the gate goes red: the slower cases alone, in GATE_CONFIRM more
 # fresh processes each, then the whole comparison again (bench/confirm.py; 0: no confirmation).
 GATE_CONFIRM ?= 2
 gate: $(VENV)/.installed $(FRAMEWORK_VENVS)
-	@if ls $(GATE_DIR)/gate-*.parquet >/dev/null 2>&1; then \
-	  echo "make gate: $(GATE_DIR) already holds gate runs; pass GATE_DIR=<a new folder>"; exit 2; fi
-	for i in $$(seq $(GATE_RUNS)); do \
-	  $(BENCH) run --suite quick $(RUN_PYTHONS) $(GATE_RUN_ARGS) --out $(GATE_DIR) --run-id gate-$$i $(ARGS) || exit $$?; done
-	rc=0; $(BENCH) compare results/baselines $(GATE_DIR) --json $(GATE_DIR)/first.json --spread baseline $(GATE_ARGS) > $(GATE_DIR)/first.txt || rc=$$?; \
+	@if [ -n "$$(find $(GATE_DIR) -name '*.parquet' 2>/dev/null | head -1)" ]; then \
+	  echo "make gate: $(GATE_DIR) already holds results files; pass GATE_DIR=<a new folder>"; exit 2; fi
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(GATE_PROCESSES) --out $(GATE_DIR) --run-id gate $(ARGS)
+	rc=0; $(BENCH) compare results/baselines $(GATE_DIR)/gate.parquet --json $(GATE_DIR)/first.json --spread baseline $(GATE_ARGS) > $(GATE_DIR)/first.txt || rc=$$?; \
 	if [ $$rc -eq 1 ] && [ $(GATE_CONFIRM) -gt 0 ]; then \
 	  echo "gate: slower cases; confirming them in $(GATE_CONFIRM) more fresh processes each (first verdicts: $(GATE_DIR)/first.txt)"; \
-	  $(PY) -m bench.confirm $(GATE_DIR)/first.json --runs $(GATE_CONFIRM) --out $(GATE_DIR) -- $(RUN_PYTHONS) $(GATE_RUN_ARGS) $(ARGS) || exit $$?; fi
-	$(BENCH) compare results/baselines $(GATE_DIR) --markdown $(GATE_DIR)/summary.md --json $(GATE_DIR)/summary.json $(GATE_ARGS)
+	  $(PY) -m bench.confirm $(GATE_DIR)/first.json --runs $(GATE_CONFIRM) --out $(GATE_DIR) -- --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) $(ARGS) || exit $$?; fi
+	$(BENCH) compare results/baselines $(GATE_DIR)/gate.parquet $$(find $(GATE_DIR) -maxdepth 1 -name 'confirm-*.parquet' | sort) \
+	  --markdown $(GATE_DIR)/summary.md --json $(GATE_DIR)/summary.json $(GATE_ARGS)
 
 ## locks: re-resolve locks/*.txt after a dependency change (needs uv: pip install uv)
 .PHONY: locks

@@ -33,14 +33,15 @@ class FrameworkSpec:
     aliases: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)  # the worker's environment (the runner adds --threads'); adapters set none
     env_by_dtype: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    env_by_device: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # by --device
 
     @property
     def install_hint(self) -> str:
         return f"pip install 'metalbench[{self.extra}]'"
 
-    def worker_env(self, dtype: str) -> dict[str, str]:
-        """Environment a worker needs for `dtype`; cases differing here need separate workers."""
-        return {**self.env, **self.env_by_dtype.get(dtype, {})}
+    def worker_env(self, dtype: str, device: str = "auto") -> dict[str, str]:
+        """Environment a worker needs for `dtype` on `device`; cases differing here need separate workers."""
+        return {**self.env, **self.env_by_device.get(device, {}), **self.env_by_dtype.get(dtype, {})}
 
 
 FRAMEWORKS: dict[str, FrameworkSpec] = {
@@ -55,7 +56,18 @@ FRAMEWORKS: dict[str, FrameworkSpec] = {
             aliases=("tf",),
             env={"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"},
         ),
-        FrameworkSpec("jax", "bench.frameworks.jax.adapter:JaxAdapter", "jax", "jax"),
+        FrameworkSpec(
+            "jax",
+            "bench.frameworks.jax.adapter:JaxAdapter",
+            "jax",
+            "jax",
+            # JAX initialises every discovered plugin on first use and re-raises any failure for
+            # every backend (jax 0.5.0 and 0.11 xla_bridge.backends(); plugins register with
+            # fail_quietly=False), so a Metal plugin that cannot start (jax-metal on a current
+            # macOS, jax#34109; a VM without Metal) would fail the CPU rows too. JAX_PLATFORMS
+            # limits initialisation to the platforms named.
+            env_by_device={"cpu": {"JAX_PLATFORMS": "cpu"}},
+        ),
         FrameworkSpec(
             "mlx",
             "bench.frameworks.mlx.adapter:MLXAdapter",

@@ -38,7 +38,8 @@ from bench.catalog import (
 )
 from bench import ab as ab_command
 from bench.gate import commands as gate_cli
-from bench.plan import Case, plan
+from bench.plan import Case, interleave, plan
+from bench.processes import headline, process_label
 from bench.results import ResultsError, ResultsWriter, load_results
 from bench.runner import Runner, RunConfig, new_run_id, run_references
 from bench.summary import NORMAL_CONDITIONS, best_available, describe_params, rank
@@ -118,6 +119,23 @@ def _timeout_s(text: str) -> float:
     value = positive_float(text)
     if value > MAX_TIMEOUT_S:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds up to {MAX_TIMEOUT_S:.0f}, got {text!r}")
+    return value
+
+
+# Processes per framework by suite: the quick suite stands on 3 and finishes in minutes on a
+# 2-core CPU, the full suite on 5 (docs/processes.md has the measurements behind both).
+SUITE_PROCESSES = {"quick": 3, "full": 5}
+# pyperf's default is 20 worker processes; beyond 100 a run of even the quick suite takes hours.
+MAX_PROCESSES = 100
+
+
+def _processes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes from 1 to {MAX_PROCESSES}, got {text!r}")
     return value
 
 
@@ -219,6 +237,11 @@ def add_run_parser(sub: Any) -> None:
                      "apart unbound, 12-69%% bound to two cores); the row's cpus column says what the worker really had")
     run.add_argument("--python", type=_python_map, action="append", default=[], metavar="FW=PATH",
                      help="interpreter for one framework's worker (repeatable)")
+    run.add_argument("--processes", type=_processes, default=None, metavar="N",
+                     help="fresh worker processes per framework, interleaved across frameworks (A1 B1 A2 B2 …); each "
+                     "case's figure is the median of its processes' figures with a between-process 95%% interval "
+                     "(default " + ", ".join(f"{n} {suite}" for suite, n in SUITE_PROCESSES.items())
+                     + f"; at most {MAX_PROCESSES}; docs/processes.md)")
     run.add_argument("-o", "--out", type=Path, default=Path("results"), help="results directory (default results/)")
     run.add_argument("--run-id", type=_run_id, default=None,
                      help="default: UTC timestamp and a random suffix; an id already used in -o is refused")
@@ -253,8 +276,6 @@ def add_report_parser(sub: Any) -> None:
     report.add_argument("paths", nargs="*", type=Path, default=[Path("results")], metavar="RESULTS",
                         help="parquet files or folders of them (default results/)")
     report.add_argument("-o", "--out", type=Path, default=Path("reports"), help="output folder (default reports/)")
-    report.add_argument("--baseline", type=_choice("framework", tuple(FRAMEWORKS)), default=None,
-                        help="framework the speed-ups are relative to (default torch where it has rows)")
     report.add_argument("--serve", action="store_true", help="then serve the folder on localhost and print the address")
     report.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     report.add_argument("--port", type=_port, default=8000, help="port to serve on; 0 picks a free one (default 8000)")
@@ -295,7 +316,7 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
     for col, justify in (
         ("case", "left"), ("dtype", "left"), ("mode", "left"), ("framework", "left"), ("backend", "left"), ("status", "left"),
         ("latency", "right"), ("queued", "right"), ("overhead", "right"), ("TFLOP/s", "right"), ("GB/s", "right"),
-        ("rel. err", "right"), ("precision", "left"), ("vs best", "right"),
+        ("rel. err", "right"), ("precision", "left"), ("procs", "right"), ("vs best", "right"),
     ):
         table.add_column(col, justify=justify, no_wrap=True, max_width=44 if col == "case" else None)  # type: ignore[arg-type]
     notes: dict[str, int] = {}
@@ -316,13 +337,15 @@ def summary_table(df: pd.DataFrame, title: str) -> Table:
             mark = notes.setdefault(reason, len(notes) + 1)
             status += f" [{mark}]"
         rank_text = "—" if pd.isna(r["rank"]) else ("best" if r["rank"] == 1 else f"{r['vs_best']:.2f}×")
+        if r.get("tie") and not pd.isna(r["rank"]):  # intervals overlap the best's: neither wins
+            rank_text = "≈ best" if r["rank"] == 1 else f"≈ ({r['vs_best']:.2f}×)"
         key = (r["workload"], r["params"], r["dtype"])
         table.add_row(  # every file-supplied cell escaped: a "[/]" in a name is text, not rich markup
             escape(case) if key != previous else "", escape(_text(r["dtype"])) if key != previous else "",
             escape(_text(r.get("mode"))), escape(_text(r["framework"])), escape(_text(r.get("backend"))), status,
             fmt_time(r.get("latency_median_s")), fmt_time(r.get("queued_median_s")), fmt_time(r.get("dispatch_overhead_s")),
             fmt_num(r.get("tflops")), fmt_num(r.get("gbps")), fmt_num(r.get("max_rel_error"), ".0e"),
-            escape(_text(r.get("effective_precision")).removesuffix("-class")), rank_text,
+            escape(_text(r.get("effective_precision")).removesuffix("-class")), process_label(r), rank_text,
             end_section=False,
         )
         previous = key
@@ -378,7 +401,7 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
     log_dir = Path("results") / "env.logs"
     for spec in FRAMEWORKS.values():
         try:
-            worker = WorkerProcess(spec, spec.worker_env("fp32"), config, log_dir / f"{spec.name}.log")
+            worker = WorkerProcess(spec, spec.worker_env("fp32", args.device), config, log_dir / f"{spec.name}.log")
             hello = worker.receive(config.start_timeout_s, f"starting {spec.name}")
             worker.close()
         except WorkerLost as lost:
@@ -504,11 +527,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     dtypes = list(dict.fromkeys(args.dtype or DTYPES))
     grid = _resolve_grid(args, workloads)
     cases = _plan_cases(args, frameworks, workloads, dtypes, grid)
+    processes = args.processes or SUITE_PROCESSES[args.suite]
     config = _run_config(args)
     run_id = args.run_id or new_run_id()
     # fails here, before any work, if unwritable or if the id names a file this run did not create
     writer = ResultsWriter(args.out / f"{run_id}.parquet")
-    console.print(escape(f"run {run_id}: {len(cases)} cases, {', '.join(frameworks)} → {writer.path}"))
+    console.print(escape(f"run {run_id}: {len(cases)} cases × {processes} processes per framework, interleaved, "
+                         f"{', '.join(frameworks)} → {writer.path}"))
+    cases = interleave(cases, processes)
 
     progress, on_start, on_row = _progress(console, len(cases))
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
@@ -529,7 +555,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         saved = f"{writer.saved_rows} finished rows are saved in {writer.path}" if writer.saved_rows else "nothing was saved"
         raise UsageError(f"cannot write results to {writer.path}: {exc.strerror or exc}; {saved}") from None
     df = pd.DataFrame(writer.rows)
-    console.print(summary_table(df, escape(f"run {run_id} ({args.suite} suite)")))
+    console.print(summary_table(headline(df), escape(f"run {run_id} ({args.suite} suite, {processes} processes per framework)")))
     counts = df["status"].value_counts().to_dict()
     console.print(escape(f"{len(df)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" → {writer.path}"))
     return 0
@@ -539,6 +565,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     df = load_results(args.paths, warn=lambda message: sys.stderr.write(f"bench show: warning: {message}\n"))
     for machine, part in df.groupby("machine", sort=False):  # rows of one machine rank together, across runs
         runs = ", ".join(map(str, part["run_id"].unique()))
+        part = headline(part)  # one row per case and run: the median over its processes
         console.print(summary_table(part, escape(f"{machine} — {part['backend'].dropna().unique().tolist()} — runs {runs}")))
         if args.efficiency:
             from bench.efficiency import efficiency_table
@@ -560,7 +587,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
     warnings: list[str] = []  # held back: a failing command says one line, its error
     try:
-        index = build_report(args.paths, args.out, baseline=args.baseline, warn=warnings.append)
+        index = build_report(args.paths, args.out, warn=warnings.append)
     except ReportError as exc:
         raise UsageError(str(exc)) from None
     for message in warnings:

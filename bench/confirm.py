@@ -5,8 +5,8 @@ in twenty ran ≥ 15% above its case's median), and such states come in episodes
 process is often slow too. A gate block of two consecutive runs can then be slow in both, and
 no spread measured in a baseline made at another time can tell that from a regression. A
 regression, though, stays: so when the gate finds `slower` cases, `make gate` runs just those
-cases again in `--runs` more fresh processes (one `bench run` per framework, workload, dtype
-and mode, with exactly the flagged parameters), adds them to the gate's runs and judges
+cases again in `--runs` more fresh processes (one `bench run --processes RUNS` per framework,
+workload, dtype and mode, with exactly the flagged parameters), adds them to the gate's runs and judges
 everything again with the same statistics. Red needs both looks, so a false alarm is rarer
 than after the first; the confirming processes add power where a slowdown is real.
 `scripts/gate_simulation.py --confirm 2` measures both on a pool of real runs. Like `bench.ab`
@@ -81,14 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"confirm: cannot read {args.summary}: {exc}", file=sys.stderr)
         return 2
     bench = [sys.executable, "-m", "bench"]
-    for i in range(1, args.runs + 1):
-        for g, run in enumerate(runs, 1):
-            cmd = [*bench, "run", "--suite", "quick", *run, *run_options, "--out", str(args.out),
-                   "--run-id", f"confirm-{i}-{g}"]
-            print(f"confirm {i}/{args.runs}: {' '.join(run)}", flush=True)
-            done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
-            if done.returncode != 0:  # a failing case is a row, not an exit code: this is a usage error
-                return done.returncode
+    for g, run in enumerate(runs, 1):  # one run per group, its --runs processes fresh workers (bench.processes)
+        cmd = [*bench, "run", "--suite", "quick", *run, *run_options, "--processes", str(args.runs),
+               "--out", str(args.out), "--run-id", f"confirm-{g}"]
+        print(f"confirm: {' '.join(run)} in {args.runs} fresh processes", flush=True)
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+        if done.returncode != 0:  # a failing case is a row, not an exit code: this is a usage error
+            return done.returncode
     return 0
 
 

@@ -113,6 +113,8 @@ def probe(adapter_path: str, device: str) -> list[dict[str, Any]]:
         adapter_cls = getattr(importlib.import_module(module_name), class_name)
     except ImportError as exc:
         return [{"backend": "—", "found": "not installed", "why": f"{type(exc).__name__}: {exc}"}]
+    except Exception as exc:  # installed but broken (a TF plugin built for another TF: NotFoundError)
+        return [{"backend": device, "found": "no", "why": f"failed to import: {type(exc).__name__}: {exc}"}]
     try:
         adapter = adapter_cls(device=device)
     except BackendUnavailable as exc:
@@ -167,7 +169,7 @@ def run_probe(spec: Any, device: str, python: str, timeout_s: float = 300.0) -> 
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
-    env.update(spec.worker_env("fp32"))
+    env.update(spec.worker_env("fp32", device))
     cmd = [python, "-m", "bench.doctor", "--probe", spec.adapter, "--device", device]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)

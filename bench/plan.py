@@ -23,6 +23,7 @@ class Case:
     params: Mapping[str, Any]
     dtype: str
     mode: str = "eager"  # workloads.base.MODES: eager, or the framework's compiler over the whole step
+    process: int = 0  # which fresh worker process of this framework runs it (interleave)
 
     @property
     def label(self) -> str:
@@ -51,6 +52,20 @@ def plan(
                     if dtype in workload.dtypes:
                         cases.extend(Case(fw, wl, params_, dtype, mode) for mode in modes if mode in workload.modes)
     return cases
+
+
+def interleave(cases: Sequence[Case], processes: int) -> list[Case]:
+    """Every case in `processes` fresh worker processes per framework, interleaved across
+    frameworks: A's cases in its process 0, then B's in its process 0, …, then A's in process 1
+    (A1 B1 C1 A2 B2 C2 …), so drift and a neighbour's job land on every framework alike rather
+    than on whichever ran last. Within a process the cases keep the plan's order."""
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, got {processes}")
+    by_framework: dict[str, list[Case]] = {}
+    for case in cases:
+        by_framework.setdefault(case.framework, []).append(case)
+    return [dataclasses.replace(case, process=p) for p in range(processes)
+            for group in by_framework.values() for case in group]
 
 
 def case_seed(workload: str, params: Mapping[str, Any], dtype: str) -> int:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from bench.machine import machine_key
 from bench.measure import TIMING_FIELDS
 from bench.plan import Case
+from bench.processes import dedupe
 from bench.roofline import plausibility
 from workloads import WORKLOADS, params_key
 
@@ -137,6 +138,8 @@ SCHEMA = pa.schema(
         pa.field("cpu_governor", pa.string()),  # Linux cpufreq scaling governor(s)
         pa.field("conditions_note", pa.string()),  # why a condition column is null
         # -- end of issue 27 --
+        pa.field("process", pa.int64()),  # 0-based index of the fresh worker process of this framework in the run
+        pa.field("compile_cache", pa.string()),  # the persistent compile cache the process had, or "none: ..."
     ],
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )
@@ -193,7 +196,9 @@ COLUMN_DOCS = {
     "reference for the rows of other tools",
     "dispatch_overhead_s": "latency − queued median; 0 when the difference is within the two medians' intervals, "
     "null when queued is slower (see `dispatch_overhead_note`)",
-    "first_call_s": "the first call, compilation and tracing included; never a sample",
+    "first_call_s": "the first call of the case in its process, compilation and tracing included; never a sample. "
+    "Every process records its own: where a persistent compile cache served it (`compile_cache`) it is a cached "
+    "first call, a fact of its own, not a cold one",
     "flops": "floating-point operations of one call, from the workload's own count",
     "bytes_moved": "bytes one call moves, from the workload's own count",
     "tflops": "flops / median_s, in 10¹² per second (SI)",
@@ -270,6 +275,11 @@ COLUMN_DOCS = {
     "gpu_throttle_after": "NVML clock-event (throttle) reasons after the measured calls",
     "cpu_governor": "Linux cpufreq scaling governor(s)",
     "conditions_note": "why a condition column is null",
+    "process": "which fresh worker process of this framework in the run measured the row, from 0 (`bench run "
+    "--processes`); a process is identified by run_id, framework and process. Null in files written before it "
+    "existed: read as process 0 (one process per framework and run)",
+    "compile_cache": "the persistent compile cache the process had: JAX's compilation cache folder, torch "
+    "inductor's FX graph cache, or `none: …`; with one, `first_call_s` may be a cached first call, not a cold compile",
 }
 
 
@@ -327,6 +337,8 @@ def complete_row(
         "params": params_key(case.params),
         "dtype": case.dtype,
         "mode": case.mode,
+        "process": case.process,
+        "compile_cache": hello.get("compile_cache"),
         **machine,
     }
     row.update(measured)
@@ -436,7 +448,24 @@ def _files(paths: Iterable[Path | str], notes: list[str] | None = None) -> list[
             raise ResultsError(f"{p}: no such file or directory")
     if not files:
         raise ResultsError(f"no .parquet files found in {', '.join(map(str, paths))}")
-    return files
+    return _distinct(files)
+
+
+def _distinct(files: list[Path]) -> list[Path]:
+    """Each file once, however often it was named (directly, through its folder, through a
+    link): a run read twice would count its processes twice (bench.processes)."""
+    seen: set[object] = set()
+    out = []
+    for f in files:
+        try:
+            st = os.stat(f)
+            identity: object = (st.st_dev, st.st_ino)
+        except OSError:  # unreadable: read_results says why, once
+            identity = str(f)
+        if identity not in seen:
+            seen.add(identity)
+            out.append(f)
+    return out
 
 
 def read_results(path: Path | str) -> pd.DataFrame:
@@ -586,4 +615,6 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
         warn(f"skipped {reason}")  # type: ignore[misc]
     for note in notes if warn is not None else ():
         warn(note)
-    return pd.concat(frames, ignore_index=True)
+    # a process is counted once: a run read twice (named twice, a report's data/ copies, a baseline
+    # folder holding its own baselines/) adds neither rows nor processes (bench.processes)
+    return dedupe(pd.concat(frames, ignore_index=True), warn)

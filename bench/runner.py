@@ -1,4 +1,6 @@
-"""Plans cases, runs one worker process per framework, and writes each row as it lands.
+"""Runs cases in worker processes (one framework per process; with `bench run --processes N`
+each framework's cases run in N fresh processes, interleaved across frameworks by
+bench.plan.interleave), and writes each row, with the process it came from, as it lands.
 
 The parent never measures: it blocks on the worker's pipe (select with a deadline, no
 polling loop, so it steals no core from the measurement), enforces the per-case
@@ -220,7 +222,7 @@ class Runner:
         self.machine = machine_info()
         self.log_dir = writer.path.with_suffix(".logs")
         self._worker: WorkerProcess | None = None
-        self._worker_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
+        self._worker_key: tuple[str, int, tuple[tuple[str, str], ...]] | None = None
         self._hello: dict[str, dict[str, Any]] = {}  # framework -> its last worker's hello
         self._unavailable: dict[str, dict[str, Any]] = {}  # framework -> failed hello (skip the rest)
 
@@ -249,9 +251,9 @@ class Runner:
         if case.framework in self._unavailable:
             return dict(self._unavailable[case.framework])
         try:
-            worker = self._ensure_worker(spec, case.dtype)
+            worker = self._ensure_worker(spec, case.dtype, case.process)
         except WorkerLost as lost:
-            return {"status": lost.status, "reason": f"worker failed to start: {lost.reason}"}
+            return self._lost_at_start(spec, lost)
         if worker is None:
             return dict(self._unavailable[case.framework])
         message = CaseMessage.for_case(case, self.config.timings, self.config.protocol, self.config.suite)
@@ -263,9 +265,20 @@ class Runner:
             return {"status": lost.status, "reason": lost.reason}
         return reply["row"]
 
-    def _ensure_worker(self, spec: FrameworkSpec, dtype: str) -> WorkerProcess | None:
-        env = spec.worker_env(dtype)
-        key = (spec.name, tuple(sorted(env.items())))
+    def _lost_at_start(self, spec: FrameworkSpec, lost: WorkerLost) -> dict[str, Any]:
+        """A worker that died or hung while importing its framework will do so again for the
+        next case: the framework is unavailable for the rest of the run, with the reason on
+        each of its rows. Retrying cost the start time-out once per case (a hung import:
+        ~108 minutes for the quick suite's torch cases; a broken TF plugin: one TF import per case)."""
+        self._unavailable[spec.name] = {
+            "status": lost.status,
+            "reason": f"worker failed to start: {lost.reason} ({spec.name} is not started again in this run)",
+        }
+        return dict(self._unavailable[spec.name])
+
+    def _ensure_worker(self, spec: FrameworkSpec, dtype: str, process: int = 0) -> WorkerProcess | None:
+        env = spec.worker_env(dtype, self.config.device)
+        key = (spec.name, process, tuple(sorted(env.items())))  # a new process index is a fresh worker
         if self._worker is not None and self._worker_key == key and self._worker.proc.poll() is None:
             return self._worker
         self._stop_worker(kill=False)
@@ -312,7 +325,7 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
             if case.workload != "generate" or case.framework != framework or key in seen:
                 continue
             seen.add(key)
-            env.update(runner.frameworks[framework].worker_env(case.dtype))
+            env.update(runner.frameworks[framework].worker_env(case.dtype, runner.config.device))
             python = runner.config.pythons.get(framework, sys.executable)
             runner.on_start(case)
             started = time.perf_counter()

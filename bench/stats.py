@@ -253,3 +253,74 @@ def shift_test(
     p = float(2 * t.sf(abs(shift) / se)) if se > 0 else (0.0 if shift != 0 else 1.0)
     half = float(t.ppf(1 - (1 - confidence) / 2)) * se
     return ShiftTest(shift, se, spread.df, critical, critical + float(t.ppf(power)) * se, p, shift - half, shift + half)
+
+
+# -- a figure over processes ----------------------------------------------------------------
+# A case's headline stands on several fresh processes: each process gives one figure (its own
+# median), and the headline is the median of those figures with a between-process interval.
+# Between-process noise is multiplicative (a process lands in a slower state), so the interval
+# is built on the log scale. With 3-5 processes an order-statistic interval of the median is
+# unbounded at 95% (it needs n >= 6), so the interval is the t interval of the median of a
+# log-normal sample: median(log x) ± t(n-1) · sqrt(pi/2) · sd(log x) / sqrt(n), where sqrt(pi/2)
+# is the median's standard error relative to the mean's under normal noise. With 6 or more
+# processes it is never narrower than the distribution-free order-statistic interval, so a
+# spread of two speed states cannot hide behind the normal assumption.
+MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)
+
+
+@dataclass(frozen=True)
+class ProcessSummary:
+    """One case's figure over processes: the median of the per-process figures, its 95%
+    between-process interval (nan for a single process: one process cannot show the spread),
+    the number of processes, and their spread (SD of the log figures, as a fraction)."""
+
+    n: int
+    median: float
+    low: float
+    high: float
+    spread: float
+
+    @property
+    def has_interval(self) -> bool:
+        return self.n >= 2 and math.isfinite(self.low) and math.isfinite(self.high)
+
+
+def process_interval(figures: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The between-process interval of the median of `figures` (one per process, all > 0):
+    (nan, nan) for fewer than two processes, never narrower than the order-statistic interval."""
+    x = np.asarray([f for f in figures if math.isfinite(f) and f > 0], dtype=float)
+    if x.size < 2:
+        return (math.nan, math.nan)
+    logs = np.log(x)
+    centre = float(np.median(logs))
+    half = float(sps.t.ppf(0.5 + confidence / 2, x.size - 1)) * MEDIAN_SE_FACTOR * float(np.std(logs, ddof=1)) / math.sqrt(x.size)
+    low, high = math.exp(centre - half), math.exp(centre + half)
+    os_low, os_high = median_ci(x, confidence)
+    if math.isfinite(os_low) and math.isfinite(os_high):
+        low, high = min(low, os_low), max(high, os_high)
+    return (low, high)
+
+
+def summarize_processes(figures: Sequence[float], confidence: float = 0.95) -> ProcessSummary:
+    """The headline of one case from its per-process figures (non-finite or non-positive
+    figures, e.g. of a process that died, are not figures and are left out)."""
+    x = np.asarray([f for f in figures if math.isfinite(f) and f > 0], dtype=float)
+    if x.size == 0:
+        return ProcessSummary(0, math.nan, math.nan, math.nan, math.nan)
+    low, high = process_interval(x, confidence)
+    spread = math.expm1(float(np.std(np.log(x), ddof=1))) if x.size > 1 else math.nan
+    return ProcessSummary(int(x.size), float(np.median(x)), low, high, spread)
+
+
+def intervals_overlap(a_low: Any, a_high: Any, b_low: Any, b_high: Any) -> bool:
+    """Whether two intervals share a point; False when either is unknown (nan)."""
+    def number(v: Any) -> float:
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return math.nan
+
+    a_low, a_high, b_low, b_high = map(number, (a_low, a_high, b_low, b_high))
+    if not all(math.isfinite(v) for v in (a_low, a_high, b_low, b_high)):
+        return False
+    return a_low <= b_high and b_low <= a_high

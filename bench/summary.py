@@ -68,7 +68,31 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
         groups = out[rankable].groupby(list(COMPARABLE), dropna=False)["median_s"]
         out.loc[rankable, "rank"] = groups.rank(method="min").astype("Int64")
         out.loc[rankable, "vs_best"] = out.loc[rankable, "median_s"] / groups.transform("min")
+    out["tie"] = _ties(out, rankable)
     return out
+
+
+def _ties(ranked: pd.DataFrame, rankable: pd.Series) -> pd.Series:
+    """True where a ranked row's between-process interval (bench.processes.headline's
+    process_low_s/process_high_s) overlaps the best row's of its group: the two are "≈",
+    never a winner and a loser. The best row is a tie when any other row overlaps it. Rows
+    without an interval (one process, or rows never summarised over processes) are never
+    ties: the table says instead how many processes stand behind them."""
+    from bench.stats import intervals_overlap
+
+    tie = pd.Series(False, index=ranked.index)
+    if "process_low_s" not in ranked or not rankable.any():
+        return tie
+    for _, group in ranked[rankable].groupby(list(COMPARABLE), dropna=False):
+        if len(group) < 2:
+            continue
+        best = group.loc[group["median_s"].idxmin()]
+        for index, row in group.iterrows():
+            if index == best.name:
+                continue
+            if intervals_overlap(row["process_low_s"], row["process_high_s"], best["process_low_s"], best["process_high_s"]):
+                tie[index] = tie[best.name] = True
+    return tie
 
 
 def best_available(df: pd.DataFrame) -> pd.DataFrame:

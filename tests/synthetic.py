@@ -247,3 +247,75 @@ def write_synthetic(directory: Path, n_rows: int | None = None, newer_columns: b
         pq.write_table(table, path)
         paths.append(path)
     return paths
+
+
+# -- several runs of a machine, and several processes per run -----------------------------------
+PROCESS_SPREAD = 0.02  # a fresh process's speed state: ±2% around the case's speed (log SD)
+
+
+def with_processes(rows: list[dict[str, Any]], processes: int, seed: int = 1) -> list[dict[str, Any]]:
+    """Each row as `processes` fresh worker processes (the `process` column, 0-based), each in
+    its own speed state: every timing of a process is its row's times × one factor."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for row in rows:
+        for p in range(processes):
+            factor = float(np.exp(rng.normal(0, PROCESS_SPREAD))) if p else 1.0
+            out.append({**scaled(row, factor), "process": p})
+    return out
+
+
+TIME_COLUMNS = ("median_s", "mean_s", "stdev_s", "min_s", "ci_low_s", "ci_high_s", "first_call_s", "dispatch_overhead_s")
+
+
+def scaled(row: dict[str, Any], factor: float) -> dict[str, Any]:
+    """A copy of `row` whose every timing (and figure derived from one) is × `factor`."""
+    if row.get("status") != "ok" or factor == 1.0:
+        return dict(row)
+    out = dict(row)
+    for prefix in ("", "latency_", "queued_", "device_"):
+        for name in TIME_COLUMNS:
+            if out.get(prefix + name) is not None:
+                out[prefix + name] = out[prefix + name] * factor
+        if out.get(prefix + "samples_s") is not None:
+            out[prefix + "samples_s"] = [v * factor for v in out[prefix + "samples_s"]]
+    for name in ("tflops", "gbps"):
+        if out.get(name) is not None:
+            out[name] = out[name] / factor
+    if out.get("metrics"):
+        metrics = json.loads(out["metrics"]) if isinstance(out["metrics"], str) else dict(out["metrics"])
+        for key in ("decode_tokens_per_s", "tg_tokens_per_s", "pp_tokens_per_s", "tokens_per_s", "samples_per_s", "weight_gbps"):
+            if key in metrics:
+                metrics[key] = metrics[key] / factor
+        if "ttft_s" in metrics:
+            metrics["ttft_s"] = metrics["ttft_s"] * factor
+        out["metrics"] = json.dumps(metrics, sort_keys=True)
+    return out
+
+
+def write_runs(directory: Path, copies: int, processes: int = 3, slowed: dict[int, tuple[float, Any]] | None = None,
+               seed: int = 0) -> list[Path]:
+    """One synthetic run per machine, written `copies` times under new run ids, each copy an
+    hour later, every case measured by `processes` processes. `slowed` maps a copy's index to
+    (factor, predicate(row) -> bool): that copy's rows the predicate picks are × factor slower.
+    Copy 0 keeps the original run ids. Returns the files written (one per machine and copy)."""
+    base = with_processes(synthetic_rows(seed=seed), processes)
+    paths = []
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for copy in range(copies):
+        factor, pick = (slowed or {}).get(copy, (1.0, lambda row: False))
+        rows = []
+        for row in base:
+            new = scaled(row, factor) if pick(row) else dict(row)
+            new["run_id"] = row["run_id"] if copy == 0 else f"{row['run_id']}-copy{copy}"
+            new["timestamp"] = row["timestamp"] + timedelta(hours=copy)
+            rows.append(new)
+        for run_id in dict.fromkeys(r["run_id"] for r in rows):
+            mine = [r for r in rows if r["run_id"] == run_id]
+            path = Path(directory) / f"{run_id}.parquet"
+            table = pa.Table.from_pylist([{k: r.get(k) for k in SCHEMA.names} for r in mine], schema=SCHEMA)
+            for name in [n for n in (*NEWER_COLUMNS, "process") if n not in SCHEMA.names]:
+                table = table.append_column(name, pa.array([r.get(name) for r in mine]))
+            pq.write_table(table, path)
+            paths.append(path)
+    return paths

@@ -612,7 +612,8 @@ def test_confirm_command_runs_each_flagged_group_in_fresh_runs_into_the_gate_fol
     first.write_text(json.dumps({"cases": [{"verdict": "slower", "key": {
         "framework": "torch", "workload": "stream", "params": '{"n":4194304}', "dtype": "fp32", "mode": "eager"}}]}))
     assert confirm.main([str(first), "--out", str(tmp_path), "--runs", "2", "--", "--threads", "1"]) == 0
-    assert [c[c.index("--run-id") + 1] for c in calls] == ["confirm-1-1", "confirm-2-1"]
+    assert [c[c.index("--run-id") + 1] for c in calls] == ["confirm-1"]
+    assert calls[0][calls[0].index("--processes") + 1] == "2"  # one run, its processes fresh workers
     assert all(c[c.index("-p") + 1] == "n=4194304" and c[c.index("--out") + 1] == str(tmp_path) and "--threads" in c
                for c in calls)
     assert confirm.main([str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 2

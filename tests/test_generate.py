@@ -139,6 +139,8 @@ def test_quantized_rows_record_logit_error_and_token_agreement(rows, framework, 
     m = metrics(r)
     assert m["scheme"] == f"affine int{bits} g64" and m["model_bytes"] == llama.model_bytes(tiny(bits=bits), 2)
     assert r["rel_rms_error"] is not None
+    # quality beside speed (bench.frameworks.llm_quality): along the row's own 1 + new_tokens greedy picks
+    assert m["quality_positions"] == tiny()["new_tokens"] + 1 and 0 <= m["quality_top1_agreement"] <= 1 and m["quality_kl_mean"] >= 0
     if framework == "mlx" and r["backend"] == "cpu":
         # mlx-cpu's quantized_matmul accumulates in bf16 (see qmatmul): its logits miss the
         # bf16 tolerance (5-6e-2 against 3e-2), and the row must say so rather than pass

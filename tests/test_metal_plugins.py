@@ -101,3 +101,41 @@ def test_a_run_on_a_fake_metal_plugin_records_metal_rows_with_the_plugin(tmp_pat
     assert all('"jax_plugin": "jax-mps"' in v for v in rows["versions"])
     assert all(v.startswith("valid: ") for v in rows["barrier_check"])
     assert all(v.startswith("ok: ") for v in rows["placement_check"])
+
+
+METAL_FAILS = "INTERNAL: Metal device could not be initialised"  # what a VM or an unsupported macOS gives the client
+
+
+def _run(site, *args, run_id):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    out = site.parent / "results"
+    done = subprocess.run([sys.executable, "-m", "bench", "run", "-f", "jax", "-w", "matmul", "-d", "fp32", "--budget", "0.1",
+                           "--out", str(out), "--run-id", run_id, *args],
+                          env=fake_plugins.env_with(site), capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return pd.read_parquet(out / f"{run_id}.parquet")
+
+
+def test_a_jax_metal_that_cannot_start_leaves_the_cpu_rows_alone(tmp_path):
+    """JAX initialises every discovered plugin and re-raises a plugin's failure for every
+    backend (xla_bridge.backends(); register_plugin uses fail_quietly=False), so the old worker
+    lost its CPU rows too ("Unable to initialize backend 'METAL'"), and the hosted macOS CPU
+    gate with them. --device cpu starts the JAX worker with JAX_PLATFORMS=cpu."""
+    site = fake_plugins.install(tmp_path / "site", JAX_METAL, fail=METAL_FAILS)
+    rows = _run(site, "--device", "cpu", run_id="cpu")
+    assert set(rows["status"]) == {"ok"}, rows[["status", "reason"]].to_string()
+    assert set(rows["backend"]) == {"cpu"}
+    metal = _run(site, "--device", "metal", run_id="metal")  # asked for Metal, it still says why not
+    assert set(metal["status"]) == {"error"} and all(METAL_FAILS in r for r in metal["reason"])
+
+
+def test_only_the_cpu_device_limits_the_jax_worker_to_the_cpu_platform():
+    from bench.catalog import FRAMEWORKS
+
+    assert FRAMEWORKS["jax"].worker_env("fp32", "cpu")["JAX_PLATFORMS"] == "cpu"
+    for device in ("auto", "metal", "cuda"):
+        assert "JAX_PLATFORMS" not in FRAMEWORKS["jax"].worker_env("fp32", device)

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from workloads import checkpoint, llama, quant
-from workloads.base import MODES, Inputs, Params, Workload
+from workloads.base import MODES, Inputs, Params, Workload, params_key
 
 CHECK_STEPS = 16  # greedy steps compared with the float64 reference
 
@@ -71,13 +71,13 @@ def with_model(p: Params, folder: str) -> dict[str, Any]:
 
 
 def _inputs(p: Params, rng: np.random.Generator) -> Inputs:
-    out = llama.init(p, rng)
+    out = llama.init(p, rng, keep_dense=p["bits"] != 16)  # quantized: the same model unquantized beside it (quality)
     out["prompt"] = rng.integers(0, p["vocab"], size=(p["batch"], p["prompt"] + 1), dtype=np.int64)
     return out
 
 
 def _tree(x: Inputs, p: Params) -> dict[str, Any]:
-    return llama.nest({k: np.asarray(v, dtype=np.float64) for k, v in x.items() if k != "prompt"}, p)
+    return llama.nest({k: np.asarray(v, dtype=np.float64) for k, v in x.items() if k != "prompt" and not k.startswith(llama.DENSE)}, p)
 
 
 def _reference(x: Inputs, p: Params) -> np.ndarray:
@@ -110,12 +110,34 @@ def _rates(p: Params, itemsize: int) -> dict[str, float]:
     return {"decode_tokens_per_s": float(p["batch"])}
 
 
+_GREEDY: dict[str, Any] = {}  # the last case's float64 greedy decodings (its modes share them)
+
+
+def _greedy_memo(x: Inputs, p: Params) -> Any:
+    """float64 greedy decoding of sequence 0, free-running (forced=None) or teacher-forced
+    on a framework's tokens, remembered for the last case: its eager and compiled rows
+    (and rows that generated the same tokens) reuse one float64 run of a 0.5B model,
+    seconds of CPU each. The inputs are held so their identity stays theirs."""
+    key = (id(x), params_key(p))
+    if _GREEDY.get("key") != key:
+        _GREEDY.clear()
+        _GREEDY.update(key=key, x=x, tree=_tree(x, p), runs={})
+
+    def run(steps: int, forced: tuple[int, ...] | None) -> list[int]:
+        runs = _GREEDY["runs"]
+        if (steps, forced) not in runs:
+            runs[(steps, forced)] = llama.greedy(_GREEDY["tree"], x["prompt"][0, : p["prompt"]], steps, p, forced=list(forced) if forced else None)
+        return runs[(steps, forced)]
+
+    return run
+
+
 def _assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[str, Any]) -> list[str]:
     problems = []
     steps = min(CHECK_STEPS, p["new_tokens"] + 1)
-    tree, prompt = _tree(x, p), x["prompt"][0, : p["prompt"]]
     got = [int(t) for t in metrics.get("generated_tokens", [])][:steps]
-    ref_tokens = llama.greedy(tree, prompt, steps, p)
+    greedy = _greedy_memo(x, p)
+    ref_tokens = greedy(steps, None)
     metrics.update(reference_tokens=ref_tokens, check_steps=steps)
     if len(got) < steps:
         problems.append(f"the adapter generated {len(got)} tokens, {steps} needed for the check")
@@ -125,7 +147,7 @@ def _assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[
         # share of steps where the framework picked what float64 picks given the
         # framework's own prefix (each step judged on its own)
         same = next((i for i, (a, b) in enumerate(zip(got, ref_tokens)) if a != b), steps)
-        forced = llama.greedy(tree, prompt, steps, p, forced=got)
+        forced = greedy(steps, tuple(got))
         metrics["greedy_match_steps"] = same
         metrics["token_agreement"] = float(np.mean([a == b for a, b in zip(got, forced)]))
         if dtype == "fp32" and same < steps:

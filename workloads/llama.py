@@ -54,9 +54,11 @@ class Ops(Protocol):
     def logits(self, x: Any) -> Any: ...  # the head's output as fp32
 
 
-def forward(ops: Ops, tree: Mapping[str, Any], tokens: Any, caches: list[Any] | None, pos: Any, p: Params) -> tuple[Any, list[Any] | None]:
+def forward(ops: Ops, tree: Mapping[str, Any], tokens: Any, caches: list[Any] | None, pos: Any, p: Params,
+            every: bool = False) -> tuple[Any, list[Any] | None]:
     """Logits (B, V) of the last position of `tokens` (B, T), which sit at positions
-    pos .. pos+T-1 after what the caches already hold; returns them with the new caches."""
+    pos .. pos+T-1 after what the caches already hold; returns them with the new caches.
+    `every`: the logits of every position, (B, T, V) (scoring a sequence: quality, perplexity)."""
     h = ops.embed(tree["embed"], tokens)
     new_caches = [] if caches is not None else None
     for i, block in enumerate(tree["blocks"]):
@@ -70,9 +72,10 @@ def forward(ops: Ops, tree: Mapping[str, Any], tokens: Any, caches: list[Any] | 
         h = h + ops.linear(ops.merge_heads(o), block["wo"])
         m = ops.rms_norm(h, block["mlp_norm"])
         h = h + ops.linear(ops.silu(ops.linear(m, block["w_gate"])) * ops.linear(m, block["w_up"]), block["w_down"])
-    last = ops.rms_norm(h[:, -1:], tree["norm"])
+    last = ops.rms_norm(h if every else h[:, -1:], tree["norm"])
     head = tree["head"] if "head" in tree else tree["embed"]
-    return ops.logits(ops.linear(last, head))[:, 0], new_caches
+    logits = ops.logits(ops.linear(last, head))
+    return (logits if every else logits[:, 0]), new_caches
 
 
 # -- shapes, sizes, initialisation ------------------------------------------------------
@@ -113,13 +116,17 @@ def model_bytes(p: Params, itemsize: int) -> float:
     return float(dense + linear)
 
 
-def init(p: Params, rng: np.random.Generator) -> dict[str, np.ndarray]:
+DENSE = "dense."  # prefix of the unquantized linears a quantized case also carries (init's keep_dense)
+
+
+def init(p: Params, rng: np.random.Generator, keep_dense: bool = False) -> dict[str, np.ndarray]:
     """Float64 weights: a local checkpoint's when the params name one (`model`, see
     workloads.checkpoint), else seeded random ones: embedding N(0, 1/D) per entry (so a
     tied head gives O(1) logits), linears N(0, 1/in) (output projections further by
     1/sqrt(2·layers)), norm gains 1 + N(0, 0.1) (not ones, so a skipped gain shows in the
     logits). Quantized linears are replaced by their codes, scales and biases
-    (workloads.quant, affine)."""
+    (workloads.quant, affine); `keep_dense` keeps the unquantized linears too, as
+    `dense.<name>` (the same model unquantized, for bench.frameworks.llm_quality)."""
     if p.get("model"):
         from workloads import checkpoint
 
@@ -134,7 +141,15 @@ def init(p: Params, rng: np.random.Generator) -> dict[str, np.ndarray]:
                 out[name] = w
         else:
             out[f"{name}.q"], out[f"{name}.scale"], out[f"{name}.bias"] = quant.quantize(w, p["bits"], "affine", p["group"])
+            if keep_dense and not (name == "head" and p["tied"]):
+                out[DENSE + name] = w
     return out
+
+
+def dense_of(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat weights of the unquantized model inside a quantized case's inputs (init's
+    keep_dense): its dense linears with the shared embedding and norm gains."""
+    return {k[len(DENSE) :] if k.startswith(DENSE) else k: v for k, v in flat.items() if k.startswith(DENSE) or not k.endswith((".q", ".scale", ".bias"))}
 
 
 def _random_weights(p: Params, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.metadata
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, ContextManager, Iterator, Mapping, Sequence
@@ -182,6 +183,12 @@ class Adapter(ABC):
     def configure_threads(self, threads: int | None) -> None:
         """Apply --threads before the framework starts its pools."""
 
+    def compile_cache(self) -> str:
+        """The persistent compile cache this process has (the `compile_cache` column): with one,
+        a case's first call may be served from disk, so it is a cached first call, not a cold
+        compile. An adapter whose framework has such a cache says which and where."""
+        return f"none: {self.name} keeps compiled code in memory only"
+
     # -- precision -------------------------------------------------------------------
     def tf32_unsupported_reason(self) -> str | None:
         """None where a reduced-precision fp32 matmul mode exists on this backend."""
@@ -257,6 +264,12 @@ class Adapter(ABC):
         if reason and self.suite == "quick":
             raise Skipped(f"{self.mode} {self.name} on {self.backend} is left to --suite full: {reason}")
 
+    def check_case_budget(self, workload: str, params: Mapping[str, Any], dtype: str) -> None:
+        """Raise Skipped when this case, in this mode, would run far past a case's time:
+        asked by the worker before it draws inputs (a 0.5B model's weights and float64
+        reference cost seconds), so the skip costs nothing but the adapter's own probe.
+        Default: every case runs."""
+
     @property
     def compiled(self) -> bool:
         """Whether the case being prepared asked for the compiled mode; every builder of a
@@ -289,3 +302,16 @@ class Adapter(ABC):
             if builder is not None:
                 return builder(self, params, dtype, inputs)
         raise Unsupported(f"the {self.name} adapter does not implement {workload!r} yet")
+
+
+def describe_cache_dir(kind: str, path: str | os.PathLike[str] | None) -> str:
+    """`kind: PATH (holds entries | empty)` as the process found it at start, or `none: …`
+    when no folder is set; only the first entry is looked at (a cache may hold thousands)."""
+    if not path:
+        return f"none: {kind} off (no folder set)"
+    try:
+        with os.scandir(path) as entries:
+            state = "holds entries" if next(entries, None) is not None else "empty"
+    except OSError:
+        state = "empty"
+    return f"{kind}: {path} ({state} at process start)"

@@ -9,7 +9,15 @@ An adapter supplies four functions on device data:
                                and whatever the barrier must wait on (the new cache)
   logits_of(out) -> logits     the logits part of `out`
   argmax(logits) -> np.ndarray the greedy picks, read back on the host (a sync)
-and `put(np_tokens)` to move token ids to the device. Prefill, time to first token and
+and `put(np_tokens)` to move token ids to the device. An adapter whose compiled step
+also takes the greedy pick (and the position's advance) inside the same graph passes
+  step_greedy(tokens, pos) -> picks   the next tokens (B,) on the device, decode + argmax
+                                      in one call; the generation loop reads each pick back
+                                      with `to_host` and feeds the device picks to the next step
+so no host work sits between two replays but the read-back every generator does.
+Quantized rows pass `score(tokens)` and `dense_score(tokens)`: the logits at every position
+of one sequence, through the quantized model and through the same weights unquantized
+(bench.frameworks.llm_quality compares them). Prefill, time to first token and
 greedy generation are timed here through `bench.measure.repeat` (the adapter's barrier,
 a fixed number of repetitions: each is too long to sample adaptively); the median is the
 headline and the samples and the median's 95% interval are stored beside it (null where
@@ -28,6 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bench import measure
+from bench.frameworks import llm_quality
 from bench.frameworks.base import Prepared, Unsupported
 from bench.precision import FORMATS
 from workloads import generate, llama, quant
@@ -79,6 +88,7 @@ def _generation_metrics(
     prefill: Callable[[Any], Any],
     argmax: Callable[[Any], np.ndarray],
     decode_from: Callable[[np.ndarray], list[np.ndarray]],
+    quality: Callable[[list[np.ndarray]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The generation figures beside the timed decode step (cache check, prefill, TTFT,
     whole generations, memory): apart from generation_prepared so it reads as the set-up."""
@@ -103,6 +113,8 @@ def _generation_metrics(
         kv_cache_bytes=generate.kv_cache_bytes(p, FORMATS[dtype].itemsize, n_prompt + p["new_tokens"]),
     )
     found["peak_memory_bytes"] = adapter.peak_memory().device_bytes
+    if quality is not None:  # quantized rows: agreement with the same weights unquantized
+        found.update(quality(tokens))
     adapter.barrier(prefill(context))  # restore the context of the timed step
     return found
 
@@ -120,6 +132,10 @@ def generation_prepared(
     implementation: str,
     logits_of: Callable[[Any], Any] = lambda out: out,
     mode: str = "eager",
+    step_greedy: Callable[[Any, int], Any] | None = None,
+    to_host: Callable[[Any], np.ndarray] | None = None,
+    score: Callable[[Any], Any] | None = None,
+    dense_score: Callable[[Any], Any] | None = None,
 ) -> Prepared:
     n_prompt = p["prompt"]
     prompt = np.asarray(prompt, dtype=np.int64)
@@ -141,12 +157,26 @@ def generation_prepared(
         """Greedy decoding after the context: step i writes cache position prompt+i before
         any step reads it, so repetitions need no new prefill."""
         tokens = [picks]
+        if step_greedy is not None and to_host is not None:
+            on_device = put(picks)
+            for i in range(p["new_tokens"]):
+                on_device = step_greedy(on_device, n_prompt + i)
+                tokens.append(to_host(on_device))  # each pick read back, as every generator does
+            return tokens
         for i in range(p["new_tokens"]):
             picks = argmax(logits_of(decode(put(picks), n_prompt + i)))
             tokens.append(picks)
         return tokens
 
+    quality = None
+    if score is not None and dense_score is not None:
+
+        def quality(tokens: list[np.ndarray]) -> dict[str, Any]:
+            sequence = np.concatenate([prompt[:1, :n_prompt], np.stack([t[:1] for t in tokens[:-1]], axis=1)], axis=1)
+            dense, quantized = (adapter.to_numpy(f(put(sequence))) for f in (dense_score, score))
+            return llm_quality.compare(dense[0, n_prompt - 1 :], quantized[0, n_prompt - 1 :])
+
     def metrics() -> dict[str, Any]:
-        return _generation_metrics(adapter, p, dtype, context, full, first_out["logits"], prefill, argmax, decode_from)
+        return _generation_metrics(adapter, p, dtype, context, full, first_out["logits"], prefill, argmax, decode_from, quality)
 
     return Prepared(call, implementation, checked=checked, metrics=metrics, mode=mode)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench.fmt import slug
+from bench.processes import ROW_IDENTITY, first_copies
 from bench.results import SCHEMA, ResultsError, _files, read_results
 
 BASELINE_DIR = Path("results/baselines")
@@ -29,12 +31,28 @@ def baseline_path(machine: str, directory: Path = BASELINE_DIR) -> Path:
     return directory / f"{machine_slug(machine)}.parquet"
 
 
+def _conformed(path: Path) -> pa.Table:
+    """One results file in the schema's columns and types: a column added since the file was
+    written (the `process` column, say) is null there, as `read_results` reads it."""
+    table = pq.read_table(path)
+    for name in SCHEMA.names:
+        if name not in table.column_names:
+            table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
+    return table.select(SCHEMA.names).cast(SCHEMA)
+
+
 def write_baselines(paths: Iterable[Path | str], directory: Path = BASELINE_DIR) -> list[Path]:
     """Every run in `paths` goes into its machine's baseline file, replacing the old one."""
     files = _files(list(paths))
     for f in files:
         read_results(f)  # validates schema and version, with a one-line error
-    table = pa.concat_tables([pq.read_table(f).select(SCHEMA.names).cast(SCHEMA) for f in files])
+    tables = [_conformed(f) for f in files]
+    table = pa.concat_tables(tables)
+    # a process is counted once (bench.processes): a run named twice, or the folder's own earlier
+    # baseline read beside the runs it was made from, adds neither rows nor processes
+    identity = pd.concat([t.select([c for c in ROW_IDENTITY if c in t.column_names]).to_pandas().assign(source=str(f))
+                          for t, f in zip(tables, files)], ignore_index=True)
+    table = table.filter(pa.array(first_copies(identity)))
     if table.num_rows == 0:
         raise ResultsError(f"no result rows in {', '.join(map(str, files))}")
     directory.mkdir(parents=True, exist_ok=True)

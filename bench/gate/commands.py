@@ -101,8 +101,9 @@ def add_parsers(sub: Any) -> None:
 
     b = sub.add_parser(
         "baseline", help=f"turn stored runs into {BASELINE_DIR}/<machine>.parquet (make baseline runs them)",
-        description="Make or refresh the committed baselines from stored runs: every run becomes one process of "
-        "its machine's baseline, so pass several (make baseline runs the quick suite BASELINE_RUNS times).")
+        description="Make or refresh the committed baselines from stored runs: every process of every run (each "
+        "counted once, however often it is named) becomes one process of its machine's baseline "
+        "(make baseline runs the quick suite with --processes BASELINE_PROCESSES).")
     b.add_argument("paths", nargs="+", type=Path, metavar="RESULTS", help="parquet files or folders of runs")
     b.add_argument("--dir", type=_output_dir, default=BASELINE_DIR, help=f"baseline folder (default {BASELINE_DIR})")
 

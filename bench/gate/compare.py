@@ -2,10 +2,12 @@
 
 Samples inside one process are correlated (they share its core, its cache, and for small
 JAX/TensorFlow CPU calls one of two steady states the process settles into, ±5-25%), so
-the independent unit is the *process*: every run of the suite starts fresh workers, and a
-side of the comparison is several runs. Each run contributes one figure per case (its
-median), and the test compares the two sets of per-process figures, never the samples
-inside one process (pyperf's 20 worker processes, TorchBench's 15 rounds).
+the independent unit is the *process*: `bench run --processes N` starts N fresh workers per
+framework, and a side of the comparison is every distinct process of its runs
+(bench.processes.PROCESS_KEY; one run of N processes is enough, a run read twice counts
+once). Each process contributes one figure per case, and the test compares the two sets of
+per-process figures, never the samples inside one process (pyperf's 20 worker processes,
+TorchBench's 15 rounds).
 
 Per case, on log figures:
 
@@ -39,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
+from bench.processes import PROCESS_KEY, count_processes, with_process
 from bench.results import KEY_COLUMNS, ResultsError, load_results
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
@@ -108,7 +111,7 @@ class CaseResult:
     ci_high: float = math.nan
     p_value: float = math.nan
     p_adjusted: float = math.nan  # Bonferroni over the compared cases
-    baseline_runs: int = 0  # processes (runs) on each side
+    baseline_runs: int = 0  # distinct processes (bench.processes.PROCESS_KEY) on each side
     candidate_runs: int = 0
     spread: float = math.nan  # between-process spread used, as a fraction (exp(sigma) - 1)
     bar: float = math.nan  # this case's threshold: a slowdown beyond it is `slower`
@@ -237,8 +240,15 @@ def _state(rows: pd.DataFrame) -> str:
 
 
 def _runs(rows: pd.DataFrame, prefix: str) -> list[np.ndarray]:
-    """One array of samples per process (run) of the case."""
-    return [np.asarray(x, dtype=float) for x in rows[f"{prefix}samples_s"] if x is not None]
+    """One array of samples per process of the case (bench.processes.PROCESS_KEY: a run of
+    `bench run --processes N` gives N; a file without the process column, one per run)."""
+    rows = with_process(rows)
+    column = f"{prefix}samples_s"
+    found: dict[tuple, list[np.ndarray]] = {}
+    for key, samples in zip(rows[list(PROCESS_KEY)].itertuples(index=False, name=None), rows[column]):
+        if samples is not None and not (isinstance(samples, float) and math.isnan(samples)):
+            found.setdefault(key, []).append(np.asarray(samples, dtype=float))
+    return [np.concatenate(parts) for parts in found.values()]
 
 
 def _usable(runs: list[np.ndarray]) -> bool:
@@ -247,7 +257,7 @@ def _usable(runs: list[np.ndarray]) -> bool:
 
 def _judge_without_statistics(key: dict, base: pd.DataFrame, cand: pd.DataFrame) -> CaseResult | None:
     """Every verdict that does not need timing statistics, or None when timing decides."""
-    result = CaseResult(key, "", baseline_runs=len(base), candidate_runs=len(cand))
+    result = CaseResult(key, "", baseline_runs=count_processes(base), candidate_runs=count_processes(cand))
     b_hashes, c_hashes = set(base["workload_hash"].dropna()), set(cand["workload_hash"].dropna())
     if b_hashes != c_hashes:
         result.verdict, result.detail = CHANGED_DEFINITION, "workload definition changed: refresh the baseline"
@@ -381,10 +391,10 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, config: GateConfig 
     for key in list(base_groups) + [k for k in cand_groups if k not in base_groups]:
         named = dict(zip(MATCH_COLUMNS, key))
         if key not in cand_groups:
-            results.append(CaseResult(named, MISSING, baseline_runs=len(base_groups[key])))
+            results.append(CaseResult(named, MISSING, baseline_runs=count_processes(base_groups[key])))
             continue
         if key not in base_groups:
-            results.append(CaseResult(named, NEW, candidate_runs=len(cand_groups[key])))
+            results.append(CaseResult(named, NEW, candidate_runs=count_processes(cand_groups[key])))
             continue
         base, cand = base_groups[key], cand_groups[key]
         judged = _judge_without_statistics(named, base, cand)
@@ -392,7 +402,7 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, config: GateConfig 
             results.append(judged)
             continue
         base = base[base["_works"]]
-        result = CaseResult(named, "", baseline_runs=len(base), candidate_runs=len(cand))
+        result = CaseResult(named, "", baseline_runs=count_processes(base), candidate_runs=count_processes(cand))
         results.append(result)
         base_runs, cand_runs = _runs(base, prefix), _runs(cand, prefix)
         if not (_usable(base_runs) and _usable(cand_runs)):
@@ -401,8 +411,8 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, config: GateConfig 
         elif len(base_runs) < MIN_BASELINE_PROCESSES or len(cand_runs) < MIN_CANDIDATE_PROCESSES:
             result.verdict = INSUFFICIENT
             result.detail = (f"{len(base_runs)} baseline and {len(cand_runs)} candidate processes: the gate needs "
-                             f"≥ {MIN_BASELINE_PROCESSES} and ≥ {MIN_CANDIDATE_PROCESSES} (separate runs) to know "
-                             "the between-process spread")
+                             f"≥ {MIN_BASELINE_PROCESSES} and ≥ {MIN_CANDIDATE_PROCESSES} fresh processes "
+                             "(bench run --processes N) to know the between-process spread")
         else:
             measured.append((result, _log_figures(base_runs, config.figure), _log_figures(cand_runs, config.figure)))
     if measured:

@@ -26,32 +26,19 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from bench.fmt import csv_safe
 from bench.paths import output_dir_problem
 from bench.report import sections
-from bench.report.data import Warn, comparable, load, prepare
+from bench.report.changes import changes_view
+from bench.report.data import Warn, load, prepare
 from bench.report.payload import build_payload, embed
+from bench.report.runs import runs_view
 from bench.report.style import palette
 
 HERE = Path(__file__).resolve().parent
 PLOTLY = HERE / "static" / "vendor" / "plotly-cartesian-4.1.1.min.js"
 DERIVED_LISTS = ("device_samples", "queue_curve")  # list columns `prepare` adds: not spreadsheet cells
-PREFERRED_BASELINES = ("torch",)  # the framework most readers already know the speed of
 
 
 class ReportError(ValueError):
-    """The report cannot be built as asked (e.g. a baseline with no rows); the message says why."""
-
-
-def choose_baseline(rows: pd.DataFrame, requested: str | None) -> str:
-    """The framework speed-ups are shown against in the drill-in (`--baseline`)."""
-    present = sorted(rows["framework"].unique())
-    if requested is not None:
-        if requested not in present:
-            raise ReportError(f"baseline {requested!r} has no rows in these results (present: {', '.join(present)})")
-        return requested
-    counts = comparable(rows)["framework"].value_counts()
-    for name in PREFERRED_BASELINES:
-        if counts.get(name, 0):
-            return name
-    return str(counts.index[0]) if len(counts) else present[0]
+    """The report cannot be built as asked (e.g. an output folder that is a file); the message says why."""
 
 
 def write_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> list[dict[str, str]]:
@@ -125,8 +112,7 @@ def render(context: dict[str, Any]) -> str:
         plotly_js=_inline_script(PLOTLY.read_text(encoding="utf-8")))
 
 
-def build_report(paths: Iterable[Path | str], out_dir: Path | str, baseline: str | None = None,
-                 warn: Warn = lambda message: None) -> Path:
+def build_report(paths: Iterable[Path | str], out_dir: Path | str, warn: Warn = lambda message: None) -> Path:
     """Render the report of every results file under `paths` into `out_dir`/index.html."""
     out_dir = Path(out_dir)
     problem = output_dir_problem(out_dir)  # before the charts are drawn, not after
@@ -134,18 +120,19 @@ def build_report(paths: Iterable[Path | str], out_dir: Path | str, baseline: str
         problem = f"cannot write the report to {out_dir}: it is a file"
     if problem:
         raise ReportError(problem)
-    rows = prepare(load(paths, warn))
+    loaded = load(paths, warn)
+    rows = prepare(loaded)
     colours = palette(rows["framework"])
-    baseline = choose_baseline(rows, baseline)
     payload = build_payload(rows, colours)
-    payload["baseline"] = baseline
+    payload["runs"] = runs_view(loaded)
+    payload["changes"] = changes_view(loaded)  # the gate's verdicts, on every process's row
     out_dir.mkdir(parents=True, exist_ok=True)
     context = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "headline": sections.headline(rows),
         "colours": colours,
-        "baseline": baseline,
         "support": sections.support_matrix(rows),
+        "runs": payload["runs"],
         "workloads": payload["workloads"],
         "data_json": embed(payload),
         "downloads": write_data(rows.drop(columns=list(DERIVED_LISTS)), rows["source"], out_dir / "data"),

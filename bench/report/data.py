@@ -22,6 +22,7 @@ import pandas as pd
 
 from bench.results import ResultsError, read_results
 from bench.report.labels import case_label, params_text
+from bench.report.runs import per_case
 from bench.fmt import finite
 from bench.summary import COMPARABLE, rank
 from bench.walk import identity, parquet_files
@@ -172,25 +173,28 @@ def with_optional_columns(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def rank_within_mode(df: pd.DataFrame) -> pd.DataFrame:
-    """`bench.summary.rank`, applied per execution mode: a compiled path is never ranked
-    against an eager one (HOUSE: the mode is a dimension like precision)."""
-    if "mode" in COMPARABLE:
+def rank_within_run(df: pd.DataFrame) -> pd.DataFrame:
+    """`bench.summary.rank`, applied per run and execution mode: a framework is ranked only
+    against the other frameworks of the same run (never against its own other runs), and a
+    compiled path never against an eager one (HOUSE: the mode is a dimension like precision)."""
+    split = ["run_id"] + ([] if "mode" in COMPARABLE else ["mode"])
+    if df.empty:
         return rank(df)
-    return pd.concat([rank(part) for _, part in df.groupby("mode", sort=False)]).sort_index()
+    return pd.concat([rank(part) for _, part in df.groupby(split, sort=False, dropna=False)]).sort_index()
 
 
 def prepare(df: pd.DataFrame) -> pd.DataFrame:
     """Ranked rows with the derived columns the report uses.
 
-    Ranking is `bench.summary.rank`, the same like-with-like rule as `bench show`, within
-    one execution mode: a row with an empty `not_ranked` may be compared with others of
-    its (machine, workload, params, dtype, timing, mode) group; any other row is shown
-    with its reason, never compared.
+    A case measured by several processes of one run is first folded into one row
+    (`bench.report.runs.per_case`). Ranking is `bench.summary.rank`, the same like-with-like
+    rule as `bench show`, within one run and one execution mode: a row with an empty
+    `not_ranked` may be compared with others of its (run, machine, workload, params, dtype,
+    timing, mode, conditions) group; any other row is shown with its reason, never compared.
     """
     out = df.reset_index(drop=True)
     out["metrics_dict"] = out["metrics"].map(parse_metrics)
-    out = rank_within_mode(with_optional_columns(out))
+    out = rank_within_run(per_case(with_optional_columns(out)))
     out["case"] = out["params"].map(case_label)
     out["params_text"] = out["params"].map(params_text)
     flops = out["flops"].astype(float)

@@ -7,8 +7,9 @@ keys of `metrics`), not from the workload's name, so a new workload that reports
 `tokens_per_s` is shown in tokens/s without a change here.
 
 A figure derived from the timed call (work / median time) gets the 95% interval of the
-median by the same ratio; a figure the adapter measured separately (pp, tg, TTFT) has no
-interval in the row, so none is drawn.
+median by the same ratio; a figure the adapter measured separately (pp, tg, TTFT) once per
+process has an interval only when several processes measured it (between processes,
+`bench.report.runs.per_case`); with one, none is drawn.
 """
 
 from __future__ import annotations
@@ -91,7 +92,14 @@ def measure_values(rows: list[Mapping[str, Any]], m: Measure) -> tuple[Measure, 
             median = _number(r["median_s"])
             out.append((v, _div(v * median, _number(r["ci_high_s"])), _div(v * median, _number(r["ci_low_s"]))))
         else:
-            out.append((v, math.nan, math.nan))
+            # measured by the adapter once per process: an interval only between processes
+            # (bench.report.runs.per_case stores it as `<key>_ci`)
+            ci = (r["metrics_dict"] or {}).get(f"{m.key}_ci") if m in METRIC_MEASURES else None
+            if isinstance(ci, (list, tuple)) and len(ci) == 2 and math.isfinite(v):
+                low, high = sorted(_number(x) * m.scale * scale for x in ci)
+                out.append((v, low, high))
+            else:
+                out.append((v, math.nan, math.nan))
     label = m.name
     if m.label_key:
         names = {(r["metrics_dict"] or {}).get(m.label_key) for r in rows} - {None}

@@ -29,10 +29,12 @@ from bench.report.measures import Measure, measure_values, measures_for
 from bench.report.peaks import Roofs, roofs_for
 from workloads import WORKLOADS
 
-GROUP_KEYS = ("machine", "workload", "params", "dtype", "timing", "mode")
+# One run's like-with-like group: a framework is compared with the other frameworks of the
+# same run under the same conditions, never with its own other runs (bench.report.runs).
+GROUP_KEYS = ("machine", "run_id", "workload", "params", "dtype", "timing", "mode", "conditions")
 # Rows that are not ranked still belong to a case: a framework that failed or measured a
 # different precision is shown in the case's line with its reason, not dropped.
-CASE_KEYS = ("machine", "workload", "params", "dtype", "mode")
+CASE_KEYS = ("machine", "run_id", "workload", "params", "dtype", "mode")
 
 
 def _r(value: Any, digits: int = 4) -> float | None:
@@ -110,6 +112,8 @@ ROW_FIELDS: tuple[tuple[str, Any], ...] = (
     ("math_mode", lambda r: _text(r["math_mode"])),
     ("cache", lambda r: _text(r["cache_state"])),
     ("run", lambda r: _text(r["run_id"])),
+    ("processes", lambda r: _r(r["n_processes"])),
+    ("conditions", lambda r: _text(r["conditions"])),
     ("n", lambda r: _r(r["n_samples"])),
     ("k", lambda r: _r(r["queued_inner_loops"])),
     ("med", lambda r: _r(r["median_s"])),
@@ -155,6 +159,17 @@ def _measure_view(m: Measure) -> dict[str, Any]:
     return {"key": m.key, "name": m.name, "unit": m.unit, "higher": m.higher_is_better, "ci": m.from_median}
 
 
+def headline_measures(shown: list[Measure]) -> list[int]:
+    """The measures a matrix cell prints: what the workload's users quote (an LLM's tgN and ppN
+    tokens/s, named by the adapter's label) where the rows carry them, else the figure derived
+    from the timed call (the one the ranking uses)."""
+    quoted = [i for i, m in enumerate(shown) if m.label_key]
+    if quoted:
+        return quoted
+    ranked = next((i for i, m in enumerate(shown) if m.from_median), None)
+    return [] if ranked is None else [ranked]
+
+
 Record = dict[str, Any]  # one prepared row as a plain dict: pandas row access is 100× slower
 
 
@@ -177,7 +192,8 @@ def workloads_view(records: list[Record]) -> tuple[list[dict[str, Any]], list[li
         spec = WORKLOADS.get(name)
         views.append({"name": name, "anchor": "w-" + slug(name), "summary": spec.summary if spec else "",
                       "measures": [_measure_view(v) for v in shown],
-                      "ranked": next((i for i, v in enumerate(shown) if v.from_median), None)})
+                      "ranked": next((i for i, v in enumerate(shown) if v.from_median), None),
+                      "headline": headline_measures(shown)})
     return views, values
 
 
@@ -233,9 +249,10 @@ def groups(records: list[Record]) -> list[dict[str, Any]]:
     for case_key, members in others.items():  # cases no framework could be ranked in
         if case_key not in seen_cases:
             first = records[members[0]]
-            key = tuple(_text(first[k]) if k != "timing" else "" for k in GROUP_KEYS)
+            key = tuple(_text(first[k]) if k not in ("timing", "conditions") else "" for k in GROUP_KEYS)
             out.append(_group(key, first, unranked_cells(case_key, set())))
-    out.sort(key=lambda g: (g["machine"], g["workload"], g["flops"] or 0, g["case"], g["dtype"], g["mode"], g["timing"]))
+    out.sort(key=lambda g: (g["machine"], g["run"], g["workload"], g["flops"] or 0, g["case"], g["dtype"], g["mode"],
+                            g["timing"], g["conditions"]))
     for i, g in enumerate(out):
         g["id"] = f"g{i}"
     return out
@@ -243,9 +260,10 @@ def groups(records: list[Record]) -> list[dict[str, Any]]:
 
 def _group(key: tuple, first: Record, cells: dict[str, Any]) -> dict[str, Any]:
     named = dict(zip(GROUP_KEYS, key))
-    return {"machine": named["machine"], "workload": named["workload"], "case": _text(first["case"]),
+    return {"machine": named["machine"], "run": named["run_id"], "workload": named["workload"], "case": _text(first["case"]),
             "params": _text(first["params_text"]), "dtype": named["dtype"], "timing": named["timing"],
-            "mode": named["mode"], "flops": _r(first["flops"]), "cells": cells}
+            "mode": named["mode"], "conditions": named["conditions"] or _text(first["conditions"]),
+            "flops": _r(first["flops"]), "cells": cells}
 
 
 def roofs_view(rows: pd.DataFrame) -> list[dict[str, Any]]:

@@ -42,6 +42,14 @@ class JaxAdapter(Adapter):
     # tiny train step on a 2-core CPU (then 240 ms a step against 4.6 ms under jax.jit).
     quick_suite_skips = {("eager", "cpu"): "op-by-op JAX compiles each primitive on first use (~35 s for the tiny train step on 2 cores)"}
 
+    def check_case_budget(self, workload: str, params: Mapping[str, Any], dtype: str) -> None:
+        """Op-by-op generate at a large shape is skipped with its estimated time, measured on
+        a small shape in this process (bench.frameworks.jax.generate.skip_eager_if_too_long)."""
+        if workload == "generate" and self.mode == "eager":
+            from bench.frameworks.jax.generate import skip_eager_if_too_long
+
+            skip_eager_if_too_long(self, params, dtype)
+
     def _devices_by_backend(self) -> dict[str, Any]:
         """{backend: first device} over every registered JAX backend, by registered name
         (case-insensitive), highest registration priority first where two names map to
@@ -86,6 +94,15 @@ class JaxAdapter(Adapter):
 
     def device_name(self) -> str:
         return str(getattr(self.device, "device_kind", self.device.platform))
+
+    def compile_cache(self) -> str:
+        """JAX's persistent compilation cache (jax_compilation_cache_dir, JAX_COMPILATION_CACHE_DIR);
+        off by default. It keeps only compiles over jax_persistent_cache_min_compile_time_secs."""
+        from bench.frameworks.base import describe_cache_dir
+
+        folder = jax.config.jax_compilation_cache_dir
+        text = describe_cache_dir("jax compilation cache", folder)
+        return f"{text}, min compile {jax.config.jax_persistent_cache_min_compile_time_secs:g} s" if folder else text
 
     def versions(self) -> dict[str, str]:
         """jax first, then jaxlib, then the plugin distribution that provided the selected

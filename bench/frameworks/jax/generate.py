@@ -13,13 +13,14 @@ as JAX has no weight-only kernel.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.frameworks.base import Prepared
+from bench.frameworks.base import Prepared, Skipped
 from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
 from bench.frameworks.jax.ops import dequant_matmul
 from workloads import llama
@@ -66,6 +67,8 @@ class JaxLlamaOps:
 
     def attend(self, q: jax.Array, k: jax.Array, v: jax.Array, cache: Any, pos: Any) -> tuple[jax.Array, Any]:
         b, t = q.shape[:2]
+        if cache is None:  # scoring a whole sequence (no cache kept)
+            return jax.nn.dot_product_attention(q, k, v, is_causal=True), None
         kc = jax.lax.dynamic_update_slice(cache["k"], k, (0, pos, 0, 0))
         vc = jax.lax.dynamic_update_slice(cache["v"], v, (0, pos, 0, 0))
         if t > 1:  # prefill from position 0: causal attention over the new keys themselves
@@ -79,57 +82,127 @@ class JaxLlamaOps:
         return x.astype(jnp.float32)
 
 
-def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
-    bits = weight_bits(p)
+EAGER_CASE_BUDGET_S = 60.0
+"""An eager case whose estimated run (from a small shape measured in the same process) is
+longer than this is skipped before it starts: op-by-op JAX at Qwen2.5-0.5B's shape ran
+past a 200 s case limit on the H200 and took the run's remaining time with it."""
 
-    def build(name: str, flat: Mapping[str, np.ndarray]) -> Any:
-        if name in flat:
-            return adapter.asarray(flat[name], dtype)
-        return {"codes": jax.device_put(stored_codes(flat[name + ".q"], bits), adapter.device), "scale": adapter.asarray(flat[name + ".scale"], dtype),
-                "bias": adapter.asarray(flat[name + ".bias"], dtype)}  # fmt: skip
 
-    tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))
-    ops = JaxLlamaOps(p)
-    max_len = p["prompt"] + p["new_tokens"]
-    shape = (p["batch"], max_len, p["kv_heads"], llama.head_dim(p))
-    cdtype = tree["embed"].dtype
-    zeros = lambda: jax.device_put(jnp.zeros(shape, cdtype), adapter.device)  # noqa: E731
-    state = {"cache": [{"k": zeros(), "v": zeros()} for _ in range(p["layers"])]}
+class _Model:
+    """One built model: its prefill and decode step (jitted in the compiled mode) over a
+    donated, preallocated cache held in `state`."""
 
-    def prefill_fn(params: Any, cache: Any, tokens: jax.Array) -> tuple[jax.Array, Any]:
-        return llama.forward(ops, params, tokens, cache, 0, p)
+    def __init__(self, adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], compiled: bool) -> None:
+        bits = weight_bits(p)
 
-    def decode_fn(params: Any, cache: Any, tokens: jax.Array, pos: jax.Array) -> tuple[jax.Array, Any]:
-        return llama.forward(ops, params, tokens[:, None], cache, pos, p)
+        def build(name: str, flat: Mapping[str, np.ndarray]) -> Any:
+            if name in flat:
+                return adapter.asarray(flat[name], dtype)
+            return {"codes": jax.device_put(stored_codes(flat[name + ".q"], bits), adapter.device), "scale": adapter.asarray(flat[name + ".scale"], dtype),
+                    "bias": adapter.asarray(flat[name + ".bias"], dtype)}  # fmt: skip
 
-    compiled = adapter.compiled
-    if compiled:
-        prefill_fn, decode_fn = jax.jit(prefill_fn, donate_argnums=(1,)), jax.jit(decode_fn, donate_argnums=(1,))
+        self.p, self.adapter, self.bits = p, adapter, bits
+        self.tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))
+        self.ops = ops = JaxLlamaOps(p)
+        max_len = p["prompt"] + p["new_tokens"]
+        shape = (p["batch"], max_len, p["kv_heads"], llama.head_dim(p))
+        cdtype = self.tree["embed"].dtype
+        zeros = lambda: jax.device_put(jnp.zeros(shape, cdtype), adapter.device)  # noqa: E731
+        self.state = {"cache": [{"k": zeros(), "v": zeros()} for _ in range(p["layers"])]}
 
-    def prefill(tokens: jax.Array) -> jax.Array:
-        logits, state["cache"] = prefill_fn(tree, state["cache"], tokens)
+        def prefill_fn(params: Any, cache: Any, tokens: jax.Array) -> tuple[jax.Array, Any]:
+            return llama.forward(ops, params, tokens, cache, 0, p)
+
+        def decode_fn(params: Any, cache: Any, tokens: jax.Array, pos: jax.Array) -> tuple[jax.Array, Any]:
+            return llama.forward(ops, params, tokens[:, None], cache, pos, p)
+
+        if compiled:
+            prefill_fn, decode_fn = jax.jit(prefill_fn, donate_argnums=(1,)), jax.jit(decode_fn, donate_argnums=(1,))
+        self.prefill_fn, self.decode_fn = prefill_fn, decode_fn
+        self.positions: dict[int, jax.Array] = {}
+
+    def prefill(self, tokens: jax.Array) -> jax.Array:
+        logits, self.state["cache"] = self.prefill_fn(self.tree, self.state["cache"], tokens)
         return logits
 
-    positions: dict[int, jax.Array] = {}
+    def decode(self, tokens: jax.Array, pos: int) -> tuple[jax.Array, Any]:
+        if pos not in self.positions:
+            self.positions[pos] = jax.device_put(np.int32(pos), self.adapter.device)
+        logits, self.state["cache"] = self.decode_fn(self.tree, self.state["cache"], tokens, self.positions[pos])
+        return logits, self.state["cache"]  # the barrier waits for the logits and the new cache
 
-    def decode(tokens: jax.Array, pos: int) -> tuple[jax.Array, Any]:
-        if pos not in positions:
-            positions[pos] = jax.device_put(np.int32(pos), adapter.device)
-        logits, state["cache"] = decode_fn(tree, state["cache"], tokens, positions[pos])
-        return logits, state["cache"]  # the barrier waits for the logits and the new cache
+    def put(self, a: np.ndarray) -> jax.Array:
+        return jax.device_put(np.asarray(a, dtype=np.int32), self.adapter.device)
 
-    weights = dequant_fused_weights(bits, p["group"], dtype)
+
+def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
+    compiled = adapter.compiled  # eager at a large shape was skipped before (JaxAdapter.check_case_budget)
+    model = _Model(adapter, p, dtype, x, compiled)
+    weights = dequant_fused_weights(model.bits, p["group"], dtype)
     return generation_prepared(
         adapter,
         dict(p),
         dtype,
         x["prompt"],
-        prefill=prefill,
-        decode=decode,
+        prefill=model.prefill,
+        decode=model.decode,
         logits_of=lambda out: out[0],
-        put=lambda a: jax.device_put(np.asarray(a, dtype=np.int32), adapter.device),
+        put=model.put,
         argmax=lambda logits: np.asarray(jnp.argmax(logits, axis=-1)),
         implementation=("jax.jit prefill + decode step, donated KV cache" if compiled else "eager JAX (op-by-op dispatch, no jax.jit around prefill or step), KV cache")
         + f" via lax.dynamic_update_slice, jax.nn.dot_product_attention (GQA); weights {weights}",
         mode=adapter.mode,
+        **_scorers(adapter, p, dtype, x, model),
     )
+
+
+def _scorers(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], model: _Model) -> dict[str, Any]:
+    """Quantized rows: logits at every position of a sequence through this model and through
+    the same weights unquantized (bench.frameworks.llm_quality), each one jax.jit, no cache."""
+    if model.bits == 16:
+        return {}
+    dense_p = {**p, "bits": 16}
+    dense = llama.nest(llama.dense_of(x), dense_p, lambda name, flat: adapter.asarray(flat[name], dtype), lambda a: adapter.asarray(a, dtype))
+    dense_ops = JaxLlamaOps(dense_p)
+
+    def scorer(ops: JaxLlamaOps, weights: Any, q: Mapping[str, Any]) -> Any:
+        fn = jax.jit(lambda w, tokens: llama.forward(ops, w, tokens, None, 0, q, every=True)[0])
+        return lambda tokens: fn(weights, tokens)
+
+    return {"score": scorer(model.ops, model.tree, p), "dense_score": scorer(dense_ops, dense, dense_p)}
+
+
+def skip_eager_if_too_long(adapter: Any, p: Mapping[str, Any], dtype: str) -> None:
+    """Skipped, before anything of the case is built, when op-by-op JAX would need longer
+    than EAGER_CASE_BUDGET_S: measured on a small shape in this process (its first step:
+    every primitive compiled on first use; then the steady time per token), scaled to
+    the case's layers and to the steps the case runs. A lower bound: the case's larger
+    shapes compile their primitives again and compute more per op."""
+    from bench.frameworks.generation import GENERATE_REPEATS, PREFILL_REPEATS
+    from workloads.generate import tiny
+
+    small = tiny(batch=p["batch"], bits=p["bits"])
+    if all(p[k] <= small[k] for k in ("layers", "d_model", "ffn", "vocab", "prompt")):
+        return  # the case is no bigger than the probe: it runs
+    model = _Model(adapter, small, dtype, llama.init(small, np.random.default_rng(0)), compiled=False)
+    tokens = model.put(np.zeros((small["batch"], small["prompt"]), np.int64))
+    step = model.put(np.zeros((small["batch"],), np.int64))
+    t0 = time.perf_counter()
+    adapter.barrier(model.prefill(tokens))
+    adapter.barrier(model.decode(step, small["prompt"]))
+    first_s = time.perf_counter() - t0
+    steps = 8
+    t0 = time.perf_counter()
+    for i in range(steps):
+        adapter.barrier(model.decode(step, small["prompt"] + 1 + i % (small["new_tokens"] - 1)))
+    per_token_small = (time.perf_counter() - t0) / steps
+    per_token = per_token_small * p["layers"] / small["layers"]
+    # whole generations (checked one + the repeats), prefills (context, check, pp, TTFT) and the timed steps' floor
+    tokens_needed = p["new_tokens"] * (GENERATE_REPEATS + 1) + 2 * PREFILL_REPEATS + 3 + 50
+    estimate = first_s + per_token * tokens_needed
+    if estimate > EAGER_CASE_BUDGET_S:
+        raise Skipped(
+            f"op-by-op JAX would need >= {estimate:.0f} s for this case (budget {EAGER_CASE_BUDGET_S:g} s): measured in this process on "
+            f"a {small['layers']}-layer shape, {first_s:.1f} s of first-use compiles and {per_token_small * 1e3:.2f} ms per token, "
+            f"i.e. ~{per_token * 1e3:.0f} ms per token at {p['layers']} layers x {tokens_needed} steps; the compiled mode (jax.jit) runs it"
+        )

@@ -8,18 +8,21 @@ Eager mode: a lazy graph per step, as mlx-lm's generate runs it (it does not com
 step). Compiled mode: the decode step under `mx.compile`, which needs one graph for every
 position: the position is an array, the cache is written with `mx.slice_update` at that
 position, attention reads the whole preallocated cache under a length mask, and
-`mx.fast.rope` takes the array offset (prefill stays eager: it runs once). The barrier
-evaluates logits and cache.
+`mx.fast.rope` takes the array offset (prefill stays eager: it runs once). A compiled
+case first times both steps on its own model and is `unsupported` (with the two times)
+unless compiling made the step faster. The barrier evaluates logits and cache.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any, Mapping
 
 import mlx.core as mx
 import numpy as np
 
-from bench.frameworks.base import Prepared
+from bench.frameworks.base import Prepared, Unsupported
 from bench.frameworks.generation import generation_prepared, weight_bits
 from workloads import llama, quant
 
@@ -107,7 +110,9 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
 
     how = "lazy eager steps"
     if adapter.compiled:
+        eager_decode = decode
         decode, how = _compiled_decode(tree, caches, p), "mx.compile(decode step) over a fixed-shape cache (slice_update + length mask), eager prefill"
+        _require_compile_helps(adapter, p, prefill, eager_decode, decode)
     weights = f"dense {dtype}" if bits == 16 else f"mx.quantized_matmul affine int{bits} g{group}, {dtype} activations"
     return generation_prepared(
         adapter,
@@ -121,7 +126,51 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         argmax=lambda logits: np.array(mx.argmax(logits, axis=-1)),
         implementation=f"mx.fast (rms_norm, rope, SDPA with native GQA), preallocated KV cache, {how}; weights {weights}",
         mode=adapter.mode,
+        **_scorers(adapter, p, dtype, x, ops, tree, bits),
     )
+
+
+COMPARE_STEPS = 16  # decode steps of each path timed by _require_compile_helps (after one warm-up)
+
+
+def _require_compile_helps(adapter: Any, p: Mapping[str, Any], prefill: Any, eager: Any, compiled: Any) -> None:
+    """Unsupported unless the compiled decode step is faster than the eager one, measured
+    here, in this process, on this model: a compiled row slower than eager would publish
+    a worse "best" (on the H200, MLX CUDA: 209 compiled vs 212 tok/s eager; docs/llm.md
+    has the measurement of where a step's time goes). MLX_DISABLE_COMPILE (MLX's switch)
+    leaves nothing to compare: the check is not made."""
+    if os.environ.get("MLX_DISABLE_COMPILE"):
+        return
+    n = p["prompt"]
+    mx.eval(prefill(mx.array(np.zeros((p["batch"], n), np.int32))))
+    token = mx.array(np.zeros((p["batch"],), np.int32))
+    per_step = {}
+    for name, decode in (("compiled", compiled), ("eager", eager)):
+        mx.eval(decode(token, n))  # warm-up (the compiled path traces here)
+        samples = []
+        for _ in range(COMPARE_STEPS):
+            t0 = time.perf_counter()
+            mx.eval(decode(token, n))
+            samples.append(time.perf_counter() - t0)
+        per_step[name] = float(np.median(samples))
+    if not per_step["compiled"] < per_step["eager"]:
+        raise Unsupported(
+            f"mx.compile does not speed this decode step up on {adapter.backend}: measured here {per_step['compiled'] * 1e3:.3f} ms "
+            f"compiled vs {per_step['eager'] * 1e3:.3f} ms eager per step (medians of {COMPARE_STEPS}); MLX's best here is its eager mode"
+        )
+
+
+def _scorers(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], ops: MLXLlamaOps, tree: Any, bits: int) -> dict[str, Any]:
+    """Quantized rows: logits at every position of a sequence through this model and through
+    the same weights unquantized (bench.frameworks.llm_quality), lazily built, no cache."""
+    if bits == 16:
+        return {}
+    dense = llama.nest(llama.dense_of(x), {**p, "bits": 16}, lambda name, flat: adapter.asarray(flat[name], dtype), lambda a: adapter.asarray(a, dtype))
+
+    def scorer(weights: Any) -> Any:
+        return lambda tokens: llama.forward(ops, weights, tokens, None, 0, p, every=True)[0]
+
+    return {"score": scorer(tree), "dense_score": scorer(dense)}
 
 
 def _compiled_decode(tree: Any, caches: list[dict[str, mx.array]], p: Mapping[str, Any]) -> Any:

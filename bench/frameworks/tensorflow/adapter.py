@@ -118,6 +118,17 @@ class TensorFlowAdapter(Adapter):
     def versions(self) -> dict[str, str]:
         return {"tensorflow": tf.__version__, **dist_versions("tensorflow-metal", "keras")}
 
+    def compile_cache(self) -> str:
+        """XLA's persistent cache for jit_compile=True functions, set only through
+        TF_XLA_FLAGS=--tf_xla_persistent_cache_directory=DIR; off by default."""
+        from bench.frameworks.base import describe_cache_dir
+
+        folder = None
+        for flag in os.environ.get("TF_XLA_FLAGS", "").split():
+            if flag.startswith("--tf_xla_persistent_cache_directory="):
+                folder = flag.partition("=")[2]
+        return describe_cache_dir("tf xla persistent cache", folder)
+
     def tf32_unsupported_reason(self) -> str | None:
         if self.backend == "metal":
             return "tensorflow-metal exposes no TF32-class fp32 matmul mode"

@@ -102,6 +102,29 @@ class TorchAdapter(Adapter):
     def threads(self) -> int | None:
         return torch.get_num_threads()
 
+    def compile_cache(self) -> str:
+        """Inductor's FX graph cache, on by default (torch/_inductor/config.py: fx_graph_cache,
+        forced by TORCHINDUCTOR_FX_GRAPH_CACHE), in TORCHINDUCTOR_CACHE_DIR or
+        <tmp>/torchinductor_<user> (runtime/cache_dir_utils.py). Read from the environment, as
+        inductor does, so torch._inductor is not imported by processes that never compile."""
+        import getpass
+        import os
+        import re
+        import tempfile
+
+        from bench.frameworks.base import describe_cache_dir
+
+        if os.environ.get("TORCHINDUCTOR_FX_GRAPH_CACHE", os.environ.get("TORCHINDUCTOR_FX_GRAPH_CACHE_DEFAULT", "1")) == "0":
+            return "none: inductor fx graph cache off (TORCHINDUCTOR_FX_GRAPH_CACHE=0)"
+        folder = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+        if folder is None:
+            try:
+                user = getpass.getuser()
+            except (KeyError, ModuleNotFoundError, OSError):
+                user = f"uid_{os.getuid()}" if hasattr(os, "getuid") else "unknown_user"
+            folder = os.path.join(tempfile.gettempdir(), "torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user))
+        return describe_cache_dir("inductor fx graph cache", folder)
+
     def device_name(self) -> str:
         if self.backend == "cuda":
             return torch.cuda.get_device_name()

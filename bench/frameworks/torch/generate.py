@@ -5,12 +5,16 @@ the build lacks it), `F.rms_norm` with fp32 gains converted once, RoPE as one
 `roll`-and-multiply over fp32 cos/sin tables taken once per position.
 
 Eager mode: the decode step under `inference_mode`, attention over the cache sliced to
-the position (its shape grows by one each step). Compiled mode: the decode step through
-`torch.compile(fullgraph=True)` — on CUDA `mode="reduce-overhead"` (CUDA graphs; the
-cache tensors are marked static addresses, as transformers does, so graphs survive their
-in-place update) — which needs one graph for every position: the position is a tensor,
-the cache is written with `index_copy_` and attention reads the whole cache under a
-length mask. Prefill stays eager in both (it runs once per prompt).
+the position (its shape grows by one each step). Compiled mode: the WHOLE greedy step
+through `torch.compile(fullgraph=True)` — on CUDA `mode="reduce-overhead"` (CUDA graphs) —
+forward, argmax, the pick written into a token buffer and the position buffer advanced,
+all in one graph. Token buffer, position buffer and cache are static addresses updated in
+place, so a graph replays with no input copy and is never re-recorded: the position is a
+tensor (the cache is written with `index_copy_` at it and attention reads the whole cache
+under a length mask), never a Python int the graph would specialise on. A generated token
+costs the host: mark the step, replay, read the pick back. The timed call (one step at
+the fixed position) adds two tiny writes: the step's token and position into the buffers.
+Prefill stays eager in both modes (it runs once per prompt).
 
 Quantized weights: int4 through torch's tinygemm kernels (as qmatmul:
 `_weight_int4pack_mm_for_cpu` on CPU, `_weight_int4pack_mm` elsewhere, bf16 only on
@@ -165,9 +169,9 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     def decode(tokens: torch.Tensor, pos: int) -> torch.Tensor:
         return llama.forward(ops, tree, tokens[:, None], caches, pos, p)[0]
 
-    how = "eager torch"
+    how, fused = "eager torch", {}
     if adapter.compiled:
-        decode, how = _compiled_decode(adapter, tree, caches, p, max_len, gqa)
+        decode, how, fused = _compiled_decode(adapter, tree, caches, p, max_len, gqa)
 
     weights = "dense " + dtype if bits == 16 else f"int4 g{p['group']} tinygemm ({'_weight_int4pack_mm_for_cpu' if adapter.backend == 'cpu' else '_weight_int4pack_mm'}), {dtype} activations"
     attention = "F.scaled_dot_product_attention(enable_gqa=True)" if gqa else "F.scaled_dot_product_attention (KV heads repeated)"
@@ -182,30 +186,74 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         argmax=lambda logits: logits.argmax(-1).cpu().numpy(),
         implementation=f"{how}, preallocated KV cache + {attention}, F.rms_norm; weights {weights}",
         mode=adapter.mode,
+        **fused,
+        **_scorers(adapter, p, dtype, x, ops, tree, bits),
     )
 
 
-def _compiled_decode(adapter: Any, tree: Any, caches: list[Any], p: Mapping[str, Any], max_len: int, gqa: bool) -> tuple[Any, str]:
+def _scorers(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], ops: Any, tree: Any, bits: int) -> dict[str, Any]:
+    """Quantized rows: the logits at every position of a sequence through this model and
+    through the same weights unquantized (bench.frameworks.llm_quality), eager, no cache."""
+    if bits == 16:
+        return {}
+    dense = llama.nest(llama.dense_of(x), {**p, "bits": 16}, lambda name, flat: adapter.asarray(flat[name], dtype), lambda a: adapter.asarray(a, dtype))
+    dense["norm"] = dense["norm"].float()
+    for block in dense["blocks"]:
+        block["attn_norm"], block["mlp_norm"] = block["attn_norm"].float(), block["mlp_norm"].float()
+
+    def scorer(weights: Any) -> Any:
+        @torch.inference_mode()
+        def score(tokens: torch.Tensor) -> torch.Tensor:
+            return llama.forward(ops, weights, tokens, None, 0, p, every=True)[0]
+
+        return score
+
+    return {"score": scorer(tree), "dense_score": scorer(dense)}
+
+
+def _compiled_decode(adapter: Any, tree: Any, caches: list[Any], p: Mapping[str, Any], max_len: int, gqa: bool) -> tuple[Any, str, dict[str, Any]]:
+    """One compiled graph per step that does everything a greedy step does: the forward at
+    the position, the argmax, writing the pick into the token buffer and advancing the
+    position buffer (what transformers' static-cache generate keeps outside its compiled
+    forward, as separate launches). The token and position buffers and the cache are
+    static addresses, so CUDA graphs replay on them with no input copy and no re-record
+    (the position is a tensor the graph reads, never a Python int the graph specialises
+    on); the host's work per generated token is: mark the step, replay, read the pick."""
     from bench.frameworks.torch.ops import torch_compile
 
     ops = TorchStaticLlamaOps(p, adapter.device, max_len, gqa)
-    for kc, vc in caches:  # graphs replay on fixed addresses; the cache is updated in place
-        torch._dynamo.mark_static_address(kc)
-        torch._dynamo.mark_static_address(vc)
+    tokens_buf = torch.zeros((p["batch"],), dtype=torch.int64, device=adapter.device)
+    pos_buf = torch.zeros((1,), dtype=torch.int64, device=adapter.device)
+    for buf in [tokens_buf, pos_buf, *(t for kv in caches for t in kv)]:  # graphs replay on fixed addresses
+        torch._dynamo.mark_static_address(buf)
 
-    def step(tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        return llama.forward(ops, tree, tokens[:, None], caches, pos, p)[0]
+    def step() -> torch.Tensor:  # buffers read from the closure, as the cache is: static, mutated in place
+        logits = llama.forward(ops, tree, tokens_buf[:, None], caches, pos_buf, p)[0]
+        tokens_buf.copy_(logits.argmax(-1))  # the greedy pick, in the graph
+        pos_buf.add_(1)  # the next step's position, in the graph
+        return logits
 
     compiled, how = torch_compile(adapter, step, fullgraph=True)
-    positions: dict[int, torch.Tensor] = {}
     cuda = adapter.backend == "cuda"
+    at = {"pos": -1}  # the position pos_buf holds, as the host knows it (no read-back)
 
     @torch.no_grad()
-    def decode(tokens: torch.Tensor, pos: int) -> torch.Tensor:
-        if pos not in positions:
-            positions[pos] = torch.tensor([pos], device=adapter.device)
+    def run(tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        if tokens is not tokens_buf:
+            tokens_buf.copy_(tokens)
+        if at["pos"] != pos:
+            pos_buf.fill_(pos)
         if cuda:  # each call is a new step for CUDA-graph trees: the previous logits may be overwritten
             torch.compiler.cudagraph_mark_step_begin()
-        return compiled(tokens, positions[pos])
+        logits = compiled()
+        at["pos"] = pos + 1
+        return logits
 
-    return decode, f"{how}(decode step: static cache, index_copy_ at a position tensor, length-masked attention), eager prefill"
+    def step_greedy(tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        run(tokens, pos)
+        return tokens_buf
+
+    # a copy: on the CPU, .cpu() is the buffer itself, which the next step overwrites
+    fused = {"step_greedy": step_greedy, "to_host": lambda t: t.cpu().numpy().copy()}
+    return run, (f"{how}(whole greedy step in one graph: forward at a position tensor, argmax, token and position "
+                 "buffers updated in place; static cache written with index_copy_, length-masked attention), eager prefill"), fused

@@ -40,7 +40,27 @@
   const GROUPS = DATA.groups;
   const GROUP_BY_ID = {};
   GROUPS.forEach(function (g) { GROUP_BY_ID[g.id] = g; });
-  const FILTERS = ["machine", "dtype", "mode", "timing"];
+  const FILTERS = ["run", "machine", "dtype", "mode", "timing"];
+  // Runs are a dimension: each machine shows one run (its newest by default, or the run the
+  // "run" filter names); a figure, bar or ratio is always one run's (bench/report/runs.py).
+  const RUNS = DATA.runs || {};
+  const RUN_INFO = {};
+  Object.keys(RUNS).forEach(function (machine) {
+    RUNS[machine].forEach(function (run, i) { RUN_INFO[run.id] = Object.assign({ machine: machine, index: i }, run); });
+  });
+  let SHOWN = new Set();
+  function updateShownRuns() {
+    SHOWN = new Set();
+    Object.keys(RUNS).forEach(function (machine) {
+      const runs = RUNS[machine];
+      const chosen = state.run && RUN_INFO[state.run] && RUN_INFO[state.run].machine === machine ? state.run : runs[runs.length - 1].id;
+      SHOWN.add(chosen);
+    });
+  }
+  function runLabel(id) {
+    const info = RUN_INFO[id];
+    return info ? id + " · " + info.started + (info.newest ? " (newest)" : "") : id;
+  }
   const DETAIL = document.getElementById("detail");  // moves under the clicked case's table
   const KIND_COLOURS = { latency: "#8d99ae", queued: "#2b2d42", device: "#e07a5f", overhead: "#b8b08d", first: "#6d597a" };
   const MACHINE_COLOURS = ["#264653", "#e76f51", "#2a9d8f", "#8e7dbe", "#e9c46a", "#577590"];
@@ -128,7 +148,7 @@
   }
 
   // -- the view in the address -----------------------------------------------------------
-  const state = { machine: "", dtype: "", mode: "", timing: "", case: "", q: "", status: "", selftest: "" };
+  const state = { run: "", machine: "", dtype: "", mode: "", timing: "", case: "", q: "", status: "", selftest: "", pair: "" };
   function readHash() {
     const hash = location.hash.slice(1);
     if (!hash.includes("=")) return hash;  // a plain anchor: scroll there after drawing
@@ -144,11 +164,11 @@
     history.replaceState(null, "", text ? "#" + text : location.pathname + location.search);
   }
   function rowMatches(r) {
-    return (!state.machine || r.machine === state.machine) && (!state.dtype || r.dtype === state.dtype) &&
+    return SHOWN.has(r.run) && (!state.machine || r.machine === state.machine) && (!state.dtype || r.dtype === state.dtype) &&
       (!state.mode || state.mode === "best" || r.mode === state.mode) && (!state.timing || !r.timing || r.timing === state.timing);
   }
   function groupMatches(g) {
-    return (!state.machine || g.machine === state.machine) && (!state.dtype || g.dtype === state.dtype) &&
+    return SHOWN.has(g.run) && (!state.machine || g.machine === state.machine) && (!state.dtype || g.dtype === state.dtype) &&
       (!state.mode || state.mode === "best" || g.mode === state.mode) && (!state.timing || !g.timing || g.timing === state.timing);
   }
   const narrow = function () { return document.documentElement.clientWidth < 640; };
@@ -288,7 +308,7 @@
   // Height of a chart with one row per category: room for each category's label lines and
   // bars, plus the legend (which wraps on a phone) and the x axis with its title.
   function categoryHeight(categories, lines, traces, legendItems) {
-    const per = Math.max(lines * 16 + 8, traces * 9 + 10);
+    const per = Math.max(lines * 16 + 8, traces * 18 + 10);  // a bar's value label (10 px) fits its bar
     const legendRows = narrow() ? Math.ceil((legendItems || traces) / 3) : 1;
     return Math.max(150, categories * per + 64 + 22 * legendRows);
   }
@@ -324,6 +344,9 @@
       const trace = {
         type: "bar", orientation: "h", name: esc(fw), marker: { color: COLOURS[fw] },
         x: vs.map(function (v) { return v[0]; }), y: part.map(function (r) { return categoryLabel(categoryParts(r, opts.withMachine)); }),
+        // the value beside each bar: on a log axis a bar's length is not proportional to it
+        text: vs.map(function (v) { return finite(v[0]) ? sig(v[0]) : ""; }), textposition: "outside", cliponaxis: false,
+        textfont: { size: 10, color: "#1d2125" }, constraintext: "none",
         hovertext: part.map(function (r, j) { return facts(r, [(opts.name ? esc(opts.name) + ": " : "") + sig(vs[j][0]) + " " + esc(unit)].concat(vs[j][3] || [])); }),
         hoverinfo: "text",
       };
@@ -337,8 +360,9 @@
     (opts.extra || []).forEach(function (t) { data.push(t); });
     const traces = Object.keys(byFw).length;
     const layout = categoryLayout(cats, traces + (opts.extra || []).length);
-    layout.barmode = "group";
+    layout.barmode = "group";  // one bar per framework per category: runs never share one (rowMatches)
     layout.bargap = 0.25;
+    layout.margin.r = 48;  // room for the last bar's value
     layout.xaxis.title = { text: esc(unit), standoff: 6 };
     const scaleValues = values.concat(opts.scaleValues || []);
     if (opts.log !== false && wantsLog(scaleValues)) logAxis(layout.xaxis, scaleValues);
@@ -351,7 +375,7 @@
   function bestAvailableGroups() {
     const byCase = {};
     GROUPS.forEach(function (g) {
-      const key = [g.machine, g.workload, g.params, g.dtype, g.timing].join("\u0000");
+      const key = [g.machine, g.run, g.workload, g.params, g.dtype, g.timing, g.conditions].join("\u0000");
       (byCase[key] = byCase[key] || []).push(g);
     });
     return Object.keys(byCase).map(function (key, n) {
@@ -400,7 +424,10 @@
     machines.forEach(function (machine) {
       const mine = groups.filter(function (g) { return g.machine === machine; });
       const block = el("div", { class: "machine-block" });
-      block.appendChild(el("h3", null, "On " + machine));
+      const run = mine[0].run;
+      const head3 = el("h3", null, "On " + machine);
+      head3.appendChild(el("span", { class: "muted small run-name" }, " · run " + runLabel(run)));
+      block.appendChild(head3);
       const fws = DATA.frameworks.filter(function (fw) {
         return mine.some(function (g) { return fw in g.cells; });
       });
@@ -408,10 +435,13 @@
       mine.forEach(function (g) { if (!workloads.includes(g.workload)) workloads.push(g.workload); });
       workloads.forEach(function (w) {
         const spec = WORKLOADS[w];
-        const measure = spec && spec.ranked != null ? spec.measures[spec.ranked] : null;
+        const shown = spec ? (spec.headline || []).map(function (j) { return spec.measures[j]; }) : [];
+        const ranking = spec && spec.ranked != null ? spec.measures[spec.ranked] : null;
         const head = el("h4");
         head.appendChild(el("a", { href: "#" + (spec ? spec.anchor : ""), class: "wl-link" }, w));
-        if (measure) head.appendChild(el("span", { class: "muted small" }, " · figure in cells: " + measure.name + " (" + measure.unit + ")"));
+        if (shown.length) head.appendChild(el("span", { class: "muted small" }, " · figures in cells: " +
+          shown.map(function (m) { return m.name + " (" + m.unit + ")"; }).join(", ") +
+          (ranking && shown.indexOf(ranking) < 0 ? "; ratios from the timed call (" + ranking.name + ")" : "")));
         block.appendChild(head);
         const wrap = el("div", { class: "table-wrap" });
         const table = el("table", { class: "matrix", dataset: { workload: w } });
@@ -438,7 +468,7 @@
           if (g.timing) badges.appendChild(badge(g.timing, "b-timing", g.timing === "queued" ? "k calls, one barrier: per-call steady state" : "one call, then the barrier"));
           th.appendChild(badges);
           line.appendChild(th);
-          fws.forEach(function (fw) { line.appendChild(matrixCell(g, fw, measure)); });
+          fws.forEach(function (fw) { line.appendChild(matrixCell(g, fw)); });
           tbody.appendChild(line);
         });
         table.appendChild(tbody);
@@ -448,7 +478,15 @@
       box.appendChild(block);
     });
   }
-  function matrixCell(g, fw, measure) {
+  // "generation (tg128)" → "tg128": the short name a cell prints beside its figure
+  function shortMeasure(m) { const match = /\(([^)]+)\)$/.exec(m.name); return match ? match[1] : m.name; }
+  function measureText(spec, r, j, named) {
+    const v = r.measures[j];
+    const m = spec.measures[j];
+    if (!v || !finite(v[0])) return "";
+    return sig(v[0]) + " " + m.unit + (named ? " " + shortMeasure(m) : "") + (finite(v[1]) && finite(v[2]) ? " (" + sig(v[1]) + "–" + sig(v[2]) + ")" : "");
+  }
+  function matrixCell(g, fw) {
     const c = g.cells[fw];
     if (!c) return el("td", { class: "cell c-none", title: "not run" }, "—");
     const r = ROWS[c.row];
@@ -457,6 +495,8 @@
       const button = el("button", { type: "button", dataset: { group: g.id, fw: fw } });
       button.appendChild(el("span", { class: "status" }, r.status === "ok" ? "not compared" : r.status));
       if (r.status === "ok" && r.precision) button.appendChild(el("small", null, "ran as " + r.precision));
+      // the reason as text, not only on hover (a phone has no hover); clamped, whole in the failures list
+      button.appendChild(el("small", { class: "reason" }, c.note || r.reason || r.status));
       td.appendChild(button);
       return td;
     }
@@ -467,14 +507,178 @@
       "\n95% interval " + sig(c.lo) + "–" + sig(c.hi) + "\n" + r.impl + " · " + r.mode + "\nclick for samples and timings";
     button.appendChild(el("b", null, (tied ? "≈ " : "") + fmtRatio(c.ratio) + "×"));
     button.appendChild(el("small", null, fmtRatio(c.lo) + "–" + fmtRatio(c.hi)));
-    if (measure) {
-      const spec = WORKLOADS[g.workload];
-      const v = r.measures[spec.ranked];
-      if (v && finite(v[0])) button.appendChild(el("small", { class: "value" }, sig(v[0]) + " " + measure.unit));
-    }
+    const spec = WORKLOADS[g.workload];
+    (spec ? spec.headline || [] : []).forEach(function (j) {
+      const text = measureText(spec, r, j, spec.headline.length > 1);
+      if (text) button.appendChild(el("small", { class: "value" }, text));
+    });
     if (c.showMode) button.appendChild(el("small", { class: "mode" }, r.mode));
     td.appendChild(button);
     return td;
+  }
+
+  // -- status counts and the failures list -------------------------------------------------
+  const STATUS_ORDER = ["error", "timeout", "unsupported", "skipped"];
+  function shownRows() { return ROWS.filter(function (r) { return SHOWN.has(r.run) && (!state.machine || r.machine === state.machine); }); }
+  function renderStatus() {
+    const box = document.getElementById("status-counts");
+    if (!box) return;
+    box.replaceChildren();
+    const rows = shownRows();
+    const counts = {};
+    rows.forEach(function (r) { counts[r.status] = (counts[r.status] || 0) + 1; });
+    box.appendChild(document.createTextNode(rows.length + " shown: "));
+    ["ok"].concat(STATUS_ORDER).forEach(function (s) {
+      if (!counts[s]) return;
+      // a failure count is a way in: it links to that status's part of the failures list
+      const node = s === "ok" ? el("span", { class: "badge s-ok" }, counts[s] + " ok")
+        : el("a", { class: "badge s-" + s, href: "#failures-" + s, dataset: { status: s } }, counts[s] + " " + s);
+      box.appendChild(node);
+      box.appendChild(document.createTextNode(" "));
+    });
+  }
+  function renderFailures() {
+    const section = document.getElementById("failures");
+    const box = section.querySelector(".failures-list");
+    box.replaceChildren();
+    const rows = shownRows().filter(function (r) { return r.status !== "ok"; });
+    section.hidden = !rows.length;
+    const many = DATA.machines.length > 1;
+    STATUS_ORDER.forEach(function (status) {
+      const mine = rows.filter(function (r) { return r.status === status; });
+      if (!mine.length) return;
+      const head = el("h3", { id: "failures-" + status }, mine.length + " " + status);
+      box.appendChild(head);
+      const table = el("table", { class: "failures", dataset: { status: status } });
+      const tr = el("tr");
+      (many ? ["machine"] : []).concat(["framework", "workload", "case", "dtype", "mode", "reason"]).forEach(function (h) { tr.appendChild(el("th", null, h)); });
+      table.appendChild(el("thead")).appendChild(tr);
+      const body = table.appendChild(el("tbody"));
+      mine.forEach(function (r) {
+        const line = el("tr", { dataset: { status: r.status } });
+        (many ? [shortMachine(r.machine)] : []).concat([r.framework, r.workload, r.case, r.dtype, r.mode]).forEach(function (t) { line.appendChild(el("td", null, t)); });
+        line.appendChild(el("td", { class: "reason" }, r.reason || "(no reason recorded)"));
+        body.appendChild(line);
+      });
+      const wrap = el("div", { class: "table-wrap flat" });
+      wrap.appendChild(table);
+      box.appendChild(wrap);
+    });
+  }
+
+  // -- changes: the gate's verdicts between two runs of a machine (bench/report/changes.py) ---
+  const CHANGE_TABLE = ["slower", "faster", "now failing", "now correct", "precision changed", "changed definition", "new", "missing"];
+  const pairChoice = {};
+  function defaultPair(entry) {
+    if (pairChoice[entry.machine] && entry.pairs[pairChoice[entry.machine]]) return pairChoice[entry.machine];
+    // the run selector's run against the one before it, where that pair was compared
+    const i = entry.runs.indexOf(state.run);
+    if (i > 0 && entry.pairs[entry.runs[i - 1] + "|" + state.run]) return entry.runs[i - 1] + "|" + state.run;
+    return entry.default;
+  }
+  function fmtChange(c) {
+    if (finite(c.ratio)) return sig(c.ratio, 3) + "× (" + sig(c.lo, 3) + "–" + sig(c.hi, 3) + ")";
+    if (finite(c.plain_ratio)) return sig(c.plain_ratio, 3) + "× (ratio of medians; no verdict)";
+    return "—";
+  }
+  function changeRow(c, many) {
+    const line = el("tr", { class: "v-" + c.verdict.replace(/ /g, "-"), dataset: { verdict: c.verdict, framework: c.framework,
+      workload: c.workload, params: c.params, dtype: c.dtype, mode: c.mode, timing: c.timing } });
+    const cells = [c.verdict, c.framework, c.workload, c.case, c.dtype, c.mode, c.timing, fmtChange(c),
+      fmtTime(c.before_s) + " → " + fmtTime(c.after_s), c.processes.join(" → "), c.detail];
+    cells.forEach(function (t, j) { line.appendChild(el("td", j === 0 ? { class: "verdict" } : null, t || "")); });
+    line.cells[3].title = c.params;
+    return line;
+  }
+  function changeTable(cases) {
+    const table = el("table", { class: "changes" });
+    const tr = el("tr");
+    ["verdict", "framework", "workload", "case", "dtype", "mode", "timing", "after ÷ before (95% CI)", "time before → after", "processes", "detail"]
+      .forEach(function (h) { tr.appendChild(el("th", null, h)); });
+    table.appendChild(el("thead")).appendChild(tr);
+    const body = table.appendChild(el("tbody"));
+    cases.forEach(function (c) { body.appendChild(changeRow(c)); });
+    const wrap = el("div", { class: "table-wrap flat" });
+    wrap.appendChild(table);
+    return wrap;
+  }
+  function historyRows(machine, fw, workload, params, dtype, mode, timing) {
+    return ROWS.filter(function (r) {
+      return r.machine === machine && r.framework === fw && r.workload === workload && r.params === params && r.dtype === dtype &&
+        r.mode === mode && (!timing || !r.timing || r.timing === timing) && RUN_INFO[r.run];
+    }).sort(function (a, b) { return RUN_INFO[a.run].index - RUN_INFO[b.run].index; });
+  }
+  // asv's per-benchmark graph: one case's figure in each run of a machine, oldest → newest
+  function historyChart(series) {
+    const all = [];
+    series.forEach(function (s) { s.rows.forEach(function (r) { if (r.status === "ok") all.push(r.med); }); });
+    const unit = timeUnit(all);
+    const data = series.map(function (s) {
+      const ok = s.rows.filter(function (r) { return r.status === "ok" && finite(r.med); });
+      return { type: "scatter", mode: "lines+markers", name: esc(s.name), line: { color: COLOURS[s.framework] || "#333", width: 1.6 },
+        x: ok.map(function (r) { return esc(RUN_INFO[r.run].started.replace(" UTC", "")); }), y: ok.map(function (r) { return r.med * unit.scale; }),
+        error_y: { type: "data", symmetric: false, thickness: 1, width: 3, color: "#333",
+          array: ok.map(function (r) { return finite(r.hi) ? Math.max(0, (r.hi - r.med) * unit.scale) : 0; }),
+          arrayminus: ok.map(function (r) { return finite(r.lo) ? Math.max(0, (r.med - r.lo) * unit.scale) : 0; }) },
+        hovertext: ok.map(function (r) { return facts(r, ["run " + esc(r.run) + " (" + esc(RUN_INFO[r.run].started) + ")"]); }), hoverinfo: "text" };
+    });
+    const layout = baseLayout(narrow() ? 240 : 220);
+    layout.xaxis.type = "category";
+    layout.xaxis.title = { text: "run (oldest → newest)" };
+    layout.yaxis.title = { text: "per call (" + unit.name + ")" };
+    return { data: data, layout: layout };
+  }
+  const HISTORY_CHARTS = 8;
+  function renderChanges() {
+    const section = document.getElementById("changes");
+    const box = section.querySelector(".changes-list");
+    clearCharts(box);
+    const entries = (DATA.changes || []).filter(function (e) { return !state.machine || e.machine === state.machine; });
+    section.hidden = !entries.length;
+    entries.forEach(function (entry) {
+      const key = defaultPair(entry);
+      const view = entry.pairs[key];
+      const block = el("div", { class: "change-block", dataset: { machine: entry.machine, pair: key } });
+      const head = el("h3", null, "On " + entry.machine + ": ");
+      const select = el("select", { "aria-label": "runs compared on " + entry.machine });
+      Object.keys(entry.pairs).forEach(function (k) {
+        const p = entry.pairs[k];
+        select.appendChild(el("option", { value: k }, runLabel(p.after) + " vs " + runLabel(p.before)));
+      });
+      select.value = key;
+      select.addEventListener("change", function () { pairChoice[entry.machine] = select.value; renderChanges(); });
+      head.appendChild(select);
+      block.appendChild(head);
+      if (view.error) { block.appendChild(el("p", { class: "note" }, view.error)); box.appendChild(block); return; }
+      block.appendChild(el("p", { class: "gate-headline" }, "bench compare's verdict: " + view.headline));
+      const changed = view.cases.filter(function (c) { return CHANGE_TABLE.includes(c.verdict); });
+      const rest = view.cases.filter(function (c) { return !CHANGE_TABLE.includes(c.verdict); });
+      if (changed.length) block.appendChild(changeTable(changed));
+      else block.appendChild(el("p", { class: "muted" }, "No case changed beyond the gate's bar."));
+      if (rest.length) {
+        const counts = {};
+        rest.forEach(function (c) { counts[c.verdict] = (counts[c.verdict] || 0) + 1; });
+        const d = el("details", { class: "unchanged" });
+        d.appendChild(el("summary", null, Object.keys(counts).map(function (v) { return counts[v] + " " + v; }).join(" · ") +
+          (counts.insufficient ? " (insufficient: one process per case in a run gives the gate no between-process spread; the ratio of medians is shown, with no verdict)" : "")));
+        d.addEventListener("toggle", function () { if (d.open && d.children.length === 1) d.appendChild(changeTable(rest)); });
+        block.appendChild(d);
+      }
+      box.appendChild(block);
+      if (entry.runs.length >= 3) {
+        const charts = el("div", { class: "charts history-charts" });
+        block.appendChild(charts);
+        const picked = changed.slice(0, HISTORY_CHARTS);
+        picked.forEach(function (c) {
+          const rows = historyRows(entry.machine, c.framework, c.workload, c.params, c.dtype, c.mode, c.timing);
+          if (rows.length < 2) return;
+          addChart(charts, c.framework + " · " + c.workload + " · " + c.case + " · " + c.dtype + (c.mode !== "eager" ? " · " + c.mode : ""),
+            "its median in each run of this machine, with the run's interval (" + c.verdict + " in the comparison above)",
+            function () { return historyChart([{ name: c.framework, framework: c.framework, rows: rows }]); }, "history");
+        });
+        if (changed.length > HISTORY_CHARTS) charts.appendChild(el("p", { class: "muted" }, (changed.length - HISTORY_CHARTS) + " more changed cases: click a case in the matrix for its history."));
+      }
+    });
   }
 
   // -- drill-in: one case, every framework's samples and timings ---------------------------
@@ -526,11 +730,19 @@
       addChart(charts, "Queued time against queue depth k", "per-call time for k calls between barriers; the queued figure is the plateau",
         function () { return queueCurves(curves); }, "queue-curve");
     }
+    if ((RUNS[g.machine] || []).length >= 3) {
+      const series = okRows.map(function (r) {
+        return { name: r.framework, framework: r.framework, rows: historyRows(g.machine, r.framework, r.workload, r.params, r.dtype, r.mode, r.timing) };
+      }).filter(function (x) { return x.rows.length > 1; });
+      if (series.length) addChart(charts, "This case in every run of " + shortMachine(g.machine), "each framework's median per run, oldest → newest, with its interval",
+        function () { return historyChart(series); }, "history");
+    }
   }
   function factsTable(rows, g) {
     const wrap = el("div", { class: "table-wrap" });
     const table = el("table", { class: "facts-table" });
-    const head = ["framework", "mode · implementation", "figure", "× best (95% CI)", "latency", "queued", "device", "dispatch overhead", "first call", "samples", "precision", "checks", "versions", "note"];
+    // the note (why a case did not run) comes second, where it is seen; long texts wrap (report.css)
+    const head = ["framework", "note", "mode · implementation", "figure", "× best (95% CI)", "latency", "queued", "device", "dispatch overhead", "first call", "samples", "processes", "precision", "checks", "versions"];
     const tr = el("tr");
     head.forEach(function (h) { tr.appendChild(el("th", null, h)); });
     table.appendChild(el("thead")).appendChild(tr);
@@ -539,20 +751,22 @@
       const c = g.cells[r.framework];
       const o = overhead(r);
       const spec = WORKLOADS[r.workload];
-      const m = spec && spec.ranked != null ? r.measures[spec.ranked] : null;
+      const figures = spec ? (spec.headline || []).map(function (j) { return measureText(spec, r, j, spec.headline.length > 1); }).filter(Boolean) : [];
       const cells = [
-        r.framework, r.mode + " · " + r.impl,
-        m && finite(m[0]) ? sig(m[0]) + " " + spec.measures[spec.ranked].unit : "—",
+        r.framework,
+        r.status !== "ok" ? r.status + ": " + r.reason : (r.not_ranked ? "not compared: " + r.not_ranked : o.note),
+        r.mode + " · " + r.impl,
+        figures.length ? figures.join("; ") : "—",
         c && c.status === "ok" ? fmtRatio(c.ratio) + "× (" + fmtRatio(c.lo) + "–" + fmtRatio(c.hi) + ")" : "—",
         fmtTime(r.lat), fmtTime(r.q), finite(r.dev) ? fmtTime(r.dev) : "—",
         finite(o.value) ? fmtTime(o.value) + (o.note ? " *" : "") : "—",
         fmtTime(r.first), r.status === "ok" ? sig(r.n) + (finite(r.k) ? " (k=" + sig(r.k) + ")" : "") : "—",
+        finite(r.processes) ? String(r.processes) : "1",
         r.precision || "—", checksText(r) || "—", r.versions || r.version,
-        r.status !== "ok" ? r.status + ": " + r.reason : (r.not_ranked ? "not compared: " + r.not_ranked : o.note),
       ];
       const line = el("tr", { dataset: { status: r.status } });
       cells.forEach(function (text, j) {
-        const td = el("td", null, text);
+        const td = el("td", { class: "col-" + head[j].split(" ")[0] }, text);
         if (j === 0) td.prepend(el("span", { class: "fw-dot", style: "background:" + COLOURS[r.framework] }));
         line.appendChild(td);
       });
@@ -939,6 +1153,7 @@
   // -- the table of every row ---------------------------------------------------------------
   const COLUMNS = [
     ["machine", function (r) { return r.machine; }],
+    ["run", function (r) { return r.run; }],
     ["framework", function (r) { return r.framework; }],
     ["version", function (r) { return r.version; }],
     ["backend", function (r) { return r.backend; }],
@@ -965,7 +1180,6 @@
     ["peak RSS", function (r) { return fmtBytes(r.peak_rss); }, function (r) { return r.peak_rss; }],
     ["checks", function (r) { return checksText(r); }],
     ["note", function (r) { return r.status !== "ok" ? r.reason : r.not_ranked ? "not compared: " + r.not_ranked : ""; }],
-    ["run", function (r) { return r.run; }],
   ];
   let tableRows = [];
   // The table is built when it comes near the viewport (or when the browser is idle):
@@ -998,7 +1212,7 @@
       const tr = el("tr", { class: ranked(r) ? "ranked" : "unranked", dataset: { status: r.status } });
       COLUMNS.forEach(function (c, j) {
         const td = el("td", null, c[1](r) || "");
-        if (j === 5) td.title = r.params;
+        if (COLUMNS[j][0] === "case") td.title = r.params;
         tr.appendChild(td);
       });
       frag.appendChild(tr);
@@ -1020,20 +1234,27 @@
     th.parentNode.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
     const key = COLUMNS[col][2] || COLUMNS[col][1];
-    function k(x) {
+    // each row's key once (not once per comparison), then one re-insertion of the detached body
+    const keyed = tableRows.map(function (x) {
       const v = key(x.r);
-      if (finite(v)) return [0, v, ""];
-      return [v === "" || v == null || typeof v === "number" ? 2 : 1, 0, String(v == null ? "" : v).toLowerCase()];
-    }
-    const sorted = tableRows.slice().sort(function (a, b) {
-      const x = k(a), y = k(b);
-      for (let i = 0; i < 3; i++) { if (x[i] < y[i]) return ascending ? -1 : 1; if (x[i] > y[i]) return ascending ? 1 : -1; }
+      return finite(v) ? { x: x, a: 0, n: v, t: "" }
+        : { x: x, a: v === "" || v == null || typeof v === "number" ? 2 : 1, n: 0, t: String(v == null ? "" : v).toLowerCase() };
+    });
+    const sign = ascending ? 1 : -1;
+    keyed.sort(function (p, q) {
+      if (p.a !== q.a) return p.a < q.a ? -sign : sign;
+      if (p.n !== q.n) return p.n < q.n ? -sign : sign;
+      if (p.t !== q.t) return p.t < q.t ? -sign : sign;
       return 0;
     });
-    const body = document.getElementById("all-rows").tBodies[0];
+    const table = document.getElementById("all-rows");
+    const body = table.tBodies[0];
+    const parent = body.parentNode;
+    parent.removeChild(body);
     const frag = document.createDocumentFragment();
-    sorted.forEach(function (x) { frag.appendChild(x.tr); });
+    keyed.forEach(function (k) { frag.appendChild(k.x.tr); });
     body.appendChild(frag);
+    parent.appendChild(body);
   }
   function filterTable() {
     if (!tableBuilt) return;
@@ -1053,8 +1274,17 @@
     const form = document.getElementById("filters");
     FILTERS.forEach(function (name) {
       const select = form.elements[name];
-      (DATA.filters[name] || []).forEach(function (v) { if (!Array.from(select.options).some(function (o) { return o.value === v; })) select.appendChild(el("option", { value: v }, v)); });
-      if (name !== "mode" && (DATA.filters[name] || []).length < 2) select.closest("label").hidden = true;
+      if (name === "run") {
+        Object.keys(RUNS).forEach(function (m) {
+          RUNS[m].slice().reverse().forEach(function (run) {
+            select.appendChild(el("option", { value: run.id }, shortMachine(m) + " · " + runLabel(run.id)));
+          });
+        });
+        if (!Object.keys(RUNS).some(function (m) { return RUNS[m].length > 1; })) select.closest("label").hidden = true;
+      } else {
+        (DATA.filters[name] || []).forEach(function (v) { if (!Array.from(select.options).some(function (o) { return o.value === v; })) select.appendChild(el("option", { value: v }, v)); });
+        if (name !== "mode" && (DATA.filters[name] || []).length < 2) select.closest("label").hidden = true;
+      }
       select.value = state[name];
       if (select.value !== state[name]) state[name] = "";
       select.addEventListener("change", function () { state[name] = select.value; state.case = ""; writeHash(); renderAll(); });
@@ -1081,6 +1311,10 @@
     });
   }
   function renderAll() {
+    updateShownRuns();
+    renderStatus();
+    renderChanges();
+    renderFailures();
     renderMatrix();
     renderDetail();
     renderMachines();
@@ -1116,6 +1350,18 @@
     }
     return found;
   }
+  // A bar chart's category holding two bars of one trace would stack them (their sum drawn):
+  // every (trace, category) must hold at most one bar.
+  function duplicateBars(plot) {
+    const found = [];
+    (plot.data || []).forEach(function (t) {
+      if (t.type !== "bar") return;
+      const cats = t.orientation === "h" ? t.y : t.x;
+      const seen = {};
+      (cats || []).forEach(function (c) { if (seen[c]) found.push(t.name + " @ " + c); seen[c] = true; });
+    });
+    return found;
+  }
   function selftest() {
     if (!state.case) {
       // the case whose drill-in shows the most: several frameworks, and a queue curve if any has one
@@ -1127,6 +1373,7 @@
     }
     return Promise.all(charts.map(draw)).then(function () {
       const problems = [];
+      const stacked = [];
       let drawn = 0;
       charts.forEach(function (c) {
         const svg = c.plot.querySelector(".main-svg");
@@ -1134,7 +1381,9 @@
         if (svg && traces > 0 && c.plot.dataset.rendered) drawn++;
         const title = c.plot.parentNode.querySelector("figcaption b").textContent;
         overlaps(c.plot).forEach(function (pair) { problems.push({ chart: title, texts: pair }); });
+        duplicateBars(c.plot).forEach(function (d) { stacked.push({ chart: title, bar: d }); });
       });
+      root.dataset.reportStackedBars = String(stacked.length);
       root.dataset.reportCharts = String(drawn);
       root.dataset.reportChartsExpected = String(charts.length);
       root.dataset.reportOverlaps = String(problems.length);
@@ -1142,7 +1391,7 @@
       root.dataset.reportSelftestMs = String(Math.round(performance.now()));
       const out = document.getElementById("selftest");
       out.textContent = JSON.stringify({ charts: charts.length, drawn: drawn, overlaps: problems.slice(0, 50),
-        matrixCells: document.querySelectorAll("#matrix td.cell").length, tableRows: tableRows.length,
+        matrixCells: document.querySelectorAll("#matrix td.cell").length, tableRows: tableRows.length, stacked: stacked.slice(0, 20),
         tableShown: tableRows.filter(function (x) { return !x.tr.hidden; }).length,
         kinds: charts.map(function (c) { return c.plot.parentNode.dataset.kind; }),
         state: { machine: state.machine, dtype: state.dtype, mode: state.mode, timing: state.timing, case: state.case },
