@@ -93,7 +93,7 @@ def test_hostile_pandas_metadata_is_ignored(good, tmp_path, capsys, pandas_meta)
     assert "2 rows" in capsys.readouterr().out
     folder = tmp_path / "folder"
     folder.mkdir()
-    write(folder / "run.parquet", row())
+    write(folder / "run.parquet", row(run_id="other"))
     (folder / "pm.parquet").write_bytes(bad.read_bytes())
     assert len(load_results([folder], warn=lambda _: None)) == 3
 
