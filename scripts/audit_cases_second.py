@@ -313,7 +313,8 @@ def run_inputs(a: Audit) -> None:
         os.mkfifo(fifow / "model.safetensors")
     o = a.bench(*gen, "--model", str(fifow), "--case-timeout", "20", "--run-id", "fifow", timeout=300)
     df = read_results(a.s / "r-model2" / "fifow.parquet") if o.rc == 0 else None
-    a.expect("N18", o, 0, extra=df is not None and set(df["status"]) <= {"timeout", "error"}, note=f"{o.seconds:.0f} s;")
+    a.expect("N18", o, 0, extra=df is not None and bool(set(df["status"]) & {"timeout", "error"})
+             and set(df["status"]) <= {"timeout", "error", "skipped", "unsupported"}, note=f"{o.seconds:.0f} s;")
     o = a.bench(*run, "--run-id", "x" * 300)
     a.expect("N19", o, 2)
     o = a.bench("run", *FAST, "-w", "stream", "-d", "fp32", "--timing", "latency", "-o", "r-esc",
@@ -348,7 +349,8 @@ def tools(a: Audit) -> None:
     o = a.bench("doctor", "-f", "torch", timeout=400)
     a.expect("N23", o, 0, "usable", note=f"{o.seconds:.0f} s;")
     o = a.bench("doctor", "-f", "torch", "--python", "torch=/bin/true", timeout=400)
-    a.expect("N24", o, 2, "nothing usable")
+    a.record("N24", f"exit {o.rc}; {' '.join(o.out.split())[-90:]}",  # the verdict is doctor's report, on stdout
+             o.rc == 2 and "nothing usable" in o.text and "Traceback" not in o.text)
     cwd, marker = _planted(a, "cwdinj3")
     o = a.command([sys.executable, "-P", "-m", "bench", "doctor", "-f", "torch"], cwd=cwd, timeout=400)
     a.record("N25", f"exit {o.rc}; marker written: {marker.exists()}", o.contract() in (None,) and not marker.exists())
@@ -393,8 +395,14 @@ def tools(a: Audit) -> None:
     workers = workers_of(p.pid)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
-    time.sleep(1)
-    left = [w for w in workers if os.path.exists(f"/proc/{w}") and "zombie" not in open(f"/proc/{w}/status").read()]
+    def alive(pid: int) -> bool:
+        try:
+            return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+
+    wait_for(lambda: not any(alive(w) for w in workers), 10)  # a worker may finish the case it is in
+    left = [w for w in workers if alive(w)]
     a.record("N32", f"exit {p.returncode}; traceback {'Traceback' in err}; workers left {left}; {' '.join(err.split())[:80]}",
              p.returncode == 130 and "Traceback" not in err and not left)
     o = a.bench(*ab, "--a", f"torch={sys.executable}", "--b", f"torch={REPO / 'scripts' / 'slowed_env' / 'python'}",
@@ -426,9 +434,9 @@ def tools(a: Audit) -> None:
     (conf / "huge.json").write_text(json.dumps(summary))
     big = a.command([sys.executable, "-m", "bench.confirm", str(conf / "huge.json"), "--out", str(conf / "big")],
                     timeout=300)
-    a.record("N36", f"exits {first.rc}, {again.rc}, {big.rc}; confirm-1-1 written: "
-                    f"{(conf / 'ok' / 'confirm-1-1.parquet').exists()}",
-             first.rc == 0 and again.rc == 2 and big.rc == 2 and (conf / "ok" / "confirm-1-1.parquet").exists()
+    written = sorted(f.name for f in (conf / "ok").glob("confirm-*.parquet"))
+    a.record("N36", f"exits {first.rc}, {again.rc}, {big.rc}; written: {written}",
+             first.rc == 0 and again.rc == 2 and big.rc == 2 and bool(written)
              and not any("Traceback" in o.text for o in (first, again, big)))
     out, err = probe_hang.communicate(timeout=max(1.0, 420 - (time.monotonic() - hang_started)))
     a.record("N27", f"exit {probe_hang.returncode} after {time.monotonic() - hang_started:.0f} s (note: fixed 300 s); "
@@ -587,7 +595,7 @@ def gate_and_report(a: Audit) -> None:
 
 def _serve_cases(a: Audit, runs: dict[str, Path]) -> None:
     p = a.spawn("report", str(runs["real"]), "-o", "rep-serve0", "--serve", "--host", "0.0.0.0", "--port", "0",
-                "--serve-seconds", "30")
+                "--serve-seconds", "60", env={"PYTHONUNBUFFERED": "1"})
     port, said = 0, ""
     end = time.monotonic() + 120
     while time.monotonic() < end and not port:
@@ -599,12 +607,15 @@ def _serve_cases(a: Audit, runs: dict[str, Path]) -> None:
             break
     status = 0
     if port:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.putrequest("GET", "/", skip_host=True)
-        c.putheader("Host", "evil.example")
-        c.endheaders()
-        status = c.getresponse().status
-        c.close()
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.putrequest("GET", "/", skip_host=True)
+            c.putheader("Host", "evil.example")
+            c.endheaders()
+            status = c.getresponse().status
+            c.close()
+        except OSError:
+            status = -1
     kill_group(p.pid)
     out, err = p.communicate(timeout=30)
     warned = "warning" in (said + out + err).lower()

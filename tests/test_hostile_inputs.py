@@ -185,6 +185,18 @@ def test_ctrl_c_in_any_command_is_one_line_and_130(monkeypatch, capsys, command)
     assert err.strip() == f"bench {command}: interrupted"
 
 
+def test_ctrl_c_while_the_command_loads_is_one_line_and_130():
+    """N49: under load `bench` spends seconds importing pandas and pyarrow; Ctrl-C then was a
+    KeyboardInterrupt traceback from inside them. Here SIGINT arrives as pandas is imported."""
+    code = ("import builtins, os, signal\n_imp = builtins.__import__\n"
+            "def hook(name, *a, **k):\n    if name == 'pandas':\n        os.kill(os.getpid(), signal.SIGINT)\n"
+            "    return _imp(name, *a, **k)\nbuiltins.__import__ = hook\n"
+            "from bench.cli import main\nraise SystemExit(main(['list']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 130 and done.stderr.strip() == "bench: interrupted", done.stderr[-500:]
+
+
 def test_ctrl_c_while_a_worker_starts_kills_it(tmp_path, monkeypatch):
     """N32: the worker that was starting when Ctrl-C came ran on in its own session."""
     from bench import runner as runner_module
