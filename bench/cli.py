@@ -6,6 +6,7 @@ Bad input never produces a traceback: one line naming the valid choices, exit co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -240,6 +241,10 @@ def add_run_parser(sub: Any) -> None:
                      "apart unbound, 12-69%% bound to two cores); the row's cpus column says what the worker really had")
     run.add_argument("--python", type=_python_map, action="append", default=[], metavar="FW=PATH",
                      help="interpreter for one framework's worker (repeatable)")
+    run.add_argument("--compile-cache", type=_choice("compile cache", ("run", "off")), default="run",
+                     help="run: the run's processes share a persistent JAX compilation cache in <out>/<run-id>.logs/ "
+                     "(the first process compiles, later ones may load: the compile_cache column says so; a "
+                     "JAX_COMPILATION_CACHE_DIR you set is used instead); off: every process compiles cold (default run)")
     run.add_argument("--processes", type=_processes, default=None, metavar="N",
                      help="fresh worker processes per framework, interleaved across frameworks (A1 B1 A2 B2 …); each "
                      "case's figure is the median of its processes' figures with a between-process 95%% interval "
@@ -506,6 +511,13 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     )
 
 
+def _with_compile_cache(config: RunConfig, args: argparse.Namespace, results: Path) -> RunConfig:
+    """The run's shared compile cache beside its logs (`--compile-cache run`), or none."""
+    if getattr(args, "compile_cache", "off") != "run":
+        return config
+    return dataclasses.replace(config, compile_cache_dir=results.with_suffix(".logs") / "compile-cache")
+
+
 def _progress(console: Console, total: int) -> tuple[Progress, Any, Any]:
     """The progress bar and the runner's callbacks that drive it (errors printed as they
     happen): apart from cmd_run so it reads as plan, configure, run."""
@@ -537,9 +549,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     run_id = args.run_id or new_run_id()
     # fails here, before any work, if unwritable or if the id names a file this run did not create
     writer = ResultsWriter(args.out / f"{run_id}.parquet")
+    config = _with_compile_cache(config, args, writer.path)
     console.print(escape(f"run {run_id}: {len(cases)} cases × {processes} processes per framework, interleaved, "
                          f"{', '.join(frameworks)} → {writer.path}"))
-    cases = interleave(cases, processes)
+    cases = interleave(cases, processes, environment=lambda c: tuple(sorted(FRAMEWORKS[c.framework].worker_env(c.dtype, args.device).items())))
 
     progress, on_start, on_row = _progress(console, len(cases))
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
