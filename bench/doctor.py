@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from bench.frameworks.base import BACKENDS, DEVICE_CHOICES
+from bench.textsafe import markdown_cell
 
 EXIT_USABLE, EXIT_DEGRADED, EXIT_NOTHING = 0, 1, 2
 COLUMNS = ("framework", "backend", "found", "plugin / versions", "device", "barrier", "placement", "bf16", "TF32-class",
@@ -233,8 +234,10 @@ def verdict(table: Sequence[Mapping[str, Any]], target: str) -> tuple[int, str]:
 
 
 def _cell(text: Any) -> str:
-    """Markdown-safe and literal: pipes escaped, newlines flattened."""
-    return str("" if text is None else text).replace("|", "\\|").replace("\n", " ").strip() or "—"
+    """Inert Markdown on one line (bench.textsafe, as the gate's cells): a framework's error
+    text once put a raw `</details>`, `<!--`, an `<img>` and a link into what users paste
+    into an issue, and bidi overrides, NUL and ESC reached the terminal."""
+    return markdown_cell("" if text is None else text, limit=400, emphasis=False).strip() or "—"
 
 
 def render(table: Sequence[Mapping[str, Any]], header: Mapping[str, Any], status: str) -> str:

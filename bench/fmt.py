@@ -53,9 +53,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def csv_safe(cell: Any) -> Any:
     """A text cell a spreadsheet shows as text: one starting like a formula gets a leading
     apostrophe (the spreadsheet convention for "this is text"). Numbers pass unchanged,
-    so a negative number stays a number."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
+    so a negative number stays a number. NUL is dropped: spreadsheets and `csv` readers
+    stop at it or refuse the file (a hostile reason once put 436 of them in results.csv)."""
+    if isinstance(cell, str):
+        cell = cell.replace("\x00", "")
+        if cell.startswith(FORMULA_STARTS):
+            return "'" + cell
     return cell
 
 

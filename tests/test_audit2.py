@@ -308,3 +308,123 @@ def test_any_child_module_runs_from_the_repository_not_the_working_directory(pla
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-1000:]
     assert not planted_cwd.exists()
+
+
+# -- D32: serving beyond loopback ----------------------------------------------------------
+def _get(port: int, host_header: str) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", "/", skip_host=True)
+        conn.putheader("Host", host_header)
+        conn.endheaders()
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_serving_on_every_address_still_checks_the_host_header(tmp_path):
+    """N47: `--serve --host 0.0.0.0` answered `Host: evil.example` with the report."""
+    import socket
+
+    from bench.report import start_server
+
+    (tmp_path / "index.html").write_text("<p>report</p>")
+    server = start_server(tmp_path, "0.0.0.0", 0)
+    port = server.server_address[1]
+    try:
+        assert _get(port, f"evil.example:{port}") == 403
+        assert _get(port, "attacker.example") == 403
+        assert _get(port, f"localhost:{port}") == 200
+        assert _get(port, f"{socket.gethostname()}:{port}") == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serving_beyond_loopback_says_so_in_one_line(tmp_path, capsys):
+    from bench.report import serve
+
+    (tmp_path / "index.html").write_text("<p>report</p>")
+    serve(tmp_path, "0.0.0.0", 0, seconds=0.1, announce=lambda url: None)
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("warning: serving on every address")
+    serve(tmp_path, "127.0.0.1", 0, seconds=0.1, announce=lambda url: None)
+    assert capsys.readouterr().err == ""
+
+
+# -- D33, D34: hostile text in the terminal and in Markdown ----------------------------------
+ESCAPES = "\x1b[2J\x1b]0;owned\x07\x1b]8;;http://evil.example\x07click\x1b]8;;\x07"
+OBEYED = ("\x1b", "\x07", "\x00", "\x08", "\u202e", "\x9b")
+
+
+def hostile_run(path: Path, run_id: str = "h", seed: int = 0) -> Path:
+    text = f"torch{ESCAPES}\u202e\x00\x08"
+    return run_file(path, row(framework=text, machine=f"Box{ESCAPES} / Linux", run_id=run_id, seed=seed),
+                    row(framework=text, machine=f"Box{ESCAPES} / Linux", run_id=run_id, status="error",
+                        reason=f"boom {ESCAPES}\u202e\x00\x08 </details> <!--", seed=seed, dtype="bf16"))
+
+
+def test_terminal_escape_sequences_from_files_are_shown_not_obeyed(tmp_path, capsys):
+    """N57: ESC sequences in framework, machine and reason cleared the screen, retitled the
+    window and planted an OSC-8 link through `bench show` and `bench compare`."""
+    a = hostile_run(tmp_path / "a.parquet")
+    b = hostile_run(tmp_path / "b.parquet", run_id="h2", seed=1)
+    for argv in (["show", str(a)], ["show", "--all", str(a)], ["compare", str(a), str(b)]):
+        main(argv)
+        out = capsys.readouterr()
+        for text in (out.out, out.err):
+            assert not any(c in text for c in OBEYED), (argv, [c for c in OBEYED if c in text])
+        assert "\\x1b" in out.out  # shown as text
+
+
+def test_gate_markdown_keeps_no_bidi_override_nul_or_backspace(tmp_path):
+    """N58: the gate's Markdown kept U+202E (visual reversal), NUL and backspace."""
+    a = hostile_run(tmp_path / "a.parquet")
+    b = hostile_run(tmp_path / "b.parquet", run_id="h2", seed=1)
+    md = tmp_path / "s.md"
+    main(["compare", str(a), str(b), "--markdown", str(md)])
+    text = md.read_text()
+    assert not any(c in text for c in OBEYED)
+    assert "\\x1b" in text.replace("&#92;", "\\")
+
+
+def test_doctor_markdown_is_inert_for_hostile_framework_text():
+    """N26: a framework's ImportError put raw </details>, <!--, <img> and a link into the
+    Markdown users paste into an issue."""
+    from bench import doctor
+
+    why = ("ImportError: x </details> ## ✅ all usable <!-- [click](http://evil.example) "
+           f"<img src=x onerror=alert(1)> {ESCAPES}\u202e\x00\x08")
+    text = doctor.render([{"framework": "torch", "backend": "cpu", "found": "no", "why": why}], {"chip": "x"}, "ok")
+    for raw in ("</details>", "<!--", "<img", "](http", "http://", *OBEYED):
+        assert raw not in text, raw
+    assert len(text.splitlines()) == 9  # title, blank, header, blank, table head, rule, one row, blank, verdict
+
+
+def test_results_csv_holds_no_nul(tmp_path):
+    """N58: results.csv kept 436 NULs."""
+    run = run_file(tmp_path / "r.parquet", row(reason="a\x00b", device_name="\x00\x00x"))
+    assert main(["report", str(run), "-o", str(tmp_path / "rep")]) == 0
+    assert b"\x00" not in (tmp_path / "rep" / "data" / "results.csv").read_bytes()
+
+
+def test_a_run_id_with_control_characters_is_refused(tmp_path, capsys):
+    """N20: `--run-id $'a\\nb\\e[31mred'` was accepted and echoed with a raw ESC."""
+    assert main(["run", "-f", "torch", "-w", "stream", "-o", str(tmp_path), "--run-id", "a\nb\x1b[31mred"]) == 2
+    line = one_error_line(capsys)
+    assert "\x1b" not in line and "control characters" in line
+
+
+# -- D40: an empty list names the choices ----------------------------------------------------
+@pytest.mark.parametrize("argv,names", [
+    (["run", "--mode", ""], "eager, compiled"),
+    (["run", "--mode", ","], "eager, compiled"),
+    (["doctor", "-f", ","], "torch, tensorflow, jax, mlx"),
+])
+def test_empty_lists_name_the_choices(argv, names, capsys):
+    """N4: `--mode ''` and `bench doctor -f ,` said "(choose from: ; …)"."""
+    assert main(argv) == 2
+    line = one_error_line(capsys)
+    assert names in line and "choose from: ;" not in line

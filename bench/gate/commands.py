@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from bench.textsafe import markup as escape  # file text: no markup, no terminal escapes
 
 from bench.gate.baseline import BASELINE_DIR, write_baselines
 from bench import safe_write

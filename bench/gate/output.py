@@ -10,11 +10,11 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from rich.markup import escape
 from rich.table import Table
 
 from bench import safe_write
 from bench.fmt import json_finite
+from bench.textsafe import markdown_cell, markup as escape
 from bench.gate.compare import FAILING_VERDICTS, CaseResult, Comparison
 
 STYLE = {"now failing": "bold red", "slower": "bold red", "precision changed": "bold red", "insufficient": "red",
@@ -63,20 +63,7 @@ def rich_table(result: Comparison) -> Table:
     return table
 
 
-MD_CELL_MAX = 200
-# Characters that Markdown or HTML give a meaning (code, emphasis, links, tags, comments,
-# headings, table cells), written as HTML entities: GitHub shows them as the plain character.
-_MD_ENTITIES = {c: f"&#{ord(c)};" for c in "\\`*_[]<>!|~&"}
-
-
-def md_text(value: Any, limit: int = MD_CELL_MAX) -> str:
-    """File-supplied text (a reason, a framework name, params, a path) as inert Markdown on
-    one line: a crafted `reason` with newlines, `</details>` and `<!--` once closed the
-    table, added a fake PASS block and hid every other case."""
-    text = " ".join(str(value).split())  # newlines, tabs, \r, form feeds: one space
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return "".join(_MD_ENTITIES.get(c, c) for c in text).replace("://", "&#58;//")  # no bare autolinks
+md_text = markdown_cell  # the gate's cells, doctor's and any other Markdown: one escaping (bench.textsafe)
 
 
 def markdown(result: Comparison) -> str:
