@@ -23,6 +23,7 @@ if _LOADING:
     signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -32,7 +33,7 @@ from typing import Any, Sequence  # noqa: E402
 
 import pandas as pd  # noqa: E402
 from rich.console import Console
-from rich.markup import escape
+from bench.textsafe import markup as escape, visible  # file text: no markup, no terminal escapes
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -58,6 +59,7 @@ from bench.plan import Case, interleave, plan
 from bench.processes import headline, process_label
 from bench.results import ResultsError, ResultsWriter, load_results
 from bench.runner import Runner, RunConfig, new_run_id, run_references
+from bench.safe_write import OutputRefused
 from bench.summary import NORMAL_CONDITIONS, best_available, describe_params, rank
 from workloads.base import MODES
 
@@ -90,13 +92,14 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but errors are one line (no usage dump) and exit with code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {visible(message)}\n")
         sys.exit(EXIT_USAGE)
 
 
-def _list_of(resolver: Any, kind: str = "", choices: Sequence[str] = ()) -> Any:
+def _list_of(resolver: Any, kind: str, choices: Sequence[str]) -> Any:
     """A comma-separated list; an empty one (`-f ,`, `-d ""`) is an error, not "all":
-    leaving the option out is how to ask for every choice."""
+    leaving the option out is how to ask for every choice. `choices` is required, so the
+    message always names them (`--mode ''` once said "choose from: ;")."""
 
     def parse(text: str) -> list[str]:
         try:
@@ -105,7 +108,7 @@ def _list_of(resolver: Any, kind: str = "", choices: Sequence[str] = ()) -> Any:
             raise argparse.ArgumentTypeError(str(exc)) from None
         if not items:
             raise argparse.ArgumentTypeError(
-                f"empty {kind or 'list'} {text!r} (choose from: {', '.join(choices)}; leave the option out for all)")
+                f"empty {kind} {text!r} (choose from: {', '.join(choices)}; leave the option out for all)")
         return items
 
     return parse
@@ -171,10 +174,11 @@ def _port(text: str) -> int:
 def _run_id(text: str) -> str:
     """A file name under -o (sub-folders allowed), never a path that leaves it."""
     path = Path(text)
-    leaves = not text.strip() or path.is_absolute() or ".." in path.parts or "\0" in text
+    leaves = not text.strip() or path.is_absolute() or ".." in path.parts or visible(text) != text  # NUL, ESC, bidi
     hidden = not path.name or path.name.startswith(".") or text.endswith(("/", "\\"))  # "..parquet": `show` skips it
     if leaves or hidden:
-        raise argparse.ArgumentTypeError(f"expected a name inside the results folder (no '..', not absolute, not hidden), got {text!r}")
+        raise argparse.ArgumentTypeError("expected a name inside the results folder (no '..', not absolute, not hidden, "
+                                         f"no control characters), got {text!r}")
     return text
 
 
@@ -237,7 +241,7 @@ def add_run_parser(sub: Any) -> None:
     run.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto",
                      help="auto: metal on Apple Silicon, else cuda where present, else cpu. "
                      "A backend that is not there is an error for the case, never a fallback")
-    run.add_argument("--mode", type=_list_of(lambda t: resolve_choice("mode", t.strip(), MODES)), action="extend", metavar="MODES",
+    run.add_argument("--mode", type=_list_of(lambda t: resolve_choice("mode", t.strip(), MODES), "mode list", MODES), action="extend", metavar="MODES",
                      help="eager, compiled or both, comma-separated (default both). train_step, lora and generate run "
                      "in each (compiled: torch.compile, mx.compile, tf.function(jit_compile=True), jax.jit); one-op "
                      "workloads are eager only. Modes too slow to set up on a CPU (torch.compile, mx.compile on "
@@ -256,6 +260,10 @@ def add_run_parser(sub: Any) -> None:
                      "apart unbound, 12-69%% bound to two cores); the row's cpus column says what the worker really had")
     run.add_argument("--python", type=_python_map, action="append", default=[], metavar="FW=PATH",
                      help="interpreter for one framework's worker (repeatable)")
+    run.add_argument("--compile-cache", type=_choice("compile cache", ("run", "off")), default="run",
+                     help="run: the run's processes share a persistent JAX compilation cache in <out>/<run-id>.logs/ "
+                     "(the first process compiles, later ones may load: the compile_cache column says so; a "
+                     "JAX_COMPILATION_CACHE_DIR you set is used instead); off: every process compiles cold (default run)")
     run.add_argument("--processes", type=_processes, default=None, metavar="N",
                      help="fresh worker processes per framework, interleaved across frameworks (A1 B1 A2 B2 …); each "
                      "case's figure is the median of its processes' figures with a between-process 95%% interval "
@@ -317,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_show_parser(sub)
     gate_cli.add_parsers(sub)  # compare, baseline, export
     ab_command.add_parser(sub)  # ab: runs both sides, then judges them as compare does
-    doctor.add_parser(sub, _python_map, _choice, _list_of(resolve_framework))  # bench.doctor
+    doctor.add_parser(sub, _python_map, _choice, _list_of(resolve_framework, "framework list", tuple(FRAMEWORKS)))  # bench.doctor
     add_report_parser(sub)
     return parser
 
@@ -424,13 +432,15 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
             hello = worker.receive(config.start_timeout_s, f"starting {spec.name}")
             worker.close()
         except WorkerLost as lost:
-            hello = {"ok": False, "reason": lost.reason}
+            hello = {"ok": False, "status": lost.status, "reason": lost.reason}
         if hello.get("ok"):
             versions = ", ".join(f"{k} {v}" for k, v in hello["versions"].items())
             t.add_row(spec.name, "ok", escape(str(hello["backend"])), escape(str(hello["device_name"])), escape(versions),
                       str(hello.get("threads") or "—"))
         else:
-            t.add_row(spec.name, f"[dim]{escape(str(hello.get('reason')))}[/]", "—", "—", escape(spec.install_hint), "—")
+            # installed, but without the asked-for backend: an install hint would mislead (`bench doctor` says why)
+            hint = spec.install_hint if hello.get("status") == "skipped" else "—"
+            t.add_row(spec.name, f"[dim]{escape(str(hello.get('reason')))}[/]", "—", "—", escape(hint), "—")
     console.print(t)
     return 0
 
@@ -520,6 +530,13 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     )
 
 
+def _with_compile_cache(config: RunConfig, args: argparse.Namespace, results: Path) -> RunConfig:
+    """The run's shared compile cache beside its logs (`--compile-cache run`), or none."""
+    if getattr(args, "compile_cache", "off") != "run":
+        return config
+    return dataclasses.replace(config, compile_cache_dir=results.with_suffix(".logs") / "compile-cache")
+
+
 def _progress(console: Console, total: int) -> tuple[Progress, Any, Any]:
     """The progress bar and the runner's callbacks that drive it (errors printed as they
     happen): apart from cmd_run so it reads as plan, configure, run."""
@@ -551,9 +568,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     run_id = args.run_id or new_run_id()
     # fails here, before any work, if unwritable or if the id names a file this run did not create
     writer = ResultsWriter(args.out / f"{run_id}.parquet")
+    config = _with_compile_cache(config, args, writer.path)
     console.print(escape(f"run {run_id}: {len(cases)} cases × {processes} processes per framework, interleaved, "
                          f"{', '.join(frameworks)} → {writer.path}"))
-    cases = interleave(cases, processes)
+    cases = interleave(cases, processes, environment=lambda c: tuple(sorted(FRAMEWORKS[c.framework].worker_env(c.dtype, args.device).items())))
 
     progress, on_start, on_row = _progress(console, len(cases))
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
@@ -581,7 +599,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
-    df = load_results(args.paths, warn=lambda message: sys.stderr.write(f"bench show: warning: {message}\n"))
+    df = load_results(args.paths, warn=lambda message: sys.stderr.write(f"bench show: warning: {one_line(message)}\n"))
     for machine, part in df.groupby("machine", sort=False):  # rows of one machine rank together, across runs
         runs = ", ".join(map(str, part["run_id"].unique()))
         part = headline(part)  # one row per case and run: the median over its processes
@@ -643,11 +661,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     try:
         return COMMANDS[args.command](args, console)
-    except (UsageError, ResultsError) as exc:
+    except (UsageError, ResultsError, OutputRefused) as exc:
         sys.stderr.write(f"bench {args.command}: error: {one_line(str(exc))}\n")
         return EXIT_USAGE
     except OSError as exc:  # an output that cannot be written (read-only, full, a file in the way)
-        where = f"{exc.filename}: " if exc.filename else ""
+        where = f"{one_line(str(exc.filename))}: " if exc.filename else ""
         sys.stderr.write(f"bench {args.command}: error: {where}{one_line(exc.strerror or str(exc))}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C in report, ab, compare…: one line, the shell's 130 (run says what it saved)
@@ -656,8 +674,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def one_line(text: str) -> str:
-    """Error text from files or the OS, on the single line the contract promises."""
-    return " ".join(text.split())
+    """Error text from files or the OS, on the single line the contract promises, with every
+    control character shown, not obeyed (bench.textsafe)."""
+    return " ".join(visible(text).split())
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from bench import child
 from bench.argtypes import positive_int
 from bench.catalog import format_params
 from bench.gate.compare import SLOWER
@@ -80,12 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"confirm: cannot read {args.summary}: {exc}", file=sys.stderr)
         return 2
-    bench = [sys.executable, "-m", "bench"]
+    bench = child.command(sys.executable, "bench")  # as the worker starts: no module from the working directory
     for g, run in enumerate(runs, 1):  # one run per group, its --runs processes fresh workers (bench.processes)
         cmd = [*bench, "run", "--suite", "quick", *run, *run_options, "--processes", str(args.runs),
                "--out", str(args.out), "--run-id", f"confirm-{g}"]
         print(f"confirm: {' '.join(run)} in {args.runs} fresh processes", flush=True)
-        done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, env=child.environment())
         if done.returncode != 0:  # a failing case is a row, not an exit code: this is a usage error
             return done.returncode
     return 0

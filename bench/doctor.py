@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from bench.frameworks.base import BACKENDS, DEVICE_CHOICES
+from bench.textsafe import markdown_cell
 
 EXIT_USABLE, EXIT_DEGRADED, EXIT_NOTHING = 0, 1, 2
 COLUMNS = ("framework", "backend", "found", "plugin / versions", "device", "barrier", "placement", "bf16", "TF32-class",
@@ -165,12 +166,12 @@ def probe(adapter_path: str, device: str) -> list[dict[str, Any]]:
 
 # -- in the parent -----------------------------------------------------------------------
 def run_probe(spec: Any, device: str, python: str, timeout_s: float = 300.0) -> list[dict[str, Any]]:
-    from bench.machine import REPO_ROOT
+    """One probe process, started as the worker is (bench.child): a numpy.py in the working
+    directory once ran inside it."""
+    from bench import child
 
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
-    env.update(spec.worker_env("fp32", device))
-    cmd = [python, "-m", "bench.doctor", "--probe", spec.adapter, "--device", device]
+    env = child.environment(spec.worker_env("fp32", device))
+    cmd = child.command(python, "bench.doctor", "--probe", spec.adapter, "--device", device)
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
@@ -214,7 +215,11 @@ def target_backend(table: Sequence[Mapping[str, Any]], requested: str = "auto") 
 
 
 def usable(row: Mapping[str, Any]) -> bool:
-    return row.get("found") == "yes" and row.get("barrier_valid") is not False and row.get("placement_ok") is not False
+    """Found, barrier not invalid, and a placement probe that ran (`placement_ok` is set only
+    when it returned; None there means the framework cannot tell, which is not a failure). A
+    probe that raised leaves it unset: that backend is not shown to work."""
+    return (row.get("found") == "yes" and row.get("barrier_valid") is not False
+            and "placement_ok" in row and row["placement_ok"] is not False)
 
 
 def verdict(table: Sequence[Mapping[str, Any]], target: str) -> tuple[int, str]:
@@ -229,8 +234,10 @@ def verdict(table: Sequence[Mapping[str, Any]], target: str) -> tuple[int, str]:
 
 
 def _cell(text: Any) -> str:
-    """Markdown-safe and literal: pipes escaped, newlines flattened."""
-    return str("" if text is None else text).replace("|", "\\|").replace("\n", " ").strip() or "—"
+    """Inert Markdown on one line (bench.textsafe, as the gate's cells): a framework's error
+    text once put a raw `</details>`, `<!--`, an `<img>` and a link into what users paste
+    into an issue, and bidi overrides, NUL and ESC reached the terminal."""
+    return markdown_cell("" if text is None else text, limit=400, emphasis=False).strip() or "—"
 
 
 def render(table: Sequence[Mapping[str, Any]], header: Mapping[str, Any], status: str) -> str:

@@ -11,7 +11,7 @@ flagged check.
 from __future__ import annotations
 
 import pandas as pd
-from rich.markup import escape
+from bench.textsafe import markup as escape  # file text: no markup, no terminal escapes
 from rich.table import Table
 
 from bench.fmt import fmt_num, fmt_time

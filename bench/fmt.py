@@ -53,10 +53,26 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def csv_safe(cell: Any) -> Any:
     """A text cell a spreadsheet shows as text: one starting like a formula gets a leading
     apostrophe (the spreadsheet convention for "this is text"). Numbers pass unchanged,
-    so a negative number stays a number."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
+    so a negative number stays a number. NUL is dropped: spreadsheets and `csv` readers
+    stop at it or refuse the file (a hostile reason once put 436 of them in results.csv)."""
+    if isinstance(cell, str):
+        cell = cell.replace("\x00", "")
+        if cell.startswith(FORMULA_STARTS):
+            return "'" + cell
     return cell
+
+
+def json_finite(value: Any) -> Any:
+    """`value` with every non-finite float (NaN, ±inf, numpy's too) as None, through dicts, lists
+    and tuples: Python's json writes them as NaN/Infinity, which strict parsers (jq, JavaScript's
+    JSON.parse) reject, so an export with one inf sample was unreadable to them."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_finite(v) for v in value]
+    return value
 
 
 def slug(text: str) -> str:

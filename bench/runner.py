@@ -23,9 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from bench import measure
+from bench import child, measure
 from bench.catalog import FRAMEWORKS, FrameworkSpec
-from bench.machine import REPO_ROOT, machine_info
+from bench.machine import machine_info
 from bench.plan import Case, CaseMessage, plan  # noqa: F401  (plan: re-exported for callers that still import it from here)
 from bench.results import ResultsWriter, complete_row
 
@@ -42,6 +42,10 @@ class RunConfig:
     min_start_timeout_s: float = 30.0
     pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
     cpus: tuple[int, ...] = ()  # bind every worker to these CPUs (Linux); () = where the OS puts it
+    # A persistent compile cache shared by the run's processes (JAX's compilation cache): the
+    # first process compiles, the later ones may load; each row's compile_cache says which.
+    # None: none is set up (a JAX_COMPILATION_CACHE_DIR of the user's own is always respected).
+    compile_cache_dir: Path | None = None
 
     @property
     def start_timeout_s(self) -> float:
@@ -52,17 +56,9 @@ class RunConfig:
         return min(self.max_start_timeout_s, max(self.case_timeout_s, self.min_start_timeout_s))
 
 
-# `python -m bench.worker` would put the working directory first on sys.path, so a numpy.py
-# (or torch.py, bench/) lying there would run inside the worker. The bootstrap drops the
-# working directory (and empty entries, which mean it) before anything is imported; the
-# repository root comes from PYTHONPATH, which the runner sets. With --cpus it binds itself
-# (METALBENCH_CPUS) before importing anything, so every thread a framework starts inherits it.
-WORKER_BOOTSTRAP = (
-    "import os, sys; cwd = os.getcwd(); "
-    "c = os.environ.get('METALBENCH_CPUS'); c and os.sched_setaffinity(0, {int(x) for x in c.split(',')}); "
-    "sys.path[:] = [p for p in sys.path if p not in ('', '.') and os.path.abspath(p) != cwd or p == os.environ.get('METALBENCH_ROOT')]; "
-    "sys.argv[0] = 'bench.worker'; import runpy; runpy.run_module('bench.worker', run_name='__main__', alter_sys=True)"
-)
+# The worker starts as every child does (bench.child): no working directory on sys.path, so
+# a numpy.py lying there never runs inside it; with --cpus it binds itself before importing.
+WORKER_BOOTSTRAP = child.bootstrap("bench.worker")
 
 
 MAX_STRAY_LINES = 1000  # non-protocol lines tolerated on a worker's pipe (banners), then it is not one
@@ -82,19 +78,16 @@ class WorkerProcess:
         self.spec = spec
         self.log_path = log_path
         python = config.pythons.get(spec.name, sys.executable)
-        cmd = [python, "-c", WORKER_BOOTSTRAP, "--adapter", spec.adapter, "--framework", spec.name, "--device", config.device]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
-        env["PYTHONUNBUFFERED"] = "1"
-        env["METALBENCH_ROOT"] = str(REPO_ROOT)
-        env["PYTHONSAFEPATH"] = "1"  # Python ≥ 3.11: no working directory on sys.path (the bootstrap covers older)
+        cmd = child.command(python, "bench.worker", "--adapter", spec.adapter, "--framework", spec.name, "--device", config.device)
+        env = child.environment({"PYTHONUNBUFFERED": "1"}, cpus=config.cpus)
         if config.threads:
             cmd += ["--threads", str(config.threads)]
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "PJRT_NPROC"):
                 env[var] = str(config.threads)
-        env.pop("METALBENCH_CPUS", None)  # only --cpus binds a worker, never a stray variable
-        if config.cpus:
-            env["METALBENCH_CPUS"] = ",".join(map(str, config.cpus))
+        if config.compile_cache_dir is not None and "JAX_COMPILATION_CACHE_DIR" not in env:
+            env["JAX_COMPILATION_CACHE_DIR"] = str(Path(config.compile_cache_dir).absolute() / "jax")
+            # JAX keeps only compiles over 1 s by default; the quick suite's take 0.1-10 s each
+            env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
         env.update(env_extra)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")
@@ -316,8 +309,7 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
     from workloads import params_key
 
     rows = []
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+    env = child.environment()
     seen = set()
     for tool, framework in TOOLS.items():
         for case in cases:
@@ -330,7 +322,7 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
             runner.on_start(case)
             started = time.perf_counter()
             try:
-                done = subprocess.run([python, "-m", "bench.reference", tool, params_key(case.params), case.dtype], env=env,
+                done = subprocess.run(child.command(python, "bench.reference", tool, params_key(case.params), case.dtype), env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=runner.config.case_timeout_s)  # fmt: skip
                 found = json.loads(done.stdout.decode().strip().splitlines()[-1]) if done.stdout.strip() else [
                     {"status": "error", "reason": f"{tool} reference died ({_exit_description(done.returncode)})"}]

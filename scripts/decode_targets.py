@@ -10,9 +10,13 @@ Each framework runs in a process of its own (as the suite's workers do), in this
   hf     transformers' generate, dynamic cache (eager) and static cache (its generate
          compiles the decode step), on LlamaForCausalLM of the same shape (bench.reference),
          with the kernels per token of the dynamic cache's decode
-  jax    metalbench's JAX generate (jax.jit)
+  jax    metalbench's JAX generate, eager (skipped at a large shape with its measured
+         estimate, as the suite's worker does) and compiled (jax.jit)
   mlx    metalbench's MLX generate, eager and compiled, and mlx-lm's generate_step, at
          bf16, q8 g64 and q4 g64
+
+  sweep-torch, sweep-jax, sweep-mlx   decode tokens/s at batch 1, 4, 16 and 32, each
+         framework at its best mode (BEST_MODE), with the KV cache each batch needs
 
 then prints one table (tg = decode tokens/s after the first token; pp = prompt tokens/s;
 TTFT) and the targets' verdicts:
@@ -21,7 +25,7 @@ TTFT) and the targets' verdicts:
   MLX tg >= mlx-lm tg at bf16, q8 and q4               JAX tg >= the best bf16 tg of all of them
 
 Usage (from the repository root):
-  python scripts/decode_targets.py [--shape qwen|tiny] [--repeats 3] [--only torch,hf,jax,mlx] [--out DIR]
+  python scripts/decode_targets.py [--shape qwen|tiny] [--repeats 3] [--only torch,hf,jax,mlx,sweep-torch,...] [--out DIR]
 A group whose framework is missing prints why and the others still run. Each child prints
 `RESULT <json>` lines; the parent collects them into DIR/decode_targets.json.
 """
@@ -45,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from workloads.generate import qwen25_05b, tiny  # noqa: E402
 
-GROUPS = ("torch", "hf", "jax", "mlx")
+GROUPS = ("torch", "hf", "jax", "mlx", "sweep-torch", "sweep-jax", "sweep-mlx")
 SHAPES: dict[str, Callable[..., dict[str, Any]]] = {"qwen": qwen25_05b, "tiny": lambda bits=16: tiny(prompt=32, new_tokens=16, bits=bits)}
 
 
@@ -53,17 +57,20 @@ def emit(**row: Any) -> None:
     print("RESULT " + json.dumps(row, default=float), flush=True)
 
 
-def params(shape: str, bits: int = 16) -> dict[str, Any]:
-    return SHAPES[shape](bits=bits)
+def params(shape: str, bits: int = 16, batch: int = 1) -> dict[str, Any]:
+    return {**SHAPES[shape](bits=bits), "batch": batch}
 
 
 # -- metalbench's own paths --------------------------------------------------------------
-def ours(framework: str, mode: str, bits: int, shape: str, repeats: int, profile: Callable[[Any, Any], dict] | None = None) -> None:
+_WEIGHTS: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+def ours(framework: str, mode: str, bits: int, shape: str, repeats: int, profile: Callable[[Any, Any], dict] | None = None,
+         batch: int = 1, group: str | None = None) -> None:
     """One framework's generate through its adapter, as the worker builds it (mode, full
     suite), its figures from generation.py's metrics, plus the timed decode step."""
     import importlib
 
     import bench.frameworks.generation as generation
+    from bench.frameworks.base import Skipped, Unsupported
     from bench import measure
     from bench.catalog import FRAMEWORKS
     from bench.precision import to_storage
@@ -71,16 +78,23 @@ def ours(framework: str, mode: str, bits: int, shape: str, repeats: int, profile
     from workloads import WORKLOADS
 
     generation.PREFILL_REPEATS = generation.GENERATE_REPEATS = repeats
-    label = f"{framework} {mode}" + ("" if bits == 16 else f" q{bits}")
+    label = f"{framework} {mode}" + ("" if bits == 16 else f" q{bits}") + ("" if batch == 1 else f" b{batch}")
+    group = group or framework
     try:
         module, cls = FRAMEWORKS[framework].adapter.split(":")
         adapter = getattr(importlib.import_module(module), cls)(device="auto")
         adapter.set_math_mode("bf16")
         adapter.mode, adapter.suite = mode, "full"
-        p = params(shape, bits)
+        p = params(shape, bits, batch)
+        adapter.check_case_budget("generate", p, "bf16")  # as the worker asks: JAX's eager skip
         workload = WORKLOADS["generate"]
-        rng = np.random.default_rng(case_seed("generate", p, "bf16"))
-        inputs = {k: v if v.dtype.kind in "iu" else to_storage(v, "bf16") for k, v in workload.make_inputs(p, rng).items()}
+        key = (shape, bits)
+        if key not in _WEIGHTS:  # one model per shape and width: a batch sweep redraws only the prompts
+            _WEIGHTS.clear()
+            rng = np.random.default_rng(case_seed("generate", p, "bf16"))
+            _WEIGHTS[key] = {k: v if v.dtype.kind in "iu" else to_storage(v, "bf16") for k, v in workload.make_inputs(p, rng).items()}
+        inputs = dict(_WEIGHTS[key])
+        inputs["prompt"] = np.random.default_rng(batch).integers(0, p["vocab"], size=(batch, p["prompt"] + 1), dtype=np.int64)
         t0 = time.perf_counter()
         prepared = adapter.prepare("generate", p, "bf16", inputs)
         build_s = time.perf_counter() - t0
@@ -92,11 +106,12 @@ def ours(framework: str, mode: str, bits: int, shape: str, repeats: int, profile
         per_call = measure.warm_up(prepared.call, adapter.barrier, measure.Protocol())
         step = measure.time_latency(prepared.call, adapter.barrier, per_call, measure.Protocol(budget_s=1.0))
         row = dict(
-            group=framework, label=label, framework=framework, mode=mode, bits=bits, backend=adapter.backend,
+            group=group, label=label, framework=framework, mode=mode, bits=bits, batch=batch, backend=adapter.backend,
             device=adapter.device_name(), versions=adapter.versions(), implementation=prepared.implementation,
             build_s=build_s, first_call_s=first_call, step_s=step.summary.median,
             cache_vs_recompute_max_rel=m["cache_vs_recompute_max_rel"],
-            **{k: m[k] for k in ("pp_tokens_per_s", "ttft_s", "tg_tokens_per_s", "generate_samples_s", "generate_ci_s", "prefill_samples_s")},
+            **{k: m[k] for k in ("pp_tokens_per_s", "ttft_s", "tg_tokens_per_s", "generate_samples_s", "generate_ci_s", "prefill_samples_s",
+                                 "kv_cache_bytes", "peak_memory_bytes")},
         )  # fmt: skip
         if profile is not None:
             try:
@@ -105,9 +120,11 @@ def ours(framework: str, mode: str, bits: int, shape: str, repeats: int, profile
                 row["profile"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         emit(**row)
         del prepared
+    except (Skipped, Unsupported) as exc:  # a measured, reasoned refusal: the row says why
+        emit(group=group, label=label, framework=framework, mode=mode, bits=bits, batch=batch, error=f"{type(exc).__name__.lower()}: {exc}"[:600])
     except Exception as exc:
         traceback.print_exc()
-        emit(group=framework, label=label, framework=framework, mode=mode, bits=bits, error=f"{type(exc).__name__}: {exc}"[:400])
+        emit(group=group, label=label, framework=framework, mode=mode, bits=bits, batch=batch, error=f"{type(exc).__name__}: {exc}"[:400])
 
 
 def torch_step_profile(prepared: Any, adapter: Any, n: int = 20) -> dict[str, Any]:
@@ -150,7 +167,8 @@ def group_torch(shape: str, repeats: int) -> None:
 
 def group_jax(shape: str, repeats: int) -> None:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    ours("jax", "compiled", 16, shape, repeats)
+    for mode in ("eager", "compiled"):  # eager: skipped at a large shape, with the measured estimate
+        ours("jax", mode, 16, shape, repeats)
 
 
 def group_mlx(shape: str, repeats: int) -> None:
@@ -206,7 +224,24 @@ def _hf_profile(model: Any, p: dict[str, Any], device: str, steps: int = 16) -> 
     return {"device_kernels_per_step": (counts[1][0] - counts[0][0]) / steps, "aten_ops_per_step": (counts[1][1] - counts[0][1]) / steps}
 
 
-CHILDREN = {"torch": group_torch, "hf": group_hf, "jax": group_jax, "mlx": group_mlx}
+SWEEP_BATCHES = (1, 4, 16, 32)
+BEST_MODE = {"torch": "compiled", "jax": "compiled", "mlx": "eager"}  # each framework at its best on the H200 (docs/llm.md)
+
+
+def group_sweep(framework: str) -> Callable[[str, int], None]:
+    """Decode tokens/s at each batch of SWEEP_BATCHES, the framework at its best mode, with
+    the KV cache each batch needs (prompt + new tokens, at bf16)."""
+
+    def run(shape: str, repeats: int) -> None:
+        if framework == "jax":
+            os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        for b in SWEEP_BATCHES:
+            ours(framework, BEST_MODE[framework], 16, shape, repeats, batch=b, group=f"sweep-{framework}")
+
+    return run
+
+
+CHILDREN = {"torch": group_torch, "hf": group_hf, "jax": group_jax, "mlx": group_mlx, **{f"sweep-{fw}": group_sweep(fw) for fw in BEST_MODE}}
 
 
 # -- the parent --------------------------------------------------------------------------
@@ -215,8 +250,9 @@ def run_group(group: str, shape: str, repeats: int, log: Path, timeout_s: float)
     from bench.catalog import FRAMEWORKS
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])), PYTHONUNBUFFERED="1")
-    if group in FRAMEWORKS:  # what the suite's worker for that framework starts with (MLX_ENABLE_TF32=0)
-        env.update(FRAMEWORKS[group].worker_env("bf16"))
+    framework = group.removeprefix("sweep-")
+    if framework in FRAMEWORKS:  # what the suite's worker for that framework starts with (MLX_ENABLE_TF32=0)
+        env.update(FRAMEWORKS[framework].worker_env("bf16"))
     t0 = time.perf_counter()
     with open(log, "ab") as err:
         try:
@@ -236,7 +272,7 @@ def fmt(v: Any, spec: str = ".0f") -> str:
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
-    tg = {r["label"]: r.get("tg_tokens_per_s") for r in rows if r.get("tg_tokens_per_s")}
+    tg = {r["label"]: r.get("tg_tokens_per_s") for r in rows if r.get("tg_tokens_per_s") and r.get("batch", 1) == 1}  # targets are at batch 1
     lines = []
 
     def check(name: str, got: str, want: str, factor: float = 1.0) -> None:
@@ -285,13 +321,15 @@ def main() -> int:
     p = params(args.shape)
     print(f"\nshape {args.shape}: L{p['layers']} d{p['d_model']} H{p['heads']}/{p['kv_heads']} V{p['vocab']}, bf16, batch 1, "
           f"prompt {p['prompt']}, {p['new_tokens']} greedy tokens; medians of {args.repeats}")  # fmt: skip
-    print(f"{'what':<24} {'tg tok/s':>9} {'pp tok/s':>9} {'TTFT ms':>8} {'step ms':>8} {'1st call s':>10}  implementation / error")
+    print(f"{'what':<24} {'tg tok/s':>9} {'pp tok/s':>9} {'TTFT ms':>8} {'step ms':>8} {'1st call s':>10} {'KV MiB':>7} {'peak GiB':>8}  implementation / error")
     for r in rows:
         if "error" in r:
             print(f"{r['label']:<24} {'':>9} {'':>9} {'':>8} {'':>8} {'':>10}  ERROR {r['error']}")
             continue
         print(f"{r['label']:<24} {fmt(r.get('tg_tokens_per_s')):>9} {fmt(r.get('pp_tokens_per_s')):>9} {fmt(r.get('ttft_s', 0) * 1e3, '.1f'):>8} "
-              f"{fmt(r['step_s'] * 1e3 if r.get('step_s') else None, '.2f'):>8} {fmt(r.get('first_call_s'), '.1f'):>10}  {r.get('implementation', '')[:110]}")  # fmt: skip
+              f"{fmt(r['step_s'] * 1e3 if r.get('step_s') else None, '.2f'):>8} {fmt(r.get('first_call_s'), '.1f'):>10} "
+              f"{fmt(r['kv_cache_bytes'] / 2**20 if r.get('kv_cache_bytes') else None, '.1f'):>7} "
+              f"{fmt(r['peak_memory_bytes'] / 2**30 if r.get('peak_memory_bytes') else None, '.2f'):>8}  {r.get('implementation', '')[:90]}")  # fmt: skip
     profiles = [(r["label"], r["profile"]) for r in rows if r.get("profile")]
     if profiles:
         print("\nprofile of one decode step (per step):")

@@ -1,21 +1,27 @@
-"""How long `bench report` takes to render 1,000 rows, how big the page is, and how soon it
-is interactive in headless Chromium (the issue asks for all three).
+"""How long `bench report` takes to render ROWS rows, how big the page is, how soon it is
+interactive, how soon every chart is drawn, and how long sorting the table takes, in
+headless Chromium driven by Playwright (tests/chromium.py: Debian's browser).
 
-Writes synthetic runs (two machines, four frameworks, every chart kind; see
-tests/synthetic.py) to a temporary folder, renders the report from them and prints the
-wall time of the render alone and the size of index.html. Then, where Chromium is
-installed (driven over the DevTools protocol by tests/browser.py, so 390 px is a real
-phone viewport), opens the page three times per width and prints when it became
-interactive (the page stamps `data-report-interactive-ms` on <html> once its matrix,
-filters and the charts in view are live: performance.now(), i.e. since navigation
-started, HTML and plotly.js parsing included) and, with every chart drawn (#selftest=1),
-how many charts there are and how many text overlaps the page found.
+Writes synthetic runs (two machines, four frameworks, every chart kind, repeated runs of
+each machine until ROWS rows; see tests/synthetic.py) to a temporary folder and renders
+the report from them. Then, per width (1400 px and a 390 px phone), it opens the page
+LOADS times in fresh offline contexts and reads the page's own stamps on <html>
+(performance.now(), i.e. since navigation started, HTML and plotly.js parsing included):
 
-Usage: .venv/bin/python scripts/report_timing.py [ROWS]
+* interactive: the matrix, filters and the charts in view are live;
+* every chart: with `#selftest=1` the page draws every chart it has (the drill-in of one
+  case included) and stamps when the last one is done, with its text-overlap and
+  stacked-bar checks;
+* sort: one click on the table's "median" header, timed in the page around the click
+  (the sort is synchronous) plus the layout it forces.
+
+Prints one table, medians with [min–max]. Usage:
+    .venv/bin/python scripts/report_timing.py [ROWS] [--loads N]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -27,38 +33,78 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: `tests` is a package
 
 from bench.report import build_report  # noqa: E402
-from tests.browser import Chromium, find_chromium  # noqa: E402
+from tests.chromium import context_args, find_chromium, launch_args  # noqa: E402
 from tests.synthetic import write_synthetic  # noqa: E402
 
-def main(n_rows: int = 1000) -> None:
+STAMP = "document.documentElement.dataset"
+SORT = """(function () {
+  const th = Array.from(document.querySelectorAll('#all-rows thead th')).find(function (h) { return h.textContent === 'median'; });
+  const start = performance.now(); th.click(); void document.body.offsetHeight;
+  return performance.now() - start; })()"""
+
+
+def spread(values: list[float], unit: str = "ms") -> str:
+    return f"{statistics.median(values):,.0f} {unit} [{min(values):,.0f}–{max(values):,.0f}]"
+
+
+def measure(browser, url: str, width: int, loads: int) -> dict[str, object]:
+    interactive, drawn, sorts, problems = [], [], [], []
+    charts = overlaps = stacked = 0
+    for _ in range(loads):
+        context = browser.new_context(**context_args(width))
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(url)
+        page.wait_for_function(f"{STAMP}.reportInteractiveMs", timeout=300_000)
+        interactive.append(float(page.evaluate(f"{STAMP}.reportInteractiveMs")))
+        page.wait_for_function("document.querySelectorAll('#all-rows tbody tr').length > 0", timeout=300_000)
+        sorts.append(float(page.evaluate(SORT)))
+        context.close()
+        context = browser.new_context(**context_args(width))
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(url + "#selftest=1")
+        page.wait_for_function(f"{STAMP}.reportOverlaps && document.getElementById('selftest').textContent", timeout=300_000)
+        drawn.append(float(page.evaluate(f"{STAMP}.reportSelftestMs")))
+        result = json.loads(page.evaluate("document.getElementById('selftest').textContent"))
+        charts, overlaps, stacked = result["drawn"], len(result["overlaps"]) + len(result["clipped"]), len(result["stacked"])
+        context.close()
+    return {"width": width, "interactive": interactive, "drawn": drawn, "sorts": sorts, "charts": charts,
+            "overlaps": overlaps, "stacked": stacked, "problems": len(problems)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="?", type=int, default=1355, help="synthetic rows (default 1355)")
+    parser.add_argument("--loads", type=int, default=3, help="page loads per width and measure (default 3)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        files = write_synthetic(Path(tmp) / "results", n_rows)
+        files = write_synthetic(Path(tmp) / "results", args.rows)
         start = time.perf_counter()
         index = build_report([Path(tmp) / "results"], Path(tmp) / "report")
         elapsed = time.perf_counter() - start
-        size = index.stat().st_size
-        print(f"rendered {n_rows} rows from {len(files)} files in {elapsed:.2f} s: index.html {size / 1e6:.2f} MB "
-              f"(plotly.js 1.50 MB of it); load average {os.getloadavg()[0]:.1f}")
+        print(f"rendered {args.rows} rows from {len(files)} files in {elapsed:.2f} s: index.html "
+              f"{index.stat().st_size / 1e6:.2f} MB (plotly.js 1.50 MB of it); load average {os.getloadavg()[0]:.1f}")
         binary = find_chromium()
         if binary is None:
-            print("chromium not installed: no browser timing")
+            print("chromium not installed (apt-get install chromium): no browser timing")
             return
-        url = index.resolve().as_uri()
-        with Chromium(binary) as browser:
-            for width in (1400, 390):
-                times = []
-                for _ in range(3):
-                    page = browser.page(width, 900)
-                    times.append(int(page.open(url, "document.documentElement.dataset.reportInteractiveMs")))
-                    marks = json.loads(page.evaluate("document.documentElement.dataset.reportMarks"))
-                    page.send("Page.close")
-                page = browser.page(width, 900)
-                result = json.loads(page.open(url + "#selftest=1", "document.documentElement.dataset.reportOverlaps && "
-                                              "document.getElementById('selftest').textContent"))
-                print(f"{width} px: interactive after {statistics.median(times)} ms (median of {times}; last load's "
-                      f"marks {marks}); every chart drawn: {result['drawn']}/{result['charts']} charts, "
-                      f"{len(result['overlaps'])} text overlaps, console problems {len(page.console_problems())}")
-        print(f"load average after: {os.getloadavg()[0]:.1f}")
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(**launch_args(binary))
+            results = [measure(browser, index.resolve().as_uri(), width, args.loads) for width in (1400, 390)]
+            browser.close()
+    print(f"\n| width | interactive | every chart drawn | charts | overlaps | stacked bars | sort by median | console |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['width']} px | {spread(r['interactive'])} | {spread(r['drawn'])} | {r['charts']} | {r['overlaps']} "
+              f"| {r['stacked']} | {spread(r['sorts'])} | {r['problems']} |")
+    print(f"\n{args.loads} loads per cell; times since navigation start (sort: in the page, around the click). "
+          f"Load average after: {os.getloadavg()[0]:.1f}")
+
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    main()

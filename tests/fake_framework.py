@@ -142,3 +142,11 @@ class CompilingAdapter(FakeAdapter):
             return a @ b
 
         return Prepared(call, f"fake.compile(numpy.matmul), compiled {state['compiled']}x before the first call", mode="compiled")
+
+
+class PlacementProbeFailsAdapter(FakeAdapter):
+    """Its placement probe raises (a plugin whose arrays cannot say where they live): the
+    doctor must not count that backend as shown to work."""
+
+    def placement(self, out: Any) -> Any:
+        raise RuntimeError("device of the output unknown")

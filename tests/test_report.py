@@ -1,21 +1,17 @@
-"""The HTML report: the page's data from a synthetic fixture (tests/synthetic.py), the CLI,
-the server, and a real headless Chromium at desktop and phone widths that must draw every
-chart with no console errors and no two text elements of a chart overlapping."""
+"""The HTML report: the page's data from a synthetic fixture (tests/synthetic.py), the CLI
+and the server. The page in a real browser: tests/test_report_browser.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
-import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pyarrow.compute as pc
@@ -27,7 +23,6 @@ from bench.report import build_report, start_server
 from bench.report.data import queue_curve
 from bench.report.labels import case_label
 from bench.report.payload import _samples, embed
-from tests.browser import Chromium, find_chromium
 from tests.synthetic import HOSTILE, MACHINES, write_synthetic
 
 
@@ -333,87 +328,3 @@ def test_cli_serve_prints_its_address_and_stops_on_its_own(results_dir: Path, tm
     finally:
         if proc.poll() is None:
             proc.kill()
-
-
-# -- a real browser ---------------------------------------------------------------------------
-SELFTEST_DONE = "document.documentElement.dataset.reportOverlaps && document.getElementById('selftest').textContent"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Chromium]:
-    """Headless Chromium if installed (.ci/run installs Debian's package); skipped without it."""
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run does)")
-    with Chromium(binary) as chromium:
-        yield chromium
-
-
-def _selftest(browser: Chromium, url: str, width: int) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """Open the page with #selftest: it draws every chart, checks them and stamps the outcome."""
-    page = browser.page(width, 900)
-    result = json.loads(page.open(url, SELFTEST_DONE))
-    attrs = page.evaluate("Object.assign({}, document.documentElement.dataset)")
-    return attrs, result, page.console_problems()
-
-
-def _png_size(path: Path) -> tuple[int, int]:
-    head = path.read_bytes()[:24]
-    assert head[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", head[16:24])
-
-
-@pytest.mark.parametrize("width", [1400, 390])
-def test_chromium_draws_every_chart_without_errors_or_overlapping_text(browser: Chromium, report: Path, tmp_path: Path,
-                                                                       width: int) -> None:
-    attrs, result, console = _selftest(browser, report.resolve().as_uri() + "#selftest=1", width)
-    assert "reportErrors" not in attrs, attrs.get("reportLastError")
-    assert console == []  # the page logs nothing; anything here is an error or an uncaught exception
-    assert attrs["reportRendered"] == "ok" and result["drawn"] == result["charts"] > 20
-    assert result["overlaps"] == []
-    assert {"measure", "samples", "memory", "standing", "machines", "roofline", "loss",
-            "timings", "first-call", "queue-curve"} <= set(result["kinds"])  # the drill-in is open in selftest
-    assert result["tableRows"] == len(page_data(report.read_text())["records"])
-    assert result["width"] == width  # laid out at that width: a phone is really 390 px wide
-
-    page = browser.page(width, 1600)
-    page.open(report.resolve().as_uri(), "document.documentElement.dataset.reportInteractiveMs")
-    shot = page.screenshot(tmp_path / f"report-{width}.png")
-    assert _png_size(shot) == (width, 1600) and shot.stat().st_size > 40_000  # a page, not a blank
-    assert page.console_problems() == []
-    if os.environ.get("REPORT_SCREENSHOT_DIR"):
-        shutil.copy(shot, Path(os.environ["REPORT_SCREENSHOT_DIR"]) / shot.name)
-
-
-def test_the_view_is_in_the_address(browser: Chromium, report: Path) -> None:
-    url = report.resolve().as_uri()
-    _, everything, _ = _selftest(browser, url + "#selftest=1", 1400)
-    machine = MACHINES[1].machine
-    view = f"machine={urllib.parse.quote(machine)}&dtype=fp16&mode=eager&timing=queued&selftest=1"
-    _, narrowed, console = _selftest(browser, url + "#" + view, 1400)
-    assert console == [] and narrowed["overlaps"] == []
-    assert narrowed["state"] | {"case": ""} == {"machine": machine, "dtype": "fp16", "mode": "eager", "timing": "queued",
-                                                "case": ""}
-    assert 0 < narrowed["matrixCells"] < everything["matrixCells"]
-    assert 0 < narrowed["tableShown"] < narrowed["tableRows"]  # the filters apply to the table too
-
-
-def test_a_click_on_a_cell_opens_its_case_and_puts_it_in_the_address(browser: Chromium, report: Path) -> None:
-    page = browser.page(1400, 900)
-    page.open(report.resolve().as_uri(), "document.documentElement.dataset.reportInteractiveMs")
-    group = page.evaluate("(function () { const b = document.querySelector('#matrix td.c-ok button');"
-                          " b.click(); return b.dataset.group; })()")
-    assert page.wait("!document.getElementById('detail').hidden && location.hash")  == f"#case={group}"
-    assert page.wait("document.querySelectorAll('#detail .plot[data-rendered]').length >= 2")
-    assert page.console_problems() == []
-
-
-def test_best_available_shows_each_framework_at_its_fastest_mode_named(browser: Chromium, report: Path) -> None:
-    page = browser.page(1400, 900)
-    page.open(report.resolve().as_uri() + "#mode=best", "document.documentElement.dataset.reportInteractiveMs")
-    cells = page.evaluate("Array.from(document.querySelectorAll('#matrix table[data-workload=train_step] td.c-ok'))"
-                          ".map(function (td) { return td.querySelector('small.mode').textContent; })")
-    eager_lines = page.evaluate("document.querySelectorAll('#matrix table[data-workload=train_step] tbody tr').length")
-    assert set(cells) == {"eager", "compiled"}  # torch and jax at their compiled best, mlx eager: named
-    assert eager_lines == 2  # one line per machine's case, not one per mode
-    assert page.console_problems() == []

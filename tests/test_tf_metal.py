@@ -115,3 +115,29 @@ def test_on_cpu_nothing_counts_as_a_host_fallback():
     with adapter.observing_placement():
         out = fn(a)
     assert adapter.placement(out).summary == "ok: outputs on device:CPU:0, selected CPU"
+
+
+@pytest.mark.parametrize("workload", ["train_step", "lora"])  # generate pins its per-call token inputs already, so it raised before too
+def test_an_eager_step_runs_on_the_selected_device_so_a_missing_kernel_is_unsupported(workload):
+    """Finding 4 for eager rows: an eager op without an explicit device goes wherever it has a
+    kernel, and TF records that in the run metadata only the first time the kernel is created in
+    a worker (metal-check-2026-12-03.md §2 item 4, on TF 2.21), so a later eager case's Einsum ran
+    on the host of a "GPU" row unseen. Here the step is built on this machine's CPU, then the
+    adapter selects "GPU:0", for which this TensorFlow registers no kernel at all, as
+    tensorflow-metal registers none for Einsum. The old eager step ran on the CPU and returned a
+    loss; now its first op raises TF's own "Could not satisfy device specification ...
+    enable_soft_placement=0" (EagerContext::SelectDevice) and the row is unsupported."""
+    from workloads import WORKLOADS
+
+    spec = WORKLOADS[workload]
+    params = spec.cases("quick")[0]
+    inputs = spec.make_inputs(params, np.random.default_rng(0))
+    adapter = tf_adapter.TensorFlowAdapter(device="cpu")  # soft placement off, as on every backend
+    adapter.mode = "eager"
+    prepared = adapter.prepare(workload, params, "fp32", inputs)
+    adapter.backend, adapter.device = "metal", "/GPU:0"
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        prepared.call()
+    why = adapter.unsupported_reason(raised.value)
+    assert why.startswith("TensorFlow on metal: Could not satisfy device specification '/job:localhost/replica:0/task:0/device:GPU:0'")
+    assert "enable_soft_placement=0" in why

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from bench.textsafe import markup as escape  # file text: no markup, no terminal escapes
 
 from bench.gate.baseline import BASELINE_DIR, write_baselines
-from bench.paths import output_dir_problem, output_file_problem
+from bench import safe_write
+from bench.paths import output_dir_problem
 from bench.gate.compare import FIGURES, METRICS, Comparison, GateConfig, compare_paths, parse_threshold
 from bench.results import ResultsError, load_results
 
@@ -55,7 +56,8 @@ def names_of(resolver: Any) -> Any:
 
 
 def _output_file(text: str) -> Path:
-    problem = output_file_problem(Path(text))
+    """Checked at parse time, before any work: a file bench did not write is never replaced."""
+    problem = safe_write.problem(Path(text))
     if problem:
         raise argparse.ArgumentTypeError(problem)
     return Path(text)
@@ -119,14 +121,25 @@ def config_from_args(args: argparse.Namespace) -> GateConfig:
                       candidate_spread=args.spread == "both")
 
 
-def report_comparison(result: Comparison, args: argparse.Namespace, console: Console) -> int:
+def check_outputs(args: argparse.Namespace, inputs: list[Path]) -> None:
+    """--markdown/--json that name an input (`bench compare A B --json B`) are refused before
+    the comparison, not after it has replaced a measured run."""
+    for path in (args.markdown, args.json):
+        if path is not None:
+            safe_write.check(path, inputs)
+    if args.markdown is not None and args.json is not None and safe_write.same_file(args.markdown, args.json):
+        raise safe_write.OutputRefused(f"--markdown and --json both name {args.json}: choose two files")
+
+
+def report_comparison(result: Comparison, args: argparse.Namespace, console: Console,
+                      inputs: list[Path] | None = None) -> int:
     from bench.gate.output import rich_table, write_json, write_markdown
 
     console.print(rich_table(result))
     if args.markdown:
-        write_markdown(result, args.markdown)
+        write_markdown(result, args.markdown, inputs or ())
     if args.json:
-        write_json(result, args.json)
+        write_json(result, args.json, inputs or ())
     for note in result.notes:  # settings that differ between the sides (threads, CPUs): said beside the verdict
         console.print(escape(f"warning: {note}"))  # stdout: an exit 2 keeps its one stderr line
     console.print(result.headline)
@@ -136,7 +149,9 @@ def report_comparison(result: Comparison, args: argparse.Namespace, console: Con
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    return report_comparison(compare_paths(args.baseline, args.candidate, config_from_args(args)), args, console)
+    inputs = [*args.baseline, *args.candidate]
+    check_outputs(args, inputs)
+    return report_comparison(compare_paths(args.baseline, args.candidate, config_from_args(args)), args, console, inputs)
 
 
 def cmd_baseline(args: argparse.Namespace, console: Console) -> int:
@@ -148,10 +163,11 @@ def cmd_baseline(args: argparse.Namespace, console: Console) -> int:
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     from bench.gate.export import write_pytest_benchmark
 
+    safe_write.check(args.pytest_benchmark, args.paths)  # `export --pytest-benchmark R.parquet R.parquet` once replaced the run
     df = load_results(args.paths)
     if df.empty:
         raise ResultsError(f"no result rows in {', '.join(map(str, args.paths))}")
-    n = write_pytest_benchmark(df, args.pytest_benchmark)
+    n = write_pytest_benchmark(df, args.pytest_benchmark, args.paths)
     console.print(f"{n} benchmarks → {args.pytest_benchmark} (read with: pytest-benchmark compare {args.pytest_benchmark})")
     return 0
 

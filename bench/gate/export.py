@@ -11,11 +11,13 @@ import json
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
+from bench import safe_write
+from bench.fmt import json_finite
 from bench.summary import describe_params
 
 PYTEST_BENCHMARK_VERSION = "5.1.0"  # the JSON layout written; read by pytest-benchmark ≥ 3.1
@@ -47,6 +49,10 @@ def _benchmarks(row: pd.Series) -> list[dict[str, Any]]:
         samples = row.get(f"{kind}_samples_s")
         if row["status"] != "ok" or samples is None or len(samples) == 0:
             continue
+        samples = np.asarray(samples, dtype=float)
+        samples = samples[np.isfinite(samples)]  # an inf/NaN sample is no time: JSON cannot hold it either
+        if samples.size == 0:
+            continue
         param = f"{row['framework']}-{row['backend']}-{row['dtype']}-{kind}"
         group = f"{row['workload']} {describe_params(row['params'])} {row['dtype']} {kind}"
         out.append({
@@ -59,7 +65,7 @@ def _benchmarks(row: pd.Series) -> list[dict[str, Any]]:
             "extra_info": {"effective_precision": row.get("effective_precision"), "correct": bool(row.get("correct")),
                            "workload_hash": row.get("workload_hash"), "run_id": row.get("run_id")},
             "options": {"timer": "perf_counter", "min_rounds": None, "max_time": None, "warmup": True},
-            "stats": _stats(np.asarray(samples, dtype=float), int(row.get(f"{kind}_inner_loops") or 1)),
+            "stats": _stats(samples, int(row.get(f"{kind}_inner_loops") or 1)),
         })
     return out
 
@@ -77,9 +83,9 @@ def to_pytest_benchmark(df: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def write_pytest_benchmark(df: pd.DataFrame, path: Path) -> int:
-    """Writes the JSON; returns how many benchmarks it holds."""
-    doc = to_pytest_benchmark(df)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, default=str))
+def write_pytest_benchmark(df: pd.DataFrame, path: Path, inputs: Iterable[Path | str] = ()) -> int:
+    """Writes strict JSON (no NaN/Infinity: jq and JavaScript reject them), never over one of
+    `inputs` or a file bench did not write; returns how many benchmarks it holds."""
+    doc = json_finite(to_pytest_benchmark(df))
+    safe_write.write_text(path, json.dumps(doc, indent=2, default=str, allow_nan=False), inputs)
     return len(doc["benchmarks"])

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from rich.markup import escape
 from rich.table import Table
 
+from bench import safe_write
+from bench.fmt import json_finite
+from bench.textsafe import markdown_cell, markup as escape
 from bench.gate.compare import FAILING_VERDICTS, CaseResult, Comparison
 
 STYLE = {"now failing": "bold red", "slower": "bold red", "precision changed": "bold red", "insufficient": "red",
@@ -61,20 +63,7 @@ def rich_table(result: Comparison) -> Table:
     return table
 
 
-MD_CELL_MAX = 200
-# Characters that Markdown or HTML give a meaning (code, emphasis, links, tags, comments,
-# headings, table cells), written as HTML entities: GitHub shows them as the plain character.
-_MD_ENTITIES = {c: f"&#{ord(c)};" for c in "\\`*_[]<>!|~&"}
-
-
-def md_text(value: Any, limit: int = MD_CELL_MAX) -> str:
-    """File-supplied text (a reason, a framework name, params, a path) as inert Markdown on
-    one line: a crafted `reason` with newlines, `</details>` and `<!--` once closed the
-    table, added a fake PASS block and hid every other case."""
-    text = " ".join(str(value).split())  # newlines, tabs, \r, form feeds: one space
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return "".join(_MD_ENTITIES.get(c, c) for c in text).replace("://", "&#58;//")  # no bare autolinks
+md_text = markdown_cell  # the gate's cells, doctor's and any other Markdown: one escaping (bench.textsafe)
 
 
 def markdown(result: Comparison) -> str:
@@ -106,21 +95,11 @@ def markdown(result: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+def write_json(result: Comparison, path: Path, inputs: Iterable[Path | str] = ()) -> None:
+    """Every case as strict JSON (no NaN/Infinity), never over an input or a file bench did not write."""
+    text = json.dumps(json_finite(result.to_dict()), indent=2, default=str, allow_nan=False)
+    safe_write.write_text(path, text, inputs)
 
 
-def write_json(result: Comparison, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_clean(result.to_dict()), indent=2, default=str))
-
-
-def write_markdown(result: Comparison, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown(result))
+def write_markdown(result: Comparison, path: Path, inputs: Iterable[Path | str] = ()) -> None:
+    safe_write.write_text(path, markdown(result), inputs)

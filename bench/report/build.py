@@ -23,6 +23,7 @@ from typing import Any, Iterable
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bench import safe_write
 from bench.fmt import csv_safe
 from bench.paths import output_dir_problem
 from bench.report import sections
@@ -45,17 +46,30 @@ def write_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> li
     """Copies of the input parquet files and one CSV of every row; returns the download links.
 
     The CSV leaves out the raw-sample list columns (they are in the parquet files) so it
-    opens in a spreadsheet.
+    opens in a spreadsheet. Staged, then swapped in (see `stage_data` and `swap_in`).
     """
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".data-", dir=data_dir.parent))
-    staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the downloads from a web server
+    staging, links = stage_data(rows, sources, data_dir)
     try:
-        links = _fill_data(rows, sources, staging)
-        _swap_in(staging, data_dir)
+        swap_in(staging, data_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return links
+
+
+def stage_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> tuple[Path, list[dict[str, str]]]:
+    """The new data/ complete in a hidden folder beside it, with its manifest (so the next
+    report knows bench wrote every file in it). A full disk fails here, before anything of
+    the old report is touched, and leaves no staging folder behind."""
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".data-", dir=data_dir.parent))
+    try:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the downloads from a web server
+        links = _fill_data(rows, sources, staging)
+        safe_write.write_manifest(staging, {p.name: safe_write.sha256_file(p) for p in staging.iterdir()})
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging, links
 
 
 def _umask() -> int:
@@ -64,12 +78,28 @@ def _umask() -> int:
     return mask
 
 
+def copy_name(src: Path, used: set[str]) -> str:
+    """A name in data/ no other copy has: the file's own, then with its folder's name, then
+    numbered. Three inputs called x.parquet once left two copies (the third overwrote one),
+    and re-rendering from data/ silently lost a run."""
+    for name in (src.name, f"{src.parent.name}-{src.name}" if src.parent.name else src.name):
+        if name not in used and name not in RESERVED:
+            return name
+    n = 2
+    while (name := f"{src.stem}-{n}{src.suffix}") in used:
+        n += 1
+    return name
+
+
+RESERVED = frozenset({"results.csv", safe_write.MANIFEST})
+
+
 def _fill_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> list[dict[str, str]]:
     links = []
     used: set[str] = set()
     for src in dict.fromkeys(sources):
         src_path = Path(src)
-        name = src_path.name if src_path.name not in used else f"{src_path.parent.name}-{src_path.name}"
+        name = copy_name(src_path, used)
         used.add(name)
         shutil.copy2(src_path, data_dir / name)
         links.append({"href": f"data/{name}", "label": name})
@@ -79,20 +109,47 @@ def _fill_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> li
     return links
 
 
-def _swap_in(staging: Path, data_dir: Path) -> None:
+def legacy_data(folder: Path) -> bool:
+    """A data/ an older bench wrote (before the manifest): beside a bench report's index.html,
+    holding nothing but results.csv and parquet copies."""
+    names = [p for p in folder.iterdir()]
+    return (is_bench_page(folder.parent / "index.html") and any(p.name == "results.csv" for p in names)
+            and all(p.is_file() and not p.is_symlink() and (p.name == "results.csv" or p.suffix == ".parquet")
+                    for p in names))
+
+
+def is_bench_page(path: Path) -> bool:
+    """An index.html a bench report wrote (its generator tag), e.g. before the manifest existed."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        return GENERATOR_TAG in fh.read(4096)
+
+
+GENERATOR_TAG = b'<meta name="generator" content="metalbench report">'
+
+
+def swap_in(staging: Path, data_dir: Path) -> None:
     """Put the new data/ in place of the old one only once it is complete. The inputs may
     live in the old data/ (`bench report reports/data` re-renders a report from its own
     copies, as the README suggests): they were copied into `staging` first, so replacing
-    the old folder loses nothing. (It used to be deleted before the copy: the inputs went.)"""
+    the old folder loses nothing. A data/ bench did not write (safe_write.folder_problem)
+    is refused, never replaced: `-o` a project folder once deleted its data/."""
+    why = safe_write.folder_problem(data_dir, replaceable=legacy_data)
+    if why:
+        raise ReportError(why)
     old = None
-    if data_dir.exists() or data_dir.is_symlink():
-        if not data_dir.is_dir() or data_dir.is_symlink():
-            raise ReportError(f"{data_dir} is not a folder bench wrote; move it away first")
+    if data_dir.exists():
         old = Path(tempfile.mkdtemp(prefix=".data-old-", dir=data_dir.parent))
         data_dir.rename(old / "data")
-    staging.rename(data_dir)
+    try:
+        staging.rename(data_dir)
+    except OSError:
+        if old is not None:
+            (old / "data").rename(data_dir)  # put the old one back: the page still links to it
+        raise
     if old is not None:
-        shutil.rmtree(old)  # ours alone: stale copies from an earlier report would mislead
+        shutil.rmtree(old)  # bench's own copies from an earlier report: stale ones would mislead
 
 
 def _static(name: str) -> str:
@@ -112,12 +169,28 @@ def render(context: dict[str, Any]) -> str:
         plotly_js=_inline_script(PLOTLY.read_text(encoding="utf-8")))
 
 
-def build_report(paths: Iterable[Path | str], out_dir: Path | str, warn: Warn = lambda message: None) -> Path:
-    """Render the report of every results file under `paths` into `out_dir`/index.html."""
-    out_dir = Path(out_dir)
-    problem = output_dir_problem(out_dir)  # before the charts are drawn, not after
+def output_problem(out_dir: Path) -> str | None:
+    """Why the report cannot go to `out_dir`, asked before the charts are drawn: unwritable,
+    a file, or an index.html or data/ there that bench did not write."""
+    problem = output_dir_problem(out_dir)
     if problem is None and out_dir.exists() and not out_dir.is_dir():
         problem = f"cannot write the report to {out_dir}: it is a file"
+    if problem is None:
+        problem = safe_write.problem(out_dir / "index.html", replaceable=is_bench_page)
+    if problem is None and (out_dir / "data").exists():
+        problem = safe_write.folder_problem(out_dir / "data", replaceable=legacy_data)
+    return problem
+
+
+def build_report(paths: Iterable[Path | str], out_dir: Path | str, warn: Warn = lambda message: None) -> Path:
+    """Render the report of every results file under `paths` into `out_dir`/index.html.
+
+    Nothing of an earlier report is touched until the new one is complete: data/ is staged
+    and the page rendered first, then data/ is swapped in and the page renamed over the old
+    one. A full disk on the way leaves the old report as it was and nothing half-written
+    (it once left a new data/ beside the old page, and a partial hidden page)."""
+    out_dir = Path(out_dir)
+    problem = output_problem(out_dir)
     if problem:
         raise ReportError(problem)
     loaded = load(paths, warn)
@@ -135,10 +208,26 @@ def build_report(paths: Iterable[Path | str], out_dir: Path | str, warn: Warn = 
         "runs": payload["runs"],
         "workloads": payload["workloads"],
         "data_json": embed(payload),
-        "downloads": write_data(rows.drop(columns=list(DERIVED_LISTS)), rows["source"], out_dir / "data"),
     }
+    staging, context["downloads"] = stage_data(rows.drop(columns=list(DERIVED_LISTS)), rows["source"], out_dir / "data")
     index = out_dir / "index.html"
-    tmp = index.with_name(".index.html.tmp")
-    tmp.write_text(render(context), encoding="utf-8")
-    tmp.replace(index)  # a browser reloading mid-build never sees half a page
+    try:
+        page = render(context).encode("utf-8")
+        safe_write.check(index, replaceable=is_bench_page)  # again: it may have appeared while the charts were drawn
+        fd, tmp = tempfile.mkstemp(prefix=".index.html.", suffix=".tmp", dir=out_dir)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
+                fh.write(page)
+                fh.flush()
+                os.fsync(fh.fileno())
+            swap_in(staging, out_dir / "data")
+            os.replace(tmp, index)  # a browser reloading mid-build never sees half a page
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or str(index)) from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        safe_write.record(index)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return index

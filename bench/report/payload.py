@@ -27,6 +27,8 @@ from bench.fmt import slug
 from bench.report.data import comparable
 from bench.report.measures import Measure, measure_values, measures_for
 from bench.report.peaks import Roofs, roofs_for
+from bench.report.runs import NEWEST, newest_of_each_case
+from bench.summary import rank
 from workloads import WORKLOADS
 
 # One run's like-with-like group: a framework is compared with the other frameworks of the
@@ -211,11 +213,14 @@ def _key(r: Record, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(_text(r[k]) for k in names)
 
 
-def groups(records: list[Record]) -> list[dict[str, Any]]:
-    """The like-with-like groups, each with one cell per framework that ran the case."""
+def groups(records: list[Record | None]) -> list[dict[str, Any]]:
+    """The like-with-like groups, each with one cell per framework that ran the case; a
+    record that is None takes no part (its index still names the same page row)."""
     ranked: dict[tuple, list[int]] = {}
     others: dict[tuple, list[int]] = {}
     for i, r in enumerate(records):
+        if r is None:
+            continue
         if r["not_ranked"] == "":
             ranked.setdefault(_key(r, GROUP_KEYS), []).append(i)
         else:
@@ -253,6 +258,19 @@ def groups(records: list[Record]) -> list[dict[str, Any]]:
             out.append(_group(key, first, unranked_cells(case_key, set())))
     out.sort(key=lambda g: (g["machine"], g["run"], g["workload"], g["flops"] or 0, g["case"], g["dtype"], g["mode"],
                             g["timing"], g["conditions"]))
+    return out
+
+
+def all_groups(records: list[Record], latest: list[bool]) -> list[dict[str, Any]]:
+    """Each run's groups (ranked within the run: the run selector's views) and the default
+    view's groups (run NEWEST): per machine, each case at the newest run that measured it,
+    ranked against the other frameworks' newest figures of the same machine."""
+    view = pd.DataFrame([r for r, keep in zip(records, latest) if keep])
+    ranked = rank(view).to_dict("records") if len(view) else []
+    it = iter(ranked)
+    newest = [{**r, **{k: v for k, v in next(it).items() if k in ("rank", "vs_best", "not_ranked")}, "run_id": NEWEST}
+              if keep else None for r, keep in zip(records, latest)]
+    out = groups(records) + groups(newest)
     for i, g in enumerate(out):
         g["id"] = f"g{i}"
     return out
@@ -284,15 +302,16 @@ def build_payload(rows: pd.DataFrame, colours: dict[str, str]) -> dict[str, Any]
                             na_position="last", kind="stable")
     records = rows.to_dict("records")
     workloads, values = workloads_view(records)
-    table = [[get(r) for _, get in ROW_FIELDS] + [values[i]] for i, r in enumerate(records)]
+    latest = newest_of_each_case(rows).tolist()
+    table = [[get(r) for _, get in ROW_FIELDS] + [values[i], latest[i]] for i, r in enumerate(records)]
     return {
         "colours": colours,
         "frameworks": sorted(colours),
         "machines": sorted(rows["machine"].dropna().unique().tolist()),
         "workloads": workloads,
-        "columns": [name for name, _ in ROW_FIELDS] + ["measures"],
+        "columns": [name for name, _ in ROW_FIELDS] + ["measures", "latest"],
         "rows": table,
-        "groups": groups(records),
+        "groups": all_groups(records, latest),
         "roofs": roofs_view(rows),
         "filters": {
             "machine": sorted(rows["machine"].dropna().unique().tolist()),

@@ -36,6 +36,18 @@ _platform_backend = plugins.backend_of
 _PLUGIN_REFUSALS = ("failed to legalize", "not supported", "unsupported", "UNIMPLEMENTED", "not implemented")
 
 
+def _replaced_by(function: Any) -> str:
+    """", replaced by <module>.<name> (<distribution>)" when a plugin swapped a jax function for
+    its own: jax-mps's initialize() monkeypatches jax.nn.dot_product_attention with its fused
+    kernel (jax_plugins/mps/ops.py patch_jax_functions), which runs when `implementation` is
+    None; the label must name what ran. "" for jax's own function."""
+    module = str(getattr(function, "__module__", "") or "")
+    if module == "jax" or module.startswith(("jax.", "jaxlib")):
+        return ""
+    found = plugins.distribution_of(module)
+    return f", replaced by {module}.{getattr(function, '__name__', '?')}" + (f" ({found[0]} {found[1]})" if found else "")
+
+
 class JaxAdapter(Adapter):
     name = "jax"
     # JAX's eager mode compiles every primitive it meets on first use: 34 s before the first
@@ -93,7 +105,15 @@ class JaxAdapter(Adapter):
         return int(os.environ.get("PJRT_NPROC") or os.cpu_count() or 1)
 
     def device_name(self) -> str:
-        return str(getattr(self.device, "device_kind", self.device.platform))
+        """The device kind JAX reports; on Metal the chip instead when that kind is only the
+        API's name (jax-metal's device is "Metal": "StreamExecutor device (0): Metal", jax#34109),
+        so rows name the GPU they measured as torch's and MLX's do."""
+        kind = str(getattr(self.device, "device_kind", self.device.platform))
+        if self.backend == "metal" and kind.lower() in {"metal", "mps", "gpu", str(self.device.platform).lower()}:
+            from bench.machine import cpu_name
+
+            return f"{cpu_name()} ({kind})"
+        return kind
 
     def compile_cache(self) -> str:
         """JAX's persistent compilation cache (jax_compilation_cache_dir, JAX_COMPILATION_CACHE_DIR);
@@ -230,7 +250,7 @@ class JaxAdapter(Adapter):
         fn = jax.jit(lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=causal, implementation=impl))
         return Prepared(
             lambda: fn(q, k, v),
-            f"jax.nn.dot_product_attention(implementation={impl!r})",
+            f"jax.nn.dot_product_attention(implementation={impl!r}){_replaced_by(jax.nn.dot_product_attention)}",
             checked=lambda out: jnp.swapaxes(out, 1, 2),  # back to (B, H, S, D), outside the timed call
         )
 

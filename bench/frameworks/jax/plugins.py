@@ -16,7 +16,8 @@ records, while JAX discovers plugins, which module registered each name, and map
 module to its installed distribution; `versions` then names it.
 
 Sources: jax-metal 0.1.1 `jax_plugins/metal_plugin/__init__.py` (`xb.register_plugin("METAL",
-priority=500, library_path=...pjrt_plugin_metal_14.dylib)`); jax-mps 0.11.1 wheel
+priority=500, library_path=...pjrt_plugin_metal_14.dylib)`; its wheel also declares the entry
+point `[jax_plugins] metal_plugin = jax_plugins.metal_plugin`); jax-mps 0.11.1 wheel
 `jax_plugins/mps/__init__.py` (`xb.register_plugin("mps", priority=500, ...)`, entry point
 `[jax_plugins] mps = jax_plugins.mps`, Requires-Dist jax/jaxlib >=0.11,<0.12);
 shared/research/field-2026-11-29.md §1.1 for the community plugins and their names.

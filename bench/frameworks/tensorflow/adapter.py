@@ -18,7 +18,11 @@ but inside a `tf.function` the placer still puts an op that has no kernel on the
 the CPU, silently (tensorflow-metal has no `Einsum`, `BitwiseAnd`, `RightShift`, uint8
 `Cast`). The graph's run metadata, recorded while the case's functions are first
 instantiated (`observing_placement`), names those ops; the row records them and is
-never ranked as a GPU row.
+never ranked as a GPU row. Eager ops are another matter: TF records an eager op's placement
+in the run metadata only when its kernel is first created in the process, so from the second
+eager case of a worker on, an `Einsum` on the host went unrecorded (shown on TF 2.21:
+shared/research/metal-check-2026-12-03.md §2 item 4). Op-by-op steps therefore run under an
+explicit `tf.device` (`on_device`), where soft placement off makes a missing kernel raise.
 """
 
 from __future__ import annotations
@@ -163,6 +167,19 @@ class TensorFlowAdapter(Adapter):
     def matmul(self, a: Any, b: Any) -> Any:
         with tf.device(self.device):
             return tf.linalg.matmul(a, b)
+
+    def on_device(self, fn: Any) -> Any:
+        """`fn`, run op by op under `tf.device(self.device)`. An eager op with no explicit device
+        goes wherever it has a kernel; under an explicit device with soft placement off (set in
+        activate_backend) an op without a kernel there raises InvalidArgumentError "Could not
+        satisfy device specification '...GPU:0'. enable_soft_placement=0. Supported device types
+        [CPU]" (TF 2.21, reproduced in tests/test_tf_metal.py; tf.config.get_soft_device_placement
+        docs: "If disabled, the placement is strict and CPU fallback is not allowed"), which
+        unsupported_reason makes an `unsupported` row instead of a GPU row partly timed on the host."""
+        def pinned(*args: Any, **kwargs: Any) -> Any:
+            with tf.device(self.device):
+                return fn(*args, **kwargs)
+        return pinned
 
     def _expected_device_type(self) -> str:
         return tf.DeviceSpec.from_string(self.device).device_type or "CPU"

@@ -116,6 +116,8 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
 
     if compiled:
         prefill_fn, decode_fn = tf.function(prefill_fn, jit_compile=xla), tf.function(decode_fn, jit_compile=xla)
+    else:  # op by op: pinned, so an op without a kernel on the device raises (TensorFlowAdapter.on_device)
+        prefill_fn, decode_fn = adapter.on_device(prefill_fn), adapter.on_device(decode_fn)
 
     positions: dict[int, tf.Tensor] = {}
 

@@ -114,6 +114,8 @@ def prepare_training(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     xla = compiled and adapter.backend != "metal"  # "Could not find compiler for platform METAL"
     if compiled:
         step_fn = tf.function(step_fn, jit_compile=xla, reduce_retracing=True)
+    else:  # op by op: pinned, so an op without a kernel on the device raises (TensorFlowAdapter.on_device)
+        step_fn = adapter.on_device(step_fn)
     how = "tf.function(jit_compile=True, GradientTape)" if xla else "tf.function(GradientTape, no XLA on Metal)" if compiled else "eager TF (GradientTape op by op)"
 
     batches = [decoder.split_batch(tokens[i]) for i in range(tokens.shape[0])]

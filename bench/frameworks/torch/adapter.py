@@ -41,9 +41,13 @@ class _Backend:
 def _accelerator_peak(device: str) -> PeakMemory:
     """torch.accelerator's counters (MPS support arrived with pytorch#186748)."""
     try:
-        return PeakMemory(int(torch.accelerator.max_memory_allocated()), "torch.accelerator.max_memory_allocated")
+        peak = int(torch.accelerator.max_memory_allocated())
     except (AttributeError, RuntimeError, NotImplementedError) as exc:
         return PeakMemory(None, f"no peak-memory counter for {device} in torch {torch.__version__}: {exc}")
+    if peak <= 0:  # a case allocated tensors on the device: 0 is "no statistics", not "no memory"
+        return PeakMemory(None, f"torch.accelerator.max_memory_allocated() is 0 on {device}: memory_stats() is empty "
+                                "while the allocator is not initialised (torch/accelerator/memory.py); see peak_rss_bytes")
+    return PeakMemory(peak, "torch.accelerator.max_memory_allocated")
 
 
 def _accelerator_reset() -> None:

@@ -48,15 +48,15 @@
   Object.keys(RUNS).forEach(function (machine) {
     RUNS[machine].forEach(function (run, i) { RUN_INFO[run.id] = Object.assign({ machine: machine, index: i }, run); });
   });
-  let SHOWN = new Set();
+  // By default a machine shows each case at the newest run that measured it (rows flagged
+  // `latest`, groups of run "newest", ranked in Python); the run filter shows one run of a machine.
+  let CHOSEN = {};
   function updateShownRuns() {
-    SHOWN = new Set();
-    Object.keys(RUNS).forEach(function (machine) {
-      const runs = RUNS[machine];
-      const chosen = state.run && RUN_INFO[state.run] && RUN_INFO[state.run].machine === machine ? state.run : runs[runs.length - 1].id;
-      SHOWN.add(chosen);
-    });
+    CHOSEN = {};
+    if (state.run && RUN_INFO[state.run]) CHOSEN[RUN_INFO[state.run].machine] = state.run;
   }
+  function rowShown(r) { return CHOSEN[r.machine] ? r.run === CHOSEN[r.machine] : r.latest; }
+  function groupShown(g) { return g.run === (CHOSEN[g.machine] || "newest"); }
   function runLabel(id) {
     const info = RUN_INFO[id];
     return info ? id + " · " + info.started + (info.newest ? " (newest)" : "") : id;
@@ -164,11 +164,11 @@
     history.replaceState(null, "", text ? "#" + text : location.pathname + location.search);
   }
   function rowMatches(r) {
-    return SHOWN.has(r.run) && (!state.machine || r.machine === state.machine) && (!state.dtype || r.dtype === state.dtype) &&
+    return rowShown(r) && (!state.machine || r.machine === state.machine) && (!state.dtype || r.dtype === state.dtype) &&
       (!state.mode || state.mode === "best" || r.mode === state.mode) && (!state.timing || !r.timing || r.timing === state.timing);
   }
   function groupMatches(g) {
-    return SHOWN.has(g.run) && (!state.machine || g.machine === state.machine) && (!state.dtype || g.dtype === state.dtype) &&
+    return groupShown(g) && (!state.machine || g.machine === state.machine) && (!state.dtype || g.dtype === state.dtype) &&
       (!state.mode || state.mode === "best" || g.mode === state.mode) && (!state.timing || !g.timing || g.timing === state.timing);
   }
   const narrow = function () { return document.documentElement.clientWidth < 640; };
@@ -238,6 +238,7 @@
     if (memory.length) lines.push(memory.join(" · "));
     if (checksText(r)) lines.push(esc(checksText(r)));
     lines.push(esc(r.versions || r.framework + " " + r.version) + " · " + esc(r.backend) + (r.device ? " · " + esc(r.device) : ""));
+    lines.push("run " + esc(runLabel(r.run)) + (finite(r.processes) && r.processes > 1 ? " · " + r.processes + " processes (between-process interval)" : ""));
     return lines.join("<br>");
   }
 
@@ -245,17 +246,20 @@
   const charts = [];
   const PLOT_CONFIG = { displayModeBar: false, responsive: true };
   let observer = null;
+  const FONT_FAMILY = "-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif";
   function baseLayout(height) {
     return {
       height: height, autosize: true,
-      margin: { l: 10, r: 16, t: 8, b: 44, pad: 2 },
-      font: { family: "-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif", size: 11, color: "#1d2125" },
+      margin: { l: 64, r: 16, t: 8, b: 48, pad: 2 },
+      font: { family: FONT_FAMILY, size: 11, color: "#1d2125" },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       legend: { orientation: "h", x: 0, xanchor: "left", y: 1.0, yanchor: "bottom", font: { size: 11 } },
       hoverlabel: { align: "left", font: { size: 11 } },
-      // a phone's axis has room for ~4 labels; plotly's own choice assumes more
-      xaxis: { automargin: true, gridcolor: "#e4e7eb", zeroline: false, nticks: narrow() ? 4 : 0 },
-      yaxis: { automargin: true, gridcolor: "#e4e7eb", zeroline: false },
+      // a phone's axis has room for ~4 labels; plotly's own choice assumes more. Margins are
+      // set, not automargin: automargin draws every chart twice (measure, then redraw), which
+      // was a third of the time to draw a 1,355-row page; #selftest checks that no text is cut.
+      xaxis: { automargin: false, gridcolor: "#e4e7eb", zeroline: false, nticks: narrow() ? 4 : 0 },
+      yaxis: { automargin: false, gridcolor: "#e4e7eb", zeroline: false },
     };
   }
   // A chart: a titled figure whose plot is built by `build` ({data, layout}) when drawn.
@@ -280,9 +284,11 @@
     chart.drawn = true;
     const spec = chart.build();
     (spec.notes || []).forEach(function (n) { chart.notes.appendChild(el("p", { class: "note" }, n)); });
+    const t0 = performance.now();
     chart.promise = Plotly.newPlot(chart.plot, spec.data, spec.layout, PLOT_CONFIG).then(function () {
       chart.plot.dataset.rendered = "1";
     });
+    chart.ms = performance.now() - t0;  // the synchronous part of drawing it: #selftest reports it per chart kind
     return chart.promise;
   }
   function clearCharts(container) {
@@ -315,9 +321,22 @@
 
   // A layout whose y axis lists `cats` top to bottom in their given order, tall enough for
   // their label lines (several on a phone) and `traces` bars or boxes each.
+  // Width in px of a label as plotly draws it (its tags dropped, entities read), from a canvas.
+  let measureCanvas = null;
+  function labelWidth(label, size) {
+    measureCanvas = measureCanvas || document.createElement("canvas").getContext("2d");
+    measureCanvas.font = (size || 11) + "px " + FONT_FAMILY;
+    const holder = document.createElement("textarea");
+    return Math.max.apply(null, String(label).split("<br>").map(function (line) {
+      holder.innerHTML = line.replace(/<[^>]*>/g, "");
+      return measureCanvas.measureText(holder.value).width;
+    }));
+  }
   function categoryLayout(cats, traces, legendItems) {
     const lines = narrow() ? Math.max.apply(null, cats.map(function (c) { return c.split("<br>").length; })) : 1;
     const layout = baseLayout(categoryHeight(cats.length, lines, traces, legendItems));
+    const widest = Math.max.apply(null, cats.map(function (c) { return labelWidth(c); }).concat([20]));
+    layout.margin.l = Math.ceil(Math.min(widest, document.documentElement.clientWidth * 0.6)) + 12;
     layout.yaxis.type = "category";
     layout.yaxis.autorange = "reversed";
     layout.yaxis.categoryorder = "array";
@@ -363,7 +382,7 @@
     layout.barmode = "group";  // one bar per framework per category: runs never share one (rowMatches)
     layout.bargap = 0.25;
     layout.margin.r = 48;  // room for the last bar's value
-    layout.xaxis.title = { text: esc(unit), standoff: 6 };
+    layout.margin.b = 36;  // no axis title: the chart's caption names the unit, and a title could meet the ticks
     const scaleValues = values.concat(opts.scaleValues || []);
     if (opts.log !== false && wantsLog(scaleValues)) logAxis(layout.xaxis, scaleValues);
     layout.showlegend = true;
@@ -424,9 +443,12 @@
     machines.forEach(function (machine) {
       const mine = groups.filter(function (g) { return g.machine === machine; });
       const block = el("div", { class: "machine-block" });
-      const run = mine[0].run;
       const head3 = el("h3", null, "On " + machine);
-      head3.appendChild(el("span", { class: "muted small run-name" }, " · run " + runLabel(run)));
+      const runs = [];
+      mine.forEach(function (g) { Object.keys(g.cells).forEach(function (fw) { const run = ROWS[g.cells[fw].row].run; if (!runs.includes(run)) runs.push(run); }); });
+      runs.sort(function (a, b) { return (RUN_INFO[a] || {}).index - (RUN_INFO[b] || {}).index; });
+      head3.appendChild(el("span", { class: "muted small run-name" }, runs.length === 1 ? " · run " + runLabel(runs[0])
+        : " · each case at the newest of " + runs.length + " runs that measured it: " + runs.map(runLabel).join("; ")));
       block.appendChild(head3);
       const fws = DATA.frameworks.filter(function (fw) {
         return mine.some(function (g) { return fw in g.cells; });
@@ -484,7 +506,8 @@
     const v = r.measures[j];
     const m = spec.measures[j];
     if (!v || !finite(v[0])) return "";
-    return sig(v[0]) + " " + m.unit + (named ? " " + shortMeasure(m) : "") + (finite(v[1]) && finite(v[2]) ? " (" + sig(v[1]) + "–" + sig(v[2]) + ")" : "");
+    // several figures: each named ("tg128 34.4"), the unit in the table's heading; one: with its unit
+    return (named ? shortMeasure(m) + " " + sig(v[0]) : sig(v[0]) + " " + m.unit) + (finite(v[1]) && finite(v[2]) ? " (" + sig(v[1]) + "–" + sig(v[2]) + ")" : "");
   }
   function matrixCell(g, fw) {
     const c = g.cells[fw];
@@ -504,7 +527,7 @@
     const td = el("td", { class: "cell c-ok" + (c.ratio === 1 ? " best" : "") + (tied ? " tie" : ""), style: "background:" + ratioColour(c.ratio) });
     const button = el("button", { type: "button", dataset: { group: g.id, fw: fw } });
     button.title = (c.ratio === 1 ? "fastest" : fmtRatio(c.ratio) + "× the fastest's time") + (tied ? " — interval reaches 1: not distinguishable" : "") +
-      "\n95% interval " + sig(c.lo) + "–" + sig(c.hi) + "\n" + r.impl + " · " + r.mode + "\nclick for samples and timings";
+      "\n95% interval " + sig(c.lo) + "–" + sig(c.hi) + "\n" + r.impl + " · " + r.mode + "\nrun " + runLabel(r.run) + "\nclick for samples and timings";
     button.appendChild(el("b", null, (tied ? "≈ " : "") + fmtRatio(c.ratio) + "×"));
     button.appendChild(el("small", null, fmtRatio(c.lo) + "–" + fmtRatio(c.hi)));
     const spec = WORKLOADS[g.workload];
@@ -519,7 +542,7 @@
 
   // -- status counts and the failures list -------------------------------------------------
   const STATUS_ORDER = ["error", "timeout", "unsupported", "skipped"];
-  function shownRows() { return ROWS.filter(function (r) { return SHOWN.has(r.run) && (!state.machine || r.machine === state.machine); }); }
+  function shownRows() { return ROWS.filter(function (r) { return rowShown(r) && (!state.machine || r.machine === state.machine); }); }
   function renderStatus() {
     const box = document.getElementById("status-counts");
     if (!box) return;
@@ -616,7 +639,7 @@
     const data = series.map(function (s) {
       const ok = s.rows.filter(function (r) { return r.status === "ok" && finite(r.med); });
       return { type: "scatter", mode: "lines+markers", name: esc(s.name), line: { color: COLOURS[s.framework] || "#333", width: 1.6 },
-        x: ok.map(function (r) { return esc(RUN_INFO[r.run].started.replace(" UTC", "")); }), y: ok.map(function (r) { return r.med * unit.scale; }),
+        x: ok.map(function (r) { return esc(RUN_INFO[r.run].started.replace(" UTC", "")).replace(" ", "<br>"); }), y: ok.map(function (r) { return r.med * unit.scale; }),
         error_y: { type: "data", symmetric: false, thickness: 1, width: 3, color: "#333",
           array: ok.map(function (r) { return finite(r.hi) ? Math.max(0, (r.hi - r.med) * unit.scale) : 0; }),
           arrayminus: ok.map(function (r) { return finite(r.lo) ? Math.max(0, (r.med - r.lo) * unit.scale) : 0; }) },
@@ -624,6 +647,10 @@
     });
     const layout = baseLayout(narrow() ? 240 : 220);
     layout.xaxis.type = "category";
+    // room left of the first run, so its two-line date never meets the lowest y tick on a phone
+    const runs = Math.max.apply(null, data.map(function (t) { return t.x.length; }).concat([1]));
+    layout.xaxis.range = [-0.8, runs - 0.2];
+    layout.margin.b = 64;  // two-line dates and the axis title
     layout.xaxis.title = { text: "run (oldest → newest)" };
     layout.yaxis.title = { text: "per call (" + unit.name + ")" };
     return { data: data, layout: layout };
@@ -742,7 +769,7 @@
     const wrap = el("div", { class: "table-wrap" });
     const table = el("table", { class: "facts-table" });
     // the note (why a case did not run) comes second, where it is seen; long texts wrap (report.css)
-    const head = ["framework", "note", "mode · implementation", "figure", "× best (95% CI)", "latency", "queued", "device", "dispatch overhead", "first call", "samples", "processes", "precision", "checks", "versions"];
+    const head = ["framework", "note", "mode · implementation", "figure", "× best (95% CI)", "latency", "queued", "device", "dispatch overhead", "first call", "samples", "processes", "run", "precision", "checks", "versions"];
     const tr = el("tr");
     head.forEach(function (h) { tr.appendChild(el("th", null, h)); });
     table.appendChild(el("thead")).appendChild(tr);
@@ -761,7 +788,7 @@
         fmtTime(r.lat), fmtTime(r.q), finite(r.dev) ? fmtTime(r.dev) : "—",
         finite(o.value) ? fmtTime(o.value) + (o.note ? " *" : "") : "—",
         fmtTime(r.first), r.status === "ok" ? sig(r.n) + (finite(r.k) ? " (k=" + sig(r.k) + ")" : "") : "—",
-        finite(r.processes) ? String(r.processes) : "1",
+        finite(r.processes) ? String(r.processes) : "1", runLabel(r.run),
         r.precision || "—", checksText(r) || "—", r.versions || r.version,
       ];
       const line = el("tr", { dataset: { status: r.status } });
@@ -1051,7 +1078,7 @@
         });
         const layout = categoryLayout(cats, machines.length);
         layout.barmode = "group";
-        layout.xaxis.title = { text: "× the fastest machine's time" };
+        layout.margin.b = 36;  // the caption names the axis: a title here was cut on a phone
         const rels = rows.map(function (x) { return x.rel; });
         if (wantsLog(rels)) logAxis(layout.xaxis, rels);
         return { data: data, layout: layout };
@@ -1337,6 +1364,15 @@
     }).map(function (t) { return { text: t.textContent, box: t.getBoundingClientRect() }; })
       .filter(function (b) { return b.box.width > 0 && b.box.height > 0; });
   }
+  // Text cut by the chart's edge (margins are set, not measured by plotly: see baseLayout).
+  function clipped(plot) {
+    const svg = plot.querySelector(".main-svg");
+    if (!svg) return [];
+    const frame = svg.getBoundingClientRect();
+    return textBoxes(plot).filter(function (b) {
+      return b.box.left < frame.left - 1 || b.box.right > frame.right + 1 || b.box.top < frame.top - 1 || b.box.bottom > frame.bottom + 1;
+    }).map(function (b) { return b.text; });
+  }
   function overlaps(plot) {
     const boxes = textBoxes(plot);
     const found = [];
@@ -1374,6 +1410,7 @@
     return Promise.all(charts.map(draw)).then(function () {
       const problems = [];
       const stacked = [];
+      const cut = [];
       let drawn = 0;
       charts.forEach(function (c) {
         const svg = c.plot.querySelector(".main-svg");
@@ -1382,6 +1419,7 @@
         const title = c.plot.parentNode.querySelector("figcaption b").textContent;
         overlaps(c.plot).forEach(function (pair) { problems.push({ chart: title, texts: pair }); });
         duplicateBars(c.plot).forEach(function (d) { stacked.push({ chart: title, bar: d }); });
+        clipped(c.plot).forEach(function (t) { cut.push({ chart: title, text: t }); });
       });
       root.dataset.reportStackedBars = String(stacked.length);
       root.dataset.reportCharts = String(drawn);
@@ -1391,9 +1429,10 @@
       root.dataset.reportSelftestMs = String(Math.round(performance.now()));
       const out = document.getElementById("selftest");
       out.textContent = JSON.stringify({ charts: charts.length, drawn: drawn, overlaps: problems.slice(0, 50),
-        matrixCells: document.querySelectorAll("#matrix td.cell").length, tableRows: tableRows.length, stacked: stacked.slice(0, 20),
+        matrixCells: document.querySelectorAll("#matrix td.cell").length, tableRows: tableRows.length, stacked: stacked.slice(0, 20), clipped: cut.slice(0, 20),
         tableShown: tableRows.filter(function (x) { return !x.tr.hidden; }).length,
         kinds: charts.map(function (c) { return c.plot.parentNode.dataset.kind; }),
+        drawMs: charts.map(function (c) { return Math.round(c.ms || 0); }),
         state: { machine: state.machine, dtype: state.dtype, mode: state.mode, timing: state.timing, case: state.case },
         width: document.documentElement.clientWidth });
     });
