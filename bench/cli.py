@@ -5,17 +5,33 @@ Bad input never produces a traceback: one line naming the valid choices, exit co
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
-import math
-import os
-import shutil
+import signal
 import sys
-from pathlib import Path
-from typing import Any, Sequence
 
-import pandas as pd
+
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    sys.stderr.write("bench: interrupted\n")
+    raise SystemExit(130)
+
+
+# Loading the modules below takes seconds on a busy CPU; Ctrl-C then was a traceback from
+# inside pandas or pyarrow. Until they are loaded it is one line and exit 130 (only when
+# Ctrl-C has its default meaning, and only in the main thread, where a handler can be set).
+_LOADING = (signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            and __import__("threading").current_thread() is __import__("threading").main_thread())
+if _LOADING:
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Sequence  # noqa: E402
+
+import pandas as pd  # noqa: E402
 from rich.console import Console
 from bench.textsafe import markup as escape, visible  # file text: no markup, no terminal escapes
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -46,6 +62,9 @@ from bench.runner import Runner, RunConfig, new_run_id, run_references
 from bench.safe_write import OutputRefused
 from bench.summary import NORMAL_CONDITIONS, best_available, describe_params, rank
 from workloads.base import MODES
+
+if _LOADING:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -629,8 +648,12 @@ COMMANDS.update(doctor.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("bench: interrupted\n")
+        return EXIT_INTERRUPTED
     if args.command is None:
         parser.print_help()
         sys.stderr.write(f"bench: error: a command is required (choose from: {', '.join(COMMANDS)})\n")
