@@ -428,3 +428,11 @@ def test_empty_lists_name_the_choices(argv, names, capsys):
     assert main(argv) == 2
     line = one_error_line(capsys)
     assert names in line and "choose from: ;" not in line
+
+
+def test_an_output_bench_wrote_is_still_refused_where_it_is_an_input(tmp_path):
+    from bench import safe_write
+
+    out = safe_write.write_text(tmp_path / "runs" / "s.json", "{}")
+    assert safe_write.problem(out) is None  # ours: may be refreshed
+    assert "inputs" in safe_write.problem(out, inputs=[tmp_path / "runs"])
