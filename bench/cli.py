@@ -5,16 +5,33 @@ Bad input never produces a traceback: one line naming the valid choices, exit co
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import os
-import shutil
+import signal
 import sys
-from pathlib import Path
-from typing import Any, Sequence
 
-import pandas as pd
+
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    sys.stderr.write("bench: interrupted\n")
+    raise SystemExit(130)
+
+
+# Loading the modules below takes seconds on a busy CPU; Ctrl-C then was a traceback from
+# inside pandas or pyarrow. Until they are loaded it is one line and exit 130 (only when
+# Ctrl-C has its default meaning, and only in the main thread, where a handler can be set).
+_LOADING = (signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            and __import__("threading").current_thread() is __import__("threading").main_thread())
+if _LOADING:
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Sequence  # noqa: E402
+
+import pandas as pd  # noqa: E402
 from rich.console import Console
 from bench.textsafe import markup as escape, visible  # file text: no markup, no terminal escapes
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -45,6 +62,9 @@ from bench.runner import Runner, RunConfig, new_run_id, run_references
 from bench.safe_write import OutputRefused
 from bench.summary import NORMAL_CONDITIONS, best_available, describe_params, rank
 from workloads.base import MODES
+
+if _LOADING:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -240,6 +260,10 @@ def add_run_parser(sub: Any) -> None:
                      "apart unbound, 12-69%% bound to two cores); the row's cpus column says what the worker really had")
     run.add_argument("--python", type=_python_map, action="append", default=[], metavar="FW=PATH",
                      help="interpreter for one framework's worker (repeatable)")
+    run.add_argument("--compile-cache", type=_choice("compile cache", ("run", "off")), default="run",
+                     help="run: the run's processes share a persistent JAX compilation cache in <out>/<run-id>.logs/ "
+                     "(the first process compiles, later ones may load: the compile_cache column says so; a "
+                     "JAX_COMPILATION_CACHE_DIR you set is used instead); off: every process compiles cold (default run)")
     run.add_argument("--processes", type=_processes, default=None, metavar="N",
                      help="fresh worker processes per framework, interleaved across frameworks (A1 B1 A2 B2 …); each "
                      "case's figure is the median of its processes' figures with a between-process 95%% interval "
@@ -506,6 +530,13 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     )
 
 
+def _with_compile_cache(config: RunConfig, args: argparse.Namespace, results: Path) -> RunConfig:
+    """The run's shared compile cache beside its logs (`--compile-cache run`), or none."""
+    if getattr(args, "compile_cache", "off") != "run":
+        return config
+    return dataclasses.replace(config, compile_cache_dir=results.with_suffix(".logs") / "compile-cache")
+
+
 def _progress(console: Console, total: int) -> tuple[Progress, Any, Any]:
     """The progress bar and the runner's callbacks that drive it (errors printed as they
     happen): apart from cmd_run so it reads as plan, configure, run."""
@@ -537,9 +568,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     run_id = args.run_id or new_run_id()
     # fails here, before any work, if unwritable or if the id names a file this run did not create
     writer = ResultsWriter(args.out / f"{run_id}.parquet")
+    config = _with_compile_cache(config, args, writer.path)
     console.print(escape(f"run {run_id}: {len(cases)} cases × {processes} processes per framework, interleaved, "
                          f"{', '.join(frameworks)} → {writer.path}"))
-    cases = interleave(cases, processes)
+    cases = interleave(cases, processes, environment=lambda c: tuple(sorted(FRAMEWORKS[c.framework].worker_env(c.dtype, args.device).items())))
 
     progress, on_start, on_row = _progress(console, len(cases))
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
@@ -616,8 +648,12 @@ COMMANDS.update(doctor.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("bench: interrupted\n")
+        return EXIT_INTERRUPTED
     if args.command is None:
         parser.print_help()
         sys.stderr.write(f"bench: error: a command is required (choose from: {', '.join(COMMANDS)})\n")

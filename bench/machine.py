@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -34,6 +36,38 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def gpu_cores_from_system_profiler(text: str) -> int | None:
+    """The Apple GPU's core count in `system_profiler SPDisplaysDataType -json` output: its
+    entry's `sppci_cores`, a string ({"SPDisplaysDataType": [{"_name": "Apple M2 Max",
+    "sppci_model": "Apple M2 Max", "sppci_cores": "30", "spdisplays_vendor":
+    "sppci_vendor_Apple", ...}]}, the shape macOS inventory tools parse); None if absent."""
+    try:
+        entries = json.loads(text).get("SPDisplaysDataType") or []
+    except (ValueError, AttributeError):
+        return None
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        apple = entry.get("spdisplays_vendor") == "sppci_vendor_Apple" or str(entry.get("sppci_model", "")).startswith("Apple ")
+        cores = re.fullmatch(r"\s*(\d+)\s*", str(entry.get("sppci_cores", "")))
+        if apple and cores and int(cores.group(1)) > 0:
+            return int(cores.group(1))
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_cores() -> int | None:
+    """This Mac's GPU core count, which sets its bandwidth and FLOP/s (an M3 Max has 30 or 40
+    cores, 300 or 400 GB/s; bench.apple_peaks); None off macOS or when system_profiler fails."""
+    if sys.platform != "darwin":
+        return None
+    try:
+        done = subprocess.run(["system_profiler", "SPDisplaysDataType", "-json"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return gpu_cores_from_system_profiler(done.stdout) if done.returncode == 0 else None
+
+
 @functools.lru_cache(maxsize=1)
 def suite_version() -> str:
     """The git commit of the suite, with '-dirty' when the tree has local changes."""
@@ -58,9 +92,11 @@ def os_description() -> str:
     return f"{platform.system()} {platform.release()} ({platform.machine()})"
 
 
-def host_key(chip: str, system: str, arch: str) -> str:
-    """The host part of the machine key: 'Apple M3 Max / Darwin arm64'."""
-    return f"{chip} / {system} {arch}"
+def host_key(chip: str, system: str, arch: str, gpu_cores: int | None = None) -> str:
+    """The host part of the machine key: 'Apple M3 Max (40-core GPU) / Darwin arm64' (the core
+    count where the OS reports it: the 30- and 40-core M3 Max differ by a third in bandwidth)."""
+    gpu = f" ({gpu_cores}-core GPU)" if gpu_cores else ""
+    return f"{chip}{gpu} / {system} {arch}"
 
 
 def machine_key(host: str, backend: str | None, device_name: str | None) -> str:
@@ -77,14 +113,15 @@ def machine_key(host: str, backend: str | None, device_name: str | None) -> str:
     return host
 
 
-def stored_machine_key(chip: str, os_text: str, backend: str | None, device_name: str | None) -> str:
+def stored_machine_key(chip: str, os_text: str, backend: str | None, device_name: str | None,
+                       gpu_cores: int | None = None) -> str:
     """The key `machine_key` gives a stored row, recomputed from its `chip`, `os` (as
     `os_description` wrote it: 'Linux 6.8.0 (x86_64)', 'macOS 15.1 (arm64)'), `backend`
     and `device_name` columns: how a committed baseline is checked to be one the runner
     could have written."""
     system = "Darwin" if os_text.startswith("macOS ") else os_text.split(" ", 1)[0]
     arch = os_text.rpartition("(")[2].rstrip(")")
-    return machine_key(host_key(chip, system, arch), backend, device_name)
+    return machine_key(host_key(chip, system, arch, gpu_cores), backend, device_name)
 
 
 def machine_info() -> dict[str, object]:
@@ -92,13 +129,15 @@ def machine_info() -> dict[str, object]:
     backend); a row's own key is made from it once its backend is known."""
     host = socket.gethostname()
     chip = cpu_name()
+    cores = gpu_cores()
     return {
         "host": host,
         "os": os_description(),
         "chip": chip,
         "cpu_count": os.cpu_count() or 0,
         "memory_bytes": int(psutil.virtual_memory().total),
+        "gpu_cores": cores,
         "python_version": platform.python_version(),
         "suite_version": suite_version(),
-        "machine": machine_key(host_key(chip, platform.system(), platform.machine()), None, None),
+        "machine": machine_key(host_key(chip, platform.system(), platform.machine(), cores), None, None),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 from bench import measure
 from workloads import WORKLOADS, params_key
@@ -54,16 +54,26 @@ def plan(
     return cases
 
 
-def interleave(cases: Sequence[Case], processes: int) -> list[Case]:
+def interleave(cases: Sequence[Case], processes: int,
+               environment: Callable[[Case], Hashable] | None = None) -> list[Case]:
     """Every case in `processes` fresh worker processes per framework, interleaved across
     frameworks: A's cases in its process 0, then B's in its process 0, …, then A's in process 1
     (A1 B1 C1 A2 B2 C2 …), so drift and a neighbour's job land on every framework alike rather
-    than on whichever ran last. Within a process the cases keep the plan's order."""
+    than on whichever ran last. Within a process the cases keep the plan's order, grouped by
+    `environment` where given (the worker environment a case needs, e.g. MLX's TF32 switch
+    per dtype: a change of environment restarts the worker, so each process starts each of
+    its environments once instead of at every change of dtype)."""
     if processes < 1:
         raise ValueError(f"processes must be at least 1, got {processes}")
     by_framework: dict[str, list[Case]] = {}
     for case in cases:
         by_framework.setdefault(case.framework, []).append(case)
+    if environment is not None:
+        for name, group in by_framework.items():
+            first_seen: dict[Hashable, int] = {}
+            for case in group:
+                first_seen.setdefault(environment(case), len(first_seen))
+            by_framework[name] = sorted(group, key=lambda c: first_seen[environment(c)])  # stable: plan order kept
     return [dataclasses.replace(case, process=p) for p in range(processes)
             for group in by_framework.values() for case in group]
 

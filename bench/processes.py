@@ -27,8 +27,9 @@ import pandas as pd
 from bench import stats
 
 PROCESS_KEY = ("run_id", "framework", "process")
-# One row of one process: its process, and the case and timing it measured.
-ROW_IDENTITY = (*PROCESS_KEY, "workload", "params", "dtype", "mode", "timing")
+# One row of one process: its process, the case and timing it measured, and when it was written
+# (a copy of a file keeps that instant; two runs that happen to share a run id do not).
+ROW_IDENTITY = (*PROCESS_KEY, "workload", "params", "dtype", "mode", "timing", "timestamp")
 # A case within one run: the processes of a run are pooled over these, never across runs
 # (runs are a dimension of the data, not extra samples of one figure).
 CASE_IN_RUN = ("run_id", "machine", "framework", "workload", "params", "dtype", "mode")

@@ -93,6 +93,7 @@ SCHEMA = pa.schema(
         pa.field("machine", pa.string()),
         pa.field("cpu_count", pa.int64()),
         pa.field("memory_bytes", pa.int64()),
+        pa.field("gpu_cores", pa.int64()),  # Apple GPUs: the core count macOS reports (bandwidth and FLOP/s depend on it)
         pa.field("python_version", pa.string()),
         pa.field("suite_version", pa.string()),
         pa.field("barrier_check", pa.string()),  # bench.selfcheck: "valid: ..." / "INVALID: ..." / "not checked: ..."
@@ -227,9 +228,10 @@ COLUMN_DOCS = {
     "host": "host name",
     "os": "operating system and version",
     "chip": "CPU or Apple chip",
-    "machine": "the key rows are grouped, ranked and gated by: chip and OS, led by the GPU's name for CUDA rows",
+    "machine": "the key rows are grouped, ranked and gated by: chip (with its GPU core count on a Mac) and OS, led by the GPU's name for CUDA rows",
     "cpu_count": "logical CPUs of the host",
     "memory_bytes": "the host's memory",
+    "gpu_cores": "GPU core count of an Apple chip, from `system_profiler SPDisplaysDataType` (null elsewhere); part of the machine key",
     "python_version": "the worker's Python",
     "suite_version": "the git commit of the suite, `-dirty` with local changes",
     "barrier_check": "the barrier self-check: `valid: …`, `INVALID: …` or `not checked: …`",

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from bench import apple_peaks
 from bench.fmt import finite
 
 
@@ -31,25 +32,22 @@ def _nvidia(fp32: float, tf32: float, half: float, gbps: float, source: str) -> 
     return Peak({"fp32": fp32, "tf32": tf32, "fp16": half, "bf16": half}, gbps, source)
 
 
-def _apple(fp32: float, gbps: float, name: str) -> Peak:
-    # Apple quotes one GPU FLOP/s figure (fp32); fp16/bf16 run at the same ALU rate on M1-M4.
-    return Peak({"fp32": fp32, "tf32": fp32, "fp16": fp32, "bf16": fp32}, gbps, f"Apple {name} published GPU TFLOPS and memory bandwidth")
+def apple_peak(name: str | None, gpu_cores: int | None) -> Peak | None:
+    """An Apple GPU's peaks from bench.apple_peaks (M1–M5 by chip and GPU core count, cited there)."""
+    found = apple_peaks.find(name, gpu_cores)
+    if found is None:
+        return None
+    part, note = found
+    return Peak({d: part.tflops(d) for d in ("fp32", "tf32", "fp16", "bf16")}, part.gbps,
+                part.source() + (f" ({note})" if note else ""))
 
 
-# Dense (non-sparse) peaks. NVIDIA: H100/H200 datasheets (SXM). Apple: press releases.
+# Dense (non-sparse) peaks. NVIDIA: H100/H200 datasheets (SXM). Apple: bench.apple_peaks.
 KNOWN: list[tuple[str, Peak]] = [
     (r"H200", _nvidia(67.0, 494.7, 989.4, 4800.0, "NVIDIA H200 SXM datasheet (dense)")),
     (r"H100.*PCIe", _nvidia(51.2, 378.0, 756.0, 2000.0, "NVIDIA H100 PCIe datasheet (dense)")),
     (r"H100", _nvidia(66.9, 494.7, 989.4, 3350.0, "NVIDIA H100 SXM datasheet (dense)")),
     (r"A100", _nvidia(19.5, 156.0, 312.0, 2039.0, "NVIDIA A100 80GB SXM datasheet (dense)")),
-    (r"\bM1 Ultra\b", _apple(21.0, 800.0, "M1 Ultra")),
-    (r"\bM1 Max\b", _apple(10.4, 400.0, "M1 Max")),
-    (r"\bM1 Pro\b", _apple(5.2, 200.0, "M1 Pro")),
-    (r"\bM1\b", _apple(2.6, 68.25, "M1")),
-    (r"\bM2 Ultra\b", _apple(27.2, 800.0, "M2 Ultra")),
-    (r"\bM2 Max\b", _apple(13.6, 400.0, "M2 Max")),
-    (r"\bM2 Pro\b", _apple(6.8, 200.0, "M2 Pro")),
-    (r"\bM2\b", _apple(3.6, 100.0, "M2")),
 ]
 
 PLAUSIBILITY_MARGIN = 1.25  # datasheet peaks are rounded and boost clocks vary; 25% over is not noise
@@ -64,9 +62,14 @@ def cpu_peak(cpu_count: int) -> Peak:
                 "generous CPU bound (5 GHz x 1024 FLOP/cycle/core, 1 TB/s/core)")
 
 
-def known_peak(device_name: str | None, backend: str | None, cpu_count: int | None) -> Peak | None:
+def known_peak(device_name: str | None, backend: str | None, cpu_count: int | None,
+               chip: str | None = None, gpu_cores: int | None = None) -> Peak | None:
+    """The row's ceilings: CPU bound, Apple GPU by chip and GPU core count (a Metal row's
+    `chip` names the GPU; its device name may be the API's, "Metal"), else the NVIDIA table."""
     if backend == "cpu":
         return cpu_peak(max(int(cpu_count or 1), 1))
+    if backend == "metal":
+        return apple_peak(chip if apple_peaks.chip_of(chip) else device_name, gpu_cores)
     for pattern, peak in KNOWN:
         if device_name and re.search(pattern, device_name):
             return peak
@@ -75,7 +78,9 @@ def known_peak(device_name: str | None, backend: str | None, cpu_count: int | No
 
 def plausibility(row: Mapping[str, Any]) -> dict[str, Any]:
     """Columns `plausible`, `peak_tflops`, `peak_gbps`, `peak_source` for one finished row."""
-    peak = known_peak(row.get("device_name"), row.get("backend"), row.get("cpu_count"))
+    cores = row.get("gpu_cores")
+    peak = known_peak(row.get("device_name"), row.get("backend"), row.get("cpu_count"), row.get("chip"),
+                      int(cores) if finite(cores) else None)
     if peak is None or row.get("status") != "ok":
         return {"plausible": None, "peak_tflops": None, "peak_gbps": None, "peak_source": peak.source if peak else None}
     peak_tflops = peak.tflops.get(str(row.get("dtype")))

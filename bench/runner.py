@@ -42,6 +42,10 @@ class RunConfig:
     min_start_timeout_s: float = 30.0
     pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
     cpus: tuple[int, ...] = ()  # bind every worker to these CPUs (Linux); () = where the OS puts it
+    # A persistent compile cache shared by the run's processes (JAX's compilation cache): the
+    # first process compiles, the later ones may load; each row's compile_cache says which.
+    # None: none is set up (a JAX_COMPILATION_CACHE_DIR of the user's own is always respected).
+    compile_cache_dir: Path | None = None
 
     @property
     def start_timeout_s(self) -> float:
@@ -80,6 +84,10 @@ class WorkerProcess:
             cmd += ["--threads", str(config.threads)]
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "PJRT_NPROC"):
                 env[var] = str(config.threads)
+        if config.compile_cache_dir is not None and "JAX_COMPILATION_CACHE_DIR" not in env:
+            env["JAX_COMPILATION_CACHE_DIR"] = str(Path(config.compile_cache_dir).absolute() / "jax")
+            # JAX keeps only compiles over 1 s by default; the quick suite's take 0.1-10 s each
+            env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
         env.update(env_extra)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")

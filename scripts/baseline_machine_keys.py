@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -30,7 +31,8 @@ def mismatched(path: Path) -> list[int]:
     df = read_results(path)
     return [i for i, r in df.iterrows()
             if r["machine"] != stored_machine_key(r["chip"], r["os"], r["backend"] if isinstance(r["backend"], str) else None,
-                                                  r["device_name"] if isinstance(r["device_name"], str) else None)]  # fmt: skip
+                                                  r["device_name"] if isinstance(r["device_name"], str) else None,
+                                                  int(r["gpu_cores"]) if pd.notna(r["gpu_cores"]) else None)]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -272,7 +272,7 @@ def fmt(v: Any, spec: str = ".0f") -> str:
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
-    tg = {r["label"]: r.get("tg_tokens_per_s") for r in rows if r.get("tg_tokens_per_s")}
+    tg = {r["label"]: r.get("tg_tokens_per_s") for r in rows if r.get("tg_tokens_per_s") and r.get("batch", 1) == 1}  # targets are at batch 1
     lines = []
 
     def check(name: str, got: str, want: str, factor: float = 1.0) -> None:

@@ -2,8 +2,10 @@
 
 A benchmark, not a test. It needs a pool of real quick-suite runs of unchanged code on this
 machine, made as `make baseline` / `make gate` make them (`--threads 1 --budget 0.3`; it makes
-more with `bench run` when the pool is short). Every run started fresh worker processes, so
-each is one process per case: the gate's unit. Runs are taken in the order they were made.
+more with `bench run --processes N` when the pool is short). The unit is the process: each
+interleaved round of fresh processes of a run (process p of every framework) is one unit, a
+run without the process column one unit (`as_process_units`); units are taken in the order
+they were made, and each process is counted once however often its file lies in the pool.
 
 * Gate runs as CI makes them: `make baseline` once (committed), then every CI job's `make gate`
   judged against it. The first K*B runs of the pool form K baseline blocks of B consecutive runs;
@@ -37,6 +39,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.gate.compare import EXIT_REGRESSION, FIGURES, SLOWER, GateConfig, compare  # noqa: E402
+from bench.processes import dedupe  # noqa: E402
 from bench.results import KEY_COLUMNS  # noqa: E402
 
 BENCH = Path(sys.executable).with_name("bench")
@@ -49,10 +52,10 @@ def read_pool(pool: Path) -> tuple[pd.DataFrame, list[str]]:
     A run with fewer than 80% of the largest run's rows (one still being written) is dropped,
     and only the cases every remaining run measured are kept (`bench ab` runs lack none of the
     gate's cases, but other runs may)."""
-    frames = [pq.read_table(f).to_pandas() for f in sorted(pool.rglob("*.parquet"))]
+    frames = [pq.read_table(f).to_pandas().assign(source=str(f)) for f in sorted(pool.rglob("*.parquet"))]
     if not frames:
         return pd.DataFrame(), []
-    df = pd.concat(frames, ignore_index=True)
+    df = as_process_units(dedupe(pd.concat(frames, ignore_index=True)))
     counts = df.groupby("run_id").size()
     complete = counts[counts >= 0.8 * counts.max()].index
     df = df[df["run_id"].isin(complete)]
@@ -61,6 +64,18 @@ def read_pool(pool: Path) -> tuple[pd.DataFrame, list[str]]:
     df = df[runs_per_key == len(complete)]
     started = df.groupby("run_id")["timestamp"].min().sort_values()
     return df, list(started.index)
+
+
+def as_process_units(df: pd.DataFrame) -> pd.DataFrame:
+    """One unit per interleaved round of fresh processes: the rows of process p of a run (every
+    framework's process p, as `bench run --processes N` makes them, A1 B1 C1 A2 B2 C2 …) become
+    the run `RUN#p`, so the blocks below are blocks of consecutive processes: `make baseline`'s
+    BASELINE_PROCESSES, `make gate`'s GATE_PROCESSES. A run without the process column is one
+    unit, as it was one process per framework."""
+    out = df.copy()
+    out["run_id"] = [f"{run}#p{p}" for run, p in zip(out["run_id"], out["process"])]
+    out["process"] = 0
+    return out
 
 
 def make_runs(pool: Path, n: int, args: argparse.Namespace) -> None:
@@ -78,8 +93,8 @@ def make_runs(pool: Path, n: int, args: argparse.Namespace) -> None:
                 print(f"stop: {left:.0f} s left before {args.until} UTC, a run takes ~{last:.0f} s", flush=True)
                 return
         run_id = f"pool-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
-        cmd = [str(BENCH), "run", "--suite", "quick", "--out", str(pool), "--run-id", run_id,
-               "--threads", str(args.threads), "--budget", str(args.budget), "--timing", "queued"]
+        cmd = [str(BENCH), "run", "--suite", "quick", "--out", str(pool), "--run-id", run_id, "--processes",
+               str(args.processes), "--threads", str(args.threads), "--budget", str(args.budget), "--timing", "queued"]
         load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"] * 3
         print(f"[{i + 1}/{n}] {' '.join(cmd)}", flush=True)
         start = time.monotonic()
@@ -267,9 +282,10 @@ def main() -> int:
     ap.add_argument("--make-only", action="store_true", help="with --runs: make the runs, simulate nothing")
     ap.add_argument("--threads", type=int, default=1, help="--threads of new runs (default 1, as make gate)")
     ap.add_argument("--budget", type=float, default=0.3, help="--budget of new runs (default 0.3, as make gate)")
+    ap.add_argument("--processes", type=int, default=5, help="--processes of each new run (default 5)")
     ap.add_argument("--baseline-blocks", type=int, default=2, help="baseline blocks at the pool's start (default 2)")
-    ap.add_argument("--baseline-runs", type=int, default=3, help="make baseline's BASELINE_RUNS (default 3)")
-    ap.add_argument("--candidate-runs", type=int, default=2, help="make gate's GATE_RUNS (default 2)")
+    ap.add_argument("--baseline-runs", type=int, default=3, help="make baseline's BASELINE_PROCESSES (default 3)")
+    ap.add_argument("--candidate-runs", type=int, default=2, help="make gate's GATE_PROCESSES (default 2)")
     ap.add_argument("--ab-rounds", type=int, default=5, help="bench ab --rounds (default 5; 0: no bench ab view)")
     ap.add_argument("--trials", type=int, default=60, help="most sliding bench ab windows to simulate")
     ap.add_argument("--figure", choices=("min", "median"), default=GateConfig.figure, help="per-process figure")

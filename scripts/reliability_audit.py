@@ -1,720 +1,148 @@
-"""Re-run the reliability audit of 2026-11-29 (../shared/research/reliability-audit-2026-11-29.md)
-and print its verdict table: the same 122 cases, each judged against the CLI's contract.
+"""Re-run both reliability audits (../shared/research/reliability-audit-2026-11-29.md and
+reliability-audit-2026-12-03.md) and print one verdict table: the 122 cases of the first
+and the 63 of the second, 185 in all, each judged against the CLI's contract and the
+good outcome the audit tables state; then the count of good and defect cases, and for each
+defect of the second audit (D17–D41) whether every case that showed it is good now.
 
-    sudo python scripts/reliability_audit.py [--only A1,B6,...] [--scratch DIR] [--keep]
+    sudo python scripts/reliability_audit.py [--only A,B,N or A7,N54] [--scratch DIR] [--keep]
+    python scripts/reliability_audit.py --list      # the 185 cases and their expectations, run nothing
 
-Every case runs `python -m bench ...` from a scratch folder outside the checkout (runs are
-tiny: `-f torch`, `--budget 0.2`). A case is `good` when the outcome is the one the
-contract asks for: exit 0, 1 or 2; one line on stderr with exit 2; no traceback; no file
-the command did not create changed; plus the case's own expectation (e.g. the earlier
-run's rows survive, the gate does not pass a slowdown). Anything else is a `defect`.
-
-Read-only folders and the full disk are tmpfs mounts and the container runs use
-`unshare --pid`, as in the audit, so those cases need root; without it they are `n/a`.
-The audit's cgroup is not needed any more: the case that asked for 20 GB (A32) is now
-refused before anything is allocated, and it is never run with --force-memory here.
+Every case runs `bench ...` from a scratch folder outside the checkout (runs are tiny:
+`-f torch`, `--budget 0.1`-`0.3`). The cases live in scripts/audit_cases_first.py and
+scripts/audit_cases_second.py, the machinery in scripts/audit_kit.py. Cases that need
+root (tmpfs mounts, `unshare --pid`) are `n/a` without it. docs/reliability-audit.md says
+how to read the table.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import http.client
 import json
-import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import audit_cases_first as first  # noqa: E402
+import audit_cases_second as second  # noqa: E402
+from audit_kit import Audit, Case  # noqa: E402
 
-from bench.results import SCHEMA, read_results  # noqa: E402
-from workloads.checkpoint import write_safetensors  # noqa: E402
-
-FAST = ["-f", "torch", "--budget", "0.2"]
-# The console script, as the audit ran it (`python -m bench` would itself put the working
-# directory on sys.path, which S9 is about); PYTHONPATH puts this checkout first.
-_SCRIPT = Path(sys.executable).parent / "bench"
-BENCH = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-P", "-m", "bench"]
+AUDITS = (("2026-11-29", first), ("2026-12-03", second))
+ALL_CASES: dict[str, Case] = {c.id: c for _, module in AUDITS for c in module.CASES}
+SECOND_AUDIT_DEFECTS = [f"D{n}" for n in range(17, 42)]
 
 
-@dataclass
-class Outcome:
-    rc: int
-    out: str
-    err: str
-    seconds: float
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-    def contract(self) -> str | None:
-        """Why the generic contract is broken, or None."""
-        if "Traceback" in self.text:
-            return "traceback"
-        if self.rc not in (0, 1, 2):
-            return f"exit {self.rc}"
-        if self.rc == 2 and len([ln for ln in self.err.splitlines() if ln.strip()]) != 1:
-            return f"exit 2 with {len(self.err.splitlines())} stderr lines"
-        return None
-
-    def summary(self) -> str:
-        err = " ".join(self.err.split())
-        return f"exit {self.rc}" + (f": {err[:110]}" if err else "")
+def list_cases() -> None:
+    print("| # | audit | defect then | good outcome |\n|---|---|---|---|")
+    for name, module in AUDITS:
+        for c in module.CASES:
+            print(f"| {c.id} | {name} | {', '.join(c.defects + c.was) or '—'} | {c.expected} |")
 
 
-class Audit:
-    def __init__(self, scratch: Path) -> None:
-        self.s = scratch
-        self.rows: list[tuple[str, str, str]] = []
-        self.mounts: list[Path] = []
-        self.root = os.geteuid() == 0
-
-    # -- running ----------------------------------------------------------------------------
-    def bench(self, *args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None,
-              prefix: tuple[str, ...] = ()) -> Outcome:
-        full_env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
-        started = time.monotonic()
-        proc = subprocess.run([*prefix, *BENCH, *args], cwd=cwd or self.s, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
-        return Outcome(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
-
-    def spawn(self, *args: str, cwd: Path | None = None) -> subprocess.Popen:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-        return subprocess.Popen([*BENCH, *args], cwd=cwd or self.s, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-    def record(self, case: str, outcome: str, good: bool | None) -> None:
-        verdict = "n/a" if good is None else ("good" if good else "defect")
-        self.rows.append((case, " ".join(outcome.split())[:160], verdict))
-        print(f"| {case} | {' '.join(outcome.split())[:160]} | {verdict} |", flush=True)
-
-    def expect(self, case: str, o: Outcome, rc: int | set[int] | None = None, contains: str = "",
-               extra: bool = True, note: str = "") -> None:
-        broken = o.contract()
-        rcs = {rc} if isinstance(rc, int) else rc
-        good = broken is None and (rcs is None or o.rc in rcs) and contains in o.text and extra
-        self.record(case, (note + " " if note else "") + (broken + "; " if broken else "") + o.summary(), good)
-
-    # -- fixtures ---------------------------------------------------------------------------
-    def mount(self, name: str, options: str) -> Path | None:
-        if not self.root:
-            return None
-        path = self.s / name
-        path.mkdir(exist_ok=True)
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]).returncode != 0:
-            return None
-        self.mounts.append(path)
-        return path
-
-    def unmount_all(self) -> None:
-        for path in reversed(self.mounts):
-            subprocess.run(["umount", "-l", str(path)])
-
-    def real_results(self) -> Path:
-        """A real run (torch, 2 workloads): the base of the crafted files, like the audit's."""
-        o = self.bench("run", *FAST, "-w", "matmul,stream", "-d", "fp32,bf16", "-o", "results", "--run-id", "real")
-        assert o.rc == 0, o.err
-        return self.s / "results" / "real.parquet"
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def edit(src: Path, dst: Path, changes: dict[str, pa.Array | list], metadata: dict | None = None) -> Path:
-    table = pq.read_table(src)
-    for name, values in changes.items():
-        column = values if isinstance(values, pa.Array) else pa.array(values)
-        table = table.set_column(table.schema.get_field_index(name), name, column)
-    meta = table.schema.metadata if metadata is None else metadata
-    pq.write_table(table.replace_schema_metadata(meta), dst)
-    return dst
-
-
-# -- 1. bad input ---------------------------------------------------------------------------
-def bad_input(a: Audit) -> None:
-    one = {"A1": ["-f", "caffe"], "A2": ["-w", "conv"], "A3": ["-d", "fp8"], "A4": ["--suite", "huge"],
-           "A5": ["--device", "tpu"], "A6": ["--timing", "fast"], "A7": ["-f", ",", "-w", "matmul"],
-           "A8": ["-f", "torch", "-w", "matmul", "-d", ""], "A9": ["--threads", "0"], "A10": ["--threads", "-1"],
-           "A11": ["--threads", "1.5"], "A12": ["-f", "torch", "-w", "stream", "-d", "fp32", "--threads", "100000"],
-           "A13": ["--budget", "-1"], "A14": ["-f", "torch,,", "-w", "matmul", "--budget", "0"],
-           "A15": ["--budget", "nan"], "A16": ["--budget", "inf"], "A17": ["--case-timeout", "0"],
-           "A18": ["-f", "torch", "-w", "stream", "-d", "fp32", "--case-timeout", "3000000"],
-           "A19": ["-w", "matmul", "-p", "m=1,n=2"], "A20": ["-w", "matmul", "-p", "m=1,n=2,k=3,z=4"],
-           "A21": ["-w", "matmul", "-p", "m=-5,n=2,k=3"], "A22": ["-w", "matmul", "-p", "m=0,n=2,k=3"],
-           "A23": ["-w", "matmul", "-p", "m=1.5,n=2,k=3"], "A24": ["-w", "matmul", "-p", "m=abc,n=2,k=3"],
-           "A25": ["-w", "matmul,sdpa", "-p", "m=1,n=2,k=3"], "A26": ["-p", "m=1,n=2,k=3"],
-           "A27": ["-w", "sdpa", "-p", "batch=1,heads=1,seq=8,head_dim=8,causal=maybe"],
-           "A28": ["-f", "torch", "-w", "matmul", "-d", "fp32", "--budget", "0.2", "-p", "m=1,n=2,k=3,m=9999"]}
-    for case, args in one.items():
-        a.expect(case, a.bench("run", *args, "-o", "r-bad"), 2, note="(issue 16)" if case == "A28" else "")
-    for case, params, workload in (
-            ("A29", "m=8,n=512,k=512,bits=8,scheme=symmetric,group=512", "qmatmul"),
-            ("A30", "layers=2,d_model=64,heads=4,seq=32,batch=8,steps=8,lr=0.001,data=builtin", "train_step")):
-        o = a.bench("run", *FAST, "-w", workload, "-d", "fp32", "-p", params, "-o", "r-p")
-        a.expect(case, o, 0, note="(issue 16)")
-    o = a.bench("run", *FAST, "-w", "matmul", "-d", "fp32", "-p", "m=10000000,n=10000000,k=10000000", "-o", "r-big")
-    a.expect("A31", o, 2, "--force-memory")
-    o = a.bench("run", *FAST, "-w", "matmul", "-d", "fp32", "-p", "m=10000000,n=256,k=256", "-o", "r-big")
-    a.expect("A32", o, 2, "--force-memory")
-    a.expect("A33", a.bench("run", *FAST, "-w", "matmul", "-d", "fp32", "--python", "torch=/nonexistent/python"), 2)
-    (a.s / "README.md").write_text("not a program")
-    a.expect("A34", a.bench("run", *FAST, "-w", "matmul", "-d", "fp32", "--python", "torch=README.md"), 2)
-    for case, python in (("A35", "/bin/true"), ("A36", "/usr/bin/python3"), ("A37", "/usr/bin/yes")):
-        o = a.bench("run", *FAST, "-w", "matmul", "-d", "fp32", "--python", f"torch={python}", "-o", "r-py",
-                    timeout=300)
-        a.expect(case, o, 0, "error", extra=o.seconds < 200)
-    chatty = a.s / "chatty-python"
-    chatty.write_text(f'#!/bin/sh\necho "conda env activated"\nexec {sys.executable} "$@"\n')
-    chatty.chmod(0o755)
-    o = a.bench("run", *FAST, "-w", "matmul", "-d", "fp32", "--timing", "latency", "--python", f"torch={chatty}",
-                "-o", "r-chatty", "--run-id", "c")
-    ok = o.rc == 0 and (read_results(a.s / "r-chatty" / "c.parquet")["status"] == "ok").all()
-    a.expect("A38", o, 0, extra=ok)
-    a.expect("A39", a.bench("env", "--python", "torch=/nonexistent/python"), 2)
-    models(a)
-    outputs(a)
-    gate_and_ids(a)
-
-
-def tiny_config() -> dict:
-    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 32,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 1, "intermediate_size": 64,
-            "vocab_size": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "tie_word_embeddings": True}
-
-
-def models(a: Audit) -> None:
-    root = a.s / "models"
-    cfg = tiny_config()
-    specs: dict[str, object] = {"missing": None, "empty": "", "badjson": '{"hidden_size": ', "listjson": "[1, 2]",
-                                "strjson": {**cfg, "hidden_size": "32"}, "zeroheads": {**cfg, "num_attention_heads": 0},
-                                "qwen": {**cfg, "model_type": "qwen2", "attention_bias": True}, "nosafet": cfg,
-                                "trunc": cfg, "trunchdr": cfg, "hugehdr": cfg, "negoff": cfg, "shapes": cfg}
-    for name, config in specs.items():
-        if config is None:
-            continue
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        if config != "":
-            (folder / "config.json").write_text(config if isinstance(config, str) else json.dumps(config))
-    rng = np.random.default_rng(0)
-    d, f, v, kv = 32, 64, 64, 16
-    good = {"model.embed_tokens.weight": rng.normal(size=(v, d)), "model.norm.weight": np.ones(d),
-            "model.layers.0.input_layernorm.weight": np.ones(d),
-            "model.layers.0.post_attention_layernorm.weight": np.ones(d),
-            "model.layers.0.self_attn.q_proj.weight": rng.normal(size=(d, d)),
-            "model.layers.0.self_attn.k_proj.weight": rng.normal(size=(kv, d)),
-            "model.layers.0.self_attn.v_proj.weight": rng.normal(size=(kv, d)),
-            "model.layers.0.self_attn.o_proj.weight": rng.normal(size=(d, d)),
-            "model.layers.0.mlp.gate_proj.weight": rng.normal(size=(f, d)),
-            "model.layers.0.mlp.up_proj.weight": rng.normal(size=(f, d)),
-            "model.layers.0.mlp.down_proj.weight": rng.normal(size=(d, f))}
-    write_safetensors(root / "trunc" / "model.safetensors", good)
-    raw = (root / "trunc" / "model.safetensors").read_bytes()
-    (root / "trunc" / "model.safetensors").write_bytes(raw[: len(raw) // 2])
-    (root / "trunchdr" / "model.safetensors").write_bytes(b"\x01\x02\x03\x04\x05")
-    (root / "hugehdr" / "model.safetensors").write_bytes((2**63).to_bytes(8, "little") + b'{"x": 1}' + b"\xff" * 64)
-    header = json.dumps({"t": {"dtype": "F32", "shape": [4], "data_offsets": [-16, 0]}}).encode()
-    (root / "negoff" / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 16)
-    bad_shapes = {**good, "model.layers.0.self_attn.q_proj.weight": rng.normal(size=(d, d + 3)),
-                  "model.layers.0.mlp.down_proj.weight": rng.normal(size=(f, d))}
-    write_safetensors(root / "shapes" / "model.safetensors", bad_shapes)
-    for case, name, rc in (("A40", "missing", 2), ("A41", "empty", 2), ("A42", "badjson", 2), ("A43", "listjson", 2),
-                           ("A44", "strjson", 2), ("A45", "zeroheads", 2), ("A46", "qwen", 2)):
-        a.expect(case, a.bench("run", *FAST, "-w", "generate", "-d", "fp32", "--model", str(root / name)), rc)
-    for case, name in (("A47", "nosafet"), ("A48", "trunc"), ("A49", "trunchdr"), ("A50", "hugehdr"),
-                       ("A51", "negoff"), ("A52", "shapes")):
-        o = a.bench("run", *FAST, "-w", "generate", "-d", "fp32", "--timing", "latency", "--model", str(root / name),
-                    "-o", "r-model")
-        a.expect(case, o, 0, "error")
-
-
-def outputs(a: Audit) -> None:
-    ro = a.mount("rofs", "ro,size=1m")
-    (a.s / "afile").write_text("x")
-    run = ("run", *FAST, "-w", "matmul", "-d", "fp32")
-    if ro:
-        a.expect("A53", a.bench(*run, "-o", str(ro)), 2, "cannot write")
-    else:
-        a.record("A53", "needs root (read-only tmpfs)", None)
-    a.expect("A54", a.bench(*run, "-o", "afile"), 2)
-    if ro:
-        a.expect("A55", a.bench(*run, "-o", str(ro / "sub")), 2)
-    else:
-        a.record("A55", "needs root", None)
-    tiny = a.mount("tinyfs", "size=200k")
-    if tiny:
-        (tiny / "earlier.parquet").write_bytes(b"x" * 60_000)
-        (tiny / "fill").write_bytes(b"\0" * (200 * 1024 - 60_000 - 40_000))  # about 40 KB left
-        before = digest(tiny / "earlier.parquet")
-        o = a.bench("run", *FAST, "-w", "matmul,sdpa,stream", "-d", "fp32,bf16", "--timing", "latency", "-o", str(tiny),
-                    "--run-id", "full2")
-        kept = (tiny / "full2.parquet").exists() and len(read_results(tiny / "full2.parquet")) >= 1
-        a.expect("A56", o, 2, "No space left", extra=kept and digest(tiny / "earlier.parquet") == before
-                 and not list(tiny.glob(".*.tmp")))
-    else:
-        a.record("A56", "needs root (tiny tmpfs)", None)
-    results = a.s / "results"
-    if ro:
-        o = a.bench("report", str(results), "-o", str(ro))
-        a.expect("A57", o, 2, extra=o.seconds < 15)
-    else:
-        a.record("A57", "needs root", None)
-    a.expect("A58", a.bench("report", str(results), "-o", "afile"), 2)
-    if ro:
-        a.expect("A59", a.bench("compare", str(results), str(results), "--markdown", str(ro / "x.md")), 2)
-    else:
-        a.record("A59", "needs root", None)
-    a.expect("A60", a.bench("export", "--pytest-benchmark", "afile/x.json", str(results)), 2)
-    if ro:
-        a.expect("A61", a.bench("baseline", str(results / "real.parquet"), "--dir", str(ro)), 2)
-    else:
-        a.record("A61", "needs root", None)
-
-
-def gate_and_ids(a: Audit) -> None:
-    o1 = a.bench("run", *FAST, "-w", "matmul", "-d", "fp32", "--run-id", "myrun", "-o", "r-id")
-    before = digest(a.s / "r-id" / "myrun.parquet")
-    o2 = a.bench("run", *FAST, "-w", "stream", "-d", "fp32", "--run-id", "myrun", "-o", "r-id")
-    a.expect("A62", o2, 2, "already exists", extra=o1.rc == 0 and digest(a.s / "r-id" / "myrun.parquet") == before)
-    o = a.bench("run", *FAST, "-w", "stream", "-d", "fp32", "--timing", "latency", "--run-id", "sub/x", "-o", "r-id")
-    a.expect("A63", o, 0, extra=(a.s / "r-id" / "sub" / "x.parquet").exists())
-    o = a.bench("run", *FAST, "-w", "stream", "-d", "fp32", "-o", "r-id4", "--run-id", "../escaped")
-    a.expect("A64", o, 2, extra=not (a.s / "escaped.parquet").exists())
-    real = a.s / "results" / "real.parquet"
-    a.expect("A65", a.bench("compare", str(real), str(real), "--threshold", "-5%"), 2)
-    a.expect("A66", a.bench("compare", str(real), str(real), "--alpha", "2"), 2)
-    a.expect("A67", a.bench("compare", str(real), str(real), "--alpha", "-1"), 2)
-    base, slow = slow_pair(a)
-    o = a.bench("compare", str(base), str(slow), "--alpha", "nan")
-    a.expect("A68", o, 2, "between 0 and 1", note=f"(default alpha: exit {a.bench('compare', str(base), str(slow)).rc})")
-    a.expect("A69", a.bench("baseline", "--runs", "0", "-f", "torch"), 2, "positive")
-    for case, port in (("A70", "70000"), ("A71", "-1")):
-        o = a.bench("report", str(a.s / "results"), "-o", "r-port", "--serve", "--port", port, "--serve-seconds", "1")
-        a.expect(case, o, 2, "65535", extra=o.seconds < 15)
-
-
-def slow_pair(a: Audit) -> tuple[Path, Path]:
-    """The audit's md/slow_*: the real file, and a copy with every sample ×1.5."""
-    base = a.s / "results" / "real.parquet"
-    table = pq.read_table(base)
-    changes = {}
-    for prefix in ("", "latency_", "queued_"):
-        samples = table.column(f"{prefix}samples_s").to_pylist()
-        changes[f"{prefix}samples_s"] = pa.array([[x * 1.5 for x in s] if s else s for s in samples],
-                                                 pa.list_(pa.float64()))
-        changes[f"{prefix}median_s"] = pa.array([m * 1.5 if m is not None else None
-                                                 for m in table.column(f"{prefix}median_s").to_pylist()], pa.float64())
-    (a.s / "md").mkdir(exist_ok=True)
-    return base, edit(base, a.s / "md" / "slow_cand.parquet", changes)
-
-
-# -- 2. bad results files -------------------------------------------------------------------
-def bad_files(a: Audit) -> None:
-    real = a.s / "results" / "real.parquet"
-    bad = a.s / "bad"
-    bad.mkdir(exist_ok=True)
-    n = pq.read_metadata(real).num_rows
-    raw = real.read_bytes()
-    (bad / "empty.parquet").write_bytes(b"")
-    (bad / "truncated.parquet").write_bytes(raw[: len(raw) // 2])
-    (bad / "truncated_tail.parquet").write_bytes(raw[:-100])
-    pq.write_table(pa.table({"a": [1], "b": [2]}), bad / "foreign.parquet")
-    pq.write_table(pa.table({"a": [1]}).replace_schema_metadata(SCHEMA.metadata), bad / "foreign_claims.parquet")
-    edit(real, bad / "badmeta.parquet", {}, {b"metalbench_schema_version": b"one"})
-    edit(real, bad / "version2.parquet", {}, {b"metalbench_schema_version": b"2"})
-    edit(real, bad / "wrongtypes.parquet", {"status": [7] * n, "params": [42] * n, "samples_s": ["1,2"] * n,
-                                            "median_s": ["0.1"] * n})
-    edit(real, bad / "median_str.parquet", {"median_s": ["0.00016s"] * n})
-    edit(real, bad / "params_list.parquet", {"params": ["[1, 2, 3]"] * n})
-    edit(real, bad / "params_badjson.parquet", {"params": ["{not json"] * n})
-    edit(real, bad / "correct_str.parquet", {"correct": ["false"] * n})
-    medians = [float("nan"), float("inf"), -1.0, 0.0] * n
-    edit(real, bad / "naninf.parquet", {"median_s": medians[:n]})
-    edit(real, bad / "ok_null_medians.parquet", {"median_s": pa.nulls(n, pa.float64()),
-                                                 "samples_s": pa.nulls(n, pa.list_(pa.float64())),
-                                                 "status": ["ok"] * n})
-    pq.write_table(pq.read_table(real).slice(0, 0), bad / "zero_rows.parquet")
-    edit(real, bad / "markup_framework.parquet", {"framework": ["[/]"] * n})
-    edit(real, bad / "markup_params.parquet", {"params": ['{"k":1,"m":1,"n":"[/]"}'] * n})
-    edit(real, bad / "markup_reason.parquet", {"status": ["error"] * n, "reason": ["boom [/] [bold red]FAKE[/]"] * n})
-    edit(real, bad / "mathtext_machine.parquet", {"machine": ["evil $\\undefinedcommand{$ box"] * n})
-    edit(real, bad / "mathtext_framework.parquet", {"framework": ["$\\frac{$"] * n})
-    protected = {p: digest(p) for p in (a.s / "results").glob("*.parquet")}
-
-    def four(name: str, rc: int | set[int], report: bool = False, contains: str = "") -> list[Outcome]:
-        f = str(bad / name)
-        outs = [a.bench("show", f), a.bench("compare", str(real), f),
-                a.bench("baseline", f, "--dir", str(a.s / f"bl-{name}")),
-                a.bench("export", "--pytest-benchmark", str(a.s / f"exp-{name}.json"), f)]
-        if report:
-            outs.append(a.bench("report", f, "-o", str(a.s / f"rep-{name}")))
-        return outs
-
-    def judge(case: str, outs: list[Outcome], rcs: set[int], contains: str = "") -> None:
-        broken = [o.contract() for o in outs if o.contract()]
-        codes = [o.rc for o in outs]
-        good = not broken and all(c in rcs for c in codes) and all(contains in o.text for o in outs if o.rc == 2)
-        first_err = next((" ".join(o.err.split())[:90] for o in outs if o.err.strip()), "")
-        a.record(case, f"exits {codes}{'; ' + ', '.join(broken) if broken else ''}; {first_err}", good)
-
-    judge("B1", four("empty.parquet", 2), {2})
-    judge("B2", four("truncated.parquet", 2), {2})
-    judge("B3", four("truncated_tail.parquet", 2), {2})
-    judge("B4", four("foreign.parquet", 2), {2}, "not a metalbench")
-    judge("B5", four("foreign_claims.parquet", 2), {2}, "missing columns")
-    judge("B6", four("badmeta.parquet", 2, report=True), {2}, "schema version")
-    judge("B7", four("version2.parquet", 2), {2}, "schema version 2")
-    judge("B8", four("wrongtypes.parquet", 2, report=True), {2}, "column")
-    f = str(bad / "median_str.parquet")
-    judge("B9", [a.bench("report", f, "-o", "rep-ms"), a.bench("baseline", f, "--dir", "bl-ms")], {2}, "median_s")
-    f = str(bad / "params_list.parquet")
-    judge("B10", [a.bench("show", f), a.bench("export", "--pytest-benchmark", "x.json", f),
-                  a.bench("report", f, "-o", "rep-pl")], {2}, "params")
-    judge("B11", [a.bench("export", "--pytest-benchmark", "x.json", str(bad / "params_badjson.parquet"))], {2}, "params")
-    f = str(bad / "correct_str.parquet")
-    judge("B12", [a.bench("show", f), a.bench("compare", str(real), f)], {2}, "correct")
-    f = str(bad / "naninf.parquet")
-    show = a.bench("show", f)
-    outs = [show, a.bench("compare", str(real), f), a.bench("report", f, "-o", "rep-nan")]
-    broken = [o.contract() for o in outs if o.contract()]
-    ranked_bad = "inf×" in show.out or "-0.00×" in show.out
-    a.record("B13", f"exits {[o.rc for o in outs]}; show ranks an impossible time: {ranked_bad}",
-             not broken and not ranked_bad and show.rc == 0)
-    f = str(bad / "ok_null_medians.parquet")
-    judge("B14", [a.bench("show", f), a.bench("compare", str(real), f), a.bench("report", f, "-o", "rep-null")], {0, 2})
-    judge("B15", four("zero_rows.parquet", 2, report=True), {0, 2})
-    for case, name, args in (("B16", "markup_framework.parquet", []), ("B17", "markup_params.parquet", []),
-                             ("B18", "markup_reason.parquet", ["--all"])):
-        o = a.bench("show", *args, str(bad / name))
-        a.expect(case, o, 0, "[/]")
-    nomlx = a.s / "nomlx"
-    nomlx.mkdir(exist_ok=True)
-    (nomlx / "sitecustomize.py").write_text("import sys\nsys.modules['mlx'] = None\nsys.modules['mlx.core'] = None\n")
-    wrapper = a.s / "python-nomlx"
-    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{nomlx}:$PYTHONPATH" exec {sys.executable} "$@"\n')
-    wrapper.chmod(0o755)
-    a.bench("run", "-f", "mlx", "-w", "stream", "-d", "fp32", "--python", f"mlx={wrapper}", "-o", "r-nomlx",
-            "--run-id", "n")
-    shown = a.bench("show", "--all", str(a.s / "r-nomlx"))
-    listed = a.bench("list")
-    a.expect("B19", shown, 0, "metalbench[mlx]", extra="pip install 'metalbench[mlx]'" in listed.out)
-    for case, name in (("B20", "mathtext_machine.parquet"), ("B21", "mathtext_framework.parquet")):
-        a.expect(case, a.bench("report", str(bad / name), "-o", str(a.s / f"rep-{case}")), 0)
-    folder = a.s / "folder1"
-    folder.mkdir(exist_ok=True)
-    shutil.copy(real, folder / "good.parquet")
-    shutil.copy(bad / "params_list.parquet", folder / "odd.parquet")
-    rep, show = a.bench("report", str(folder), "-o", "rep-folder"), a.bench("show", str(folder))
-    judge("B22", [rep, show], {0}, "")
-    loop = a.s / "loop"
-    loop.mkdir(exist_ok=True)
-    for link, target in (("a.parquet", "b.parquet"), ("b.parquet", "a.parquet"), ("self.parquet", "self.parquet"),
-                         ("sub", "."), ("abs", str(loop))):
-        if not (loop / link).is_symlink():
-            (loop / link).symlink_to(target)
-    judge("B23", [a.bench("show", str(loop), timeout=120), a.bench("report", str(loop), "-o", "rep-loop", timeout=120)],
-          {0, 2})
-    many = a.s / "many"
-    many.mkdir(exist_ok=True)
-    one = pq.read_table(real).slice(0, 1)
-    for i in range(2000):
-        pq.write_table(one.set_column(one.schema.get_field_index("run_id"), "run_id", pa.array([f"m{i}"])),
-                       many / f"m{i}.parquet")
-    for i in range(3000):
-        (many / f"other{i}.txt").write_text("x")
-    outs = [a.bench("show", str(many)), a.bench("report", str(many), "-o", "rep-many")]
-    judge("B24", outs, {0})
-    a.rows[-1] = (a.rows[-1][0], a.rows[-1][1] + f" ({outs[0].seconds:.0f} s, {outs[1].seconds:.0f} s)", a.rows[-1][2])
-    o1 = a.bench("report", str(a.s / "results"), "-o", "reports")
-    inputs = {p.name: digest(p) for p in (a.s / "reports" / "data").glob("*.parquet")}
-    o2 = a.bench("report", "reports/data")
-    after = {p.name: digest(p) for p in (a.s / "reports" / "data").glob("*.parquet")}
-    a.expect("B25", o2, 0, extra=o1.rc == 0 and bool(inputs) and inputs == after)
-    changed = [p.name for p, h in protected.items() if digest(p) != h]
-    if changed:
-        a.record("B*", f"results files changed by the reads: {changed}", False)
-
-
-# -- 3. faults during a run -------------------------------------------------------------------
-def workers_of(runner_pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines()[1:]
-            if line.split()[1] == str(runner_pid) and "bench.worker" in line]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def rows_in(path: Path) -> int:
-    try:
-        return len(read_results(path))
-    except Exception:  # noqa: BLE001 — the audit asks whether it is readable at all
-        return -1
-
-
-def faults(a: Audit) -> None:
-    long_run = ("run", "-f", "torch", "-w", "matmul,sdpa,stream,qmatmul", "-d", "fp32,bf16,fp16", "--timing", "latency",
-                "--budget", "0.3")
-    p = a.spawn(*long_run, "-o", "sigint", "--run-id", "s1")
-    wait_for(lambda: rows_in(a.s / "sigint" / "s1.parquet") >= 3, 120)
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=60)
-    n = rows_in(a.s / "sigint" / "s1.parquet")
-    a.record("C1", f"exit {p.returncode}, {n} rows readable; {' '.join(out.split()[-8:])}",
-             p.returncode == 130 and n >= 3 and "Traceback" not in err)
-    p = a.spawn("run", "-f", "torch", "-w", "matmul", "-o", "r1p")
-    time.sleep(4)  # as the audit's `timeout -s INT 4`: the torch worker is still starting
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=60)
-    files = list((a.s / "r1p").glob("*.parquet"))
-    a.record("C2", f"exit {p.returncode}; {' '.join(out.split()[-8:])}; files {len(files)}",
-             p.returncode == 130 and ("nothing was written" in out or files) and "Traceback" not in err)
-    p = a.spawn(*long_run, "-o", "sigterm", "--run-id", "t1")
-    wait_for(lambda: rows_in(a.s / "sigterm" / "t1.parquet") >= 3, 120)
-    p.send_signal(signal.SIGTERM)
-    p.communicate(timeout=60)
-    n = rows_in(a.s / "sigterm" / "t1.parquet")
-    a.record("C3", f"exit {p.returncode}, {n} rows readable", p.returncode in (-15, 143) and n >= 3)
-    p = a.spawn("run", "-f", "torch", "-w", "matmul,stream", "-d", "fp32,bf16", "--budget", "2", "--precision", "0.0001",
-                "-o", "sigkill", "--run-id", "k1")
-    wait_for(lambda: rows_in(a.s / "sigkill" / "k1.parquet") >= 2, 120)
-    os.killpg(p.pid, signal.SIGKILL)
-    p.communicate(timeout=60)
-    n = rows_in(a.s / "sigkill" / "k1.parquet")
-    a.record("C4", f"runner killed: {n} rows readable", n >= 2)
-    p = a.spawn("run", "-f", "torch", "-w", "matmul,stream", "-d", "fp32,bf16", "--budget", "0.5", "--timing",
-                "latency", "-o", "wkill", "--run-id", "w1")
-    wait_for(lambda: rows_in(a.s / "wkill" / "w1.parquet") >= 2, 120)
-    for pid in workers_of(p.pid):
-        os.kill(pid, signal.SIGKILL)
-    out, err = p.communicate(timeout=300)
-    df = read_results(a.s / "wkill" / "w1.parquet")
-    a.record("C5", f"exit {p.returncode}; statuses {df['status'].value_counts().to_dict()}",
-             p.returncode == 0 and (df["status"] == "error").sum() <= 1 and len(df) >= 5 and "Traceback" not in err)
-    p = a.spawn("run", "-f", "torch", "-w", "matmul,stream", "-d", "fp32,bf16", "--budget", "1", "--precision",
-                "0.0001", "--case-timeout", "4", "-o", "wstop", "--run-id", "w2")
-    wait_for(lambda: rows_in(a.s / "wstop" / "w2.parquet") >= 1, 120)
-    stopped = workers_of(p.pid)
-    for pid in stopped:
-        os.kill(pid, signal.SIGSTOP)
-    out, err = p.communicate(timeout=300)
-    df = read_results(a.s / "wstop" / "w2.parquet")
-    a.record("C6", f"exit {p.returncode}; statuses {df['status'].value_counts().to_dict()}",
-             p.returncode == 0 and (df["status"] == "timeout").sum() == 1)
-    started = time.monotonic()
-    p = a.spawn("run", "-f", "torch", "-w", "stream,matmul", "-d", "fp32", "--case-timeout", "5", "-o", "wstart",
-                "--run-id", "w3")
-    wait_for(lambda: bool(workers_of(p.pid)), 30)
-    for pid in workers_of(p.pid):
-        os.kill(pid, signal.SIGSTOP)
-    out, err = p.communicate(timeout=400)
-    wall = time.monotonic() - started
-    df = read_results(a.s / "wstart" / "w3.parquet")
-    a.record("C7", f"exit {p.returncode}; statuses {df['status'].value_counts().to_dict()}; wall {wall:.0f} s",
-             p.returncode == 0 and wall < 120 and (df["status"] == "timeout").any())
-    a.record("C8", "the A32 case is refused before anything is allocated (no OOM kill to observe)", True)
-    procs = [a.spawn("run", "-f", "torch", "-w", w, "-d", "fp32", "--budget", "0.3", "--timing", "latency", "-o", "conc")
-             for w in ("matmul", "stream")]
-    codes = [q.wait(timeout=300) for q in procs]
-    files = sorted((a.s / "conc").glob("*.parquet"))
-    a.record("C9", f"exits {codes}; files {[f.name for f in files]}", codes == [0, 0] and len(files) == 2)
-    if a.root:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        procs = [subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", *BENCH, "run",
-                                   "-f", "torch", "-w", w, "-d", "fp32,bf16", "--timing", "latency", "--budget", "0.3",
-                                   "-o", "conc2"], cwd=a.s, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL) for w in ("matmul", "stream")]
-        codes = [q.wait(timeout=300) for q in procs]
-        files = sorted((a.s / "conc2").glob("*.parquet"))
-        total = sum(rows_in(f) for f in files)
-        a.record("C10", f"exits {codes}; files {[f.name for f in files]}; {total} rows (4 matmul + 2 stream expected)",
-                 codes == [0, 0] and len(files) == 2 and total == 6)
-    else:
-        a.record("C10", "needs root (unshare --pid)", None)
-    noisy = a.s / "noisy"
-    noisy.mkdir(exist_ok=True)
-    (noisy / "sitecustomize.py").write_text(
-        "import builtins, os, sys\n_imp = builtins.__import__\n"
-        "def hook(name, *a, **k):\n    m = _imp(name, *a, **k)\n"
-        "    if name == 'torch' and not getattr(builtins, '_noisy', False):\n        builtins._noisy = True\n"
-        "        print('stray print'); os.write(1, b'stray write\\n'); sys.__stdout__.write('stray dunder\\n')\n"
-        "        sys.__stdout__.flush()\n    return m\nbuiltins.__import__ = hook\n")
-    o = a.bench("run", *FAST, "-w", "stream", "-d", "fp32", "--timing", "latency", "-o", "r-noisy", "--run-id", "n",
-                env={"PYTHONPATH": f"{noisy}:{REPO}"})
-    ok = o.rc == 0 and (read_results(a.s / "r-noisy" / "n.parquet")["status"] == "ok").all()
-    a.expect("C11", o, 0, extra=ok)
-
-
-# -- 4. security, 5. gate Markdown ------------------------------------------------------------
-def security(a: Audit) -> None:
-    real = a.s / "results" / "real.parquet"
-    n = pq.read_metadata(real).num_rows
-    xss = a.s / "xss"
-    xss.mkdir(exist_ok=True)
-    payload = '<img src=x onerror="document.body.setAttribute(\'data-xss\',1)">'
-    columns = ("reason", "framework_version", "device_name", "host", "chip", "os", "suite", "suite_version", "run_id",
-               "machine", "notes", "implementation", "math_mode")
-    table = pq.read_table(real)
-    changes = {c: [payload] * n for c in columns if c in table.column_names}
-    changes["versions"] = [json.dumps({payload: payload})] * n
-    changes["metrics"] = [json.dumps({payload: 1})] * n
-    changes["params"] = [json.dumps({"x": payload})] * n
-    edit(real, xss / "xss.parquet", changes)
-    o = a.bench("report", str(xss / "xss.parquet"), "-o", "rep-xss")
-    html = (a.s / "rep-xss" / "index.html").read_text() if o.rc == 0 else ""
-    dom = ""
-    if shutil.which("chromium") and html:
-        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
-                              f"file://{a.s / 'rep-xss' / 'index.html'}"], capture_output=True, text=True,
-                             timeout=120).stdout
-    a.record("S1", f"exit {o.rc}; raw <img: {html.count('<img')}; <script: {html.count('<script')}; "
-                   f"payload ran in chromium: {'data-xss' in dom and 'data-xss=' in dom}",
-             o.rc == 0 and html.count("<img") == 0 and 'data-xss="1"' not in dom)
-    p = a.spawn("report", str(a.s / "results"), "-o", "rep-serve", "--serve", "--port", "0", "--serve-seconds", "60")
-    url = ""
-    end = time.monotonic() + 60
-    while time.monotonic() < end and not url:
-        line = p.stdout.readline()
-        if m := re.search(r"http://([\d.]+):(\d+)/", line):
-            url = m.group(0)
-    host, port = (url.split("/")[2].split(":") if url else ("", "0"))
-    a.record("S2", f"serving at {url}", host == "127.0.0.1")
-    (a.s / "rep-serve" / "etclink").symlink_to("/etc")
-
-    def get(path: str, method: str = "GET", hostname: str | None = None) -> int:
-        c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
-        c.putrequest(method, path, skip_host=True)
-        c.putheader("Host", hostname or f"127.0.0.1:{port}")
-        c.endheaders()
-        status = c.getresponse().status
-        c.close()
-        return status
-
-    traversal = ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-                 "/..%2f..%2fetc%2fpasswd", "//etc/passwd", "/data/..%2f..%2f..%2fetc%2fpasswd"]
-    codes = [get(t) for t in traversal]
-    a.record("S3", f"statuses {codes}", all(c == 404 for c in codes))
-    nul = get("/%00")
-    a.record("S4", f"status {nul}", nul == 404)
-    foreign = get("/index.html", hostname=f"evil.example:{port}")
-    a.record("S5", f"foreign Host: {foreign}; own Host: {get('/index.html')}", foreign == 403)
-    a.record("S6", f"/etclink/hostname: {get('/etclink/hostname')} (bench creates no symlinks; note)", True)
-    writes = [get("/", "POST"), get("/x", "PUT")]
-    a.record("S7", f"statuses {writes}", all(c == 501 for c in writes))
-    os.killpg(p.pid, signal.SIGINT)
-    _, serve_err = p.communicate(timeout=30)
-    if "Traceback" in serve_err:
-        a.record("S4b", "server printed a traceback: " + " ".join(serve_err.split())[-200:], False)
-    pattern = r"(\bpickle|(?<![\w.])eval\(|(?<![\w.])exec\(|shell=True|yaml\.load|torch\.load|np\.load|os\.system|literal_eval)"
-    hits = []
-    for folder in ("bench", "workloads", "scripts"):
-        for f in (REPO / folder).rglob("*.py"):
-            if f.name == "reliability_audit.py":
-                continue
-            hits += [f"{f.relative_to(REPO)}:{i}" for i, line in enumerate(f.read_text().splitlines(), 1)
-                     if re.search(pattern, line)]
-    a.record("S8", f"matches: {hits[:5]}", not hits)
-    cwd = a.s / "cwdinj"
-    cwd.mkdir(exist_ok=True)
-    marker = a.s / "PWNED"
-    (cwd / "numpy.py").write_text(f"open({str(marker)!r}, 'w').close()\nraise ImportError('planted')\n")
-    o = a.bench("run", *FAST, "-w", "stream", "-d", "fp32", "--timing", "latency", "-o", str(a.s / "r-cwd"), cwd=cwd)
-    a.expect("S9", o, 0, extra=not marker.exists(), note=f"marker written: {marker.exists()};")
-    csvf = edit(real, a.s / "csv.parquet", {"device_name": ['=HYPERLINK("http://evil.example","click")'] * n})
-    o = a.bench("report", str(csvf), "-o", "rep-csv")
-    text = (a.s / "rep-csv" / "data" / "results.csv").read_text() if o.rc == 0 else ""
-    neutral = "'=HYPERLINK" in text and ",=HYPERLINK" not in text and '"=HYPERLINK' not in text
-    a.record("S10", f"exit {o.rc}; formula neutralised with a leading apostrophe: {neutral}", o.rc == 0 and neutral)
-    modes = {f.name: oct(f.stat().st_mode & 0o777) for f in (a.s / "results").glob("*.parquet")}
-    a.record("S11", f"modes {modes}", all(int(m, 8) & 0o044 for m in modes.values()))
-
-
-def gate_markdown(a: Audit) -> None:
-    real = a.s / "results" / "real.parquet"
-    table = pq.read_table(real)
-    n = table.num_rows
-    e1 = "x\n\n</details>\n\n## ✅ metalbench regression gate\n\n**PASS: 12 same** | fake | row |\n\n<!--"
-    frameworks = table.column("framework").to_pylist()
-    status = table.column("status").to_pylist()
-    reason = table.column("reason").to_pylist()
-    status[0], reason[0] = "error", e1
-    frameworks = [f if i != 1 else "torch\n| fake | row" for i, f in enumerate(frameworks)]
-    params = table.column("params").to_pylist()
-    p2 = json.loads(params[2])
-    p2["x"] = "`code` <b>bold</b> [link](http://evil.example)"
-    params[2] = json.dumps(p2, sort_keys=True)
-    md = a.s / "md"
-    md.mkdir(exist_ok=True)
-    cand = edit(real, md / "cand.parquet", {"status": status, "reason": reason, "framework": frameworks,
-                                            "params": params})
-    o = a.bench("compare", str(real), str(cand), "--markdown", str(md / "summary.md"), "--json", str(md / "summary.json"))
-    text = (md / "summary.md").read_text() if (md / "summary.md").exists() else ""
-    headings = [ln for ln in text.splitlines() if ln.startswith("#")]
-    rows = [ln for ln in text.splitlines() if ln.startswith("|")]
-    a.record("E1", f"exit {o.rc}; headings {len(headings)}; '<!--' {text.count('<!--')}; "
-                   f"'</details>' {text.count('</details>')}",
-             o.rc == 1 and len(headings) == 1 and "<!--" not in text and text.count("</details>") <= 1)
-    a.record("E2", f"table rows with 10 pipes: {sum(r.count('|') == 10 for r in rows)}/{len(rows)}",
-             bool(rows) and all(r.count("|") == 10 for r in rows))
-    a.record("E3", f"raw <b>: {'<b>' in text}; raw link: {'](http' in text}; raw code: {'`code`' in text}",
-             "<b>" not in text and "](http" not in text and "`code`" not in text)
-    try:
-        doc = json.loads((md / "summary.json").read_text())
-        good = doc["exit_code"] == 1 and doc["headline"].startswith("FAIL")
-        a.record("E4", f"valid JSON, exit_code {doc['exit_code']}, headline {doc['headline'][:40]}", good)
-    except (OSError, ValueError, KeyError) as exc:
-        a.record("E4", f"JSON unreadable: {exc}", False)
+def summarise(audit: Audit) -> None:
+    verdicts = {case: verdict for case, _, verdict in audit.rows}
+    known = {c: v for c, v in verdicts.items() if c in ALL_CASES}
+    extra = {c: v for c, v in verdicts.items() if c not in ALL_CASES}
+    for name, module in AUDITS:
+        ran = [known[c.id] for c in module.CASES if c.id in known]
+        counts = {v: ran.count(v) for v in ("good", "defect", "n/a")}
+        print(f"audit {name}: {len(ran)} of {len(module.CASES)} cases run: "
+              + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    total = list(known.values())
+    print(f"all: {len(total)} cases: {total.count('good')} good, {total.count('defect')} defect, {total.count('n/a')} n/a")
+    if extra:
+        print("extra checks: " + ", ".join(f"{c} {v}" for c, v in extra.items()))
+    print("\n| defect | cases | now |\n|---|---|---|")
+    for d in SECOND_AUDIT_DEFECTS:
+        cases = [c.id for c in ALL_CASES.values() if d in c.defects]
+        ran = [c for c in cases if c in known]
+        if not ran:
+            state = "not run"
+        elif any(known[c] == "defect" for c in ran):
+            state = "OPEN (" + ", ".join(c for c in ran if known[c] == "defect") + ")"
+        elif all(known[c] == "n/a" for c in ran):
+            state = "n/a"
+        else:
+            state = "fixed"
+        print(f"| {d} | {', '.join(cases)} | {state} |")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scratch", type=Path, default=None, help="scratch folder (default: a new temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
-    ap.add_argument("--only", default="", help="comma-separated sections: A,B,C,S,E (default all)")
+    ap.add_argument("--only", default="", help="comma-separated sections (A,B,C,S,E of the first audit; N, or "
+                    "N1-N20 style groups of the second: see --list) (default all)")
+    ap.add_argument("--list", action="store_true", help="print the cases and their expected outcomes; run nothing")
+    ap.add_argument("--jobs", type=int, default=1, help="sections run at once, each in a process and scratch folder "
+                    "of its own (default 1; most cases wait on time-outs, signals and worker starts)")
+    ap.add_argument("--rows", type=Path, default=None, help=argparse.SUPPRESS)  # a --jobs child's verdicts, as JSON
     args = ap.parse_args()
+    if args.list:
+        list_cases()
+        return 0
+    sections = {**first.SECTIONS, **second.SECTIONS}
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else list(sections)
+    unknown = [s for s in chosen if s not in sections]
+    if unknown:
+        ap.error(f"unknown section {unknown[0]!r} (choose from: {', '.join(sections)})")
     scratch = (args.scratch or Path(tempfile.mkdtemp(prefix="bench-audit-"))).resolve()
     scratch.mkdir(parents=True, exist_ok=True)
     audit = Audit(scratch)
-    sections = {"A": bad_input, "B": bad_files, "C": faults, "S": security, "E": gate_markdown}
-    chosen = [s for s in (args.only.split(",") if args.only else sections) if s]
-    print(f"scratch: {scratch}\n\n| # | outcome | verdict |\n|---|---|---|", flush=True)
+    audit.cases = ALL_CASES
+    started = time.monotonic()
+    if args.jobs > 1 and len(chosen) > 1:
+        audit.rows = run_in_parallel(chosen, args.jobs, scratch)
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+        print()
+        summarise(audit)
+        print(f"\nwall time: {time.monotonic() - started:.0f} s")
+        return 0
+    print(f"scratch: {scratch}\n\n| # | defect then | outcome | verdict |\n|---|---|---|---|", flush=True)
     try:
         audit.real_results()
         for key in chosen:
-            sections[key](audit)
+            try:
+                sections[key](audit)
+            except Exception as exc:  # noqa: BLE001 — one broken section must not cost the others' verdicts
+                audit.record(f"{key}!", f"section {key} stopped: {type(exc).__name__}: {exc}", False)
     finally:
         audit.unmount_all()
+        audit.stop_all()
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
-    counts: dict[str, int] = {}
-    for _, _, verdict in audit.rows:
-        counts[verdict] = counts.get(verdict, 0) + 1
-    print(f"\n{len(audit.rows)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
-    defects = [case for case, _, verdict in audit.rows if verdict == "defect"]
-    if defects:
-        print("defects: " + ", ".join(defects))
+    if args.rows:
+        args.rows.write_text(json.dumps(audit.rows))
+    print()
+    summarise(audit)
+    print(f"\nwall time: {time.monotonic() - started:.0f} s")
     return 0
+
+
+def run_in_parallel(sections: list[str], jobs: int, scratch: Path) -> list[tuple[str, str, str]]:
+    """Each section in a child process of this script with a scratch folder of its own;
+    their tables are printed as each finishes, their verdicts merged in section order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(section: str) -> list[tuple[str, str, str]]:
+        rows = scratch / f"{section}.rows.json"
+        done = subprocess.run([sys.executable, __file__, "--only", section, "--scratch", str(scratch / section),
+                               "--rows", str(rows)], capture_output=True, text=True)
+        table = [ln for ln in done.stdout.splitlines() if ln.startswith("| ") and not ln.startswith("| #")]
+        print(f"\n### section {section} (exit {done.returncode})\n" + "\n".join(table), flush=True)
+        if not rows.exists():
+            tail = " ".join((done.stderr or done.stdout).split())[-200:]
+            return [(f"{section}!", f"section {section} did not finish: {tail}", "defect")]
+        return [tuple(r) for r in json.loads(rows.read_text())]
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(one, sections))
+    return [row for rows in results for row in rows]
 
 
 if __name__ == "__main__":

@@ -257,3 +257,46 @@ def test_crafted_results_files_keep_the_contract_in_the_report(craft):
     with sandbox() as root:
         path = write_crafted(root, *craft)
         check_contract(root, ["report", str(path), "-o", "rep"])
+
+
+# The surfaces the second audit found holes in (--cpus, --python, --model's config.json):
+# generated values, run up to the point where work would start (as above).
+CPU_LISTS = ["0", "0-1", "1,0", "0-100000000", "0-4294967295", "1-0", "", "0,,1", "-1", "a", "0-3,8", " 0", "0-",
+             "-", "99999999999999999999", "0x1", "١"]
+cpu_lists = st.one_of(st.sampled_from(CPU_LISTS), st.from_regex(r"\A[0-9,\- ]{0,14}\Z"), junk)
+pythons = st.one_of(st.sampled_from(["torch=afile", "torch=folder", "torch=", "torch", "caffe=/bin/true",
+                                     "torch=/bin/true", "mlx=python3", "torch=fifo", "=x", "torch==x"]), junk)
+config_values = st.one_of(st.integers(-2, 2**40), st.floats(allow_nan=True, allow_infinity=True), st.none(),
+                          st.booleans(), st.text(max_size=6), st.lists(st.integers(0, 3), max_size=2),
+                          st.sampled_from(NASTY))
+MODEL_KEYS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "vocab_size",
+              "num_key_value_heads", "head_dim", "rope_theta", "rms_norm_eps", "tie_word_embeddings", "model_type")
+BASE_CONFIG = {"hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 1, "intermediate_size": 64,
+               "vocab_size": 64}
+configs = st.one_of(
+    st.dictionaries(st.sampled_from(MODEL_KEYS), config_values, max_size=4).map(lambda d: json.dumps({**BASE_CONFIG, **d})),
+    st.dictionaries(st.sampled_from(MODEL_KEYS), config_values, max_size=6).map(json.dumps),
+    st.sampled_from(["[]", "null", "3", '"x"', "{", "", "\x00", '{"hidden_size": 1e400}']),
+)
+
+
+@fuzz(60)
+@given(cpus=cpu_lists, python=pythons, config=configs, model=st.sampled_from(["model", "model", "model", "fifomodel"]),
+       which=st.sampled_from(["cpus", "python", "model", "all"]))
+def test_cpus_python_and_model_configs_keep_the_contract(cpus, python, config, model, which):
+    with sandbox() as root, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner.Runner, "run", _fake_run)
+        mp.setattr("bench.preflight.gpu_free_bytes", lambda: None)
+        mp.setattr("bench.machine.machine_info", lambda: {"machine": "Fuzz CPU / Linux x86_64"})
+        os.mkfifo(root / "fifo")
+        (root / "model").mkdir()
+        (root / "model" / "config.json").write_text(config)
+        (root / "fifomodel").mkdir()
+        os.mkfifo(root / "fifomodel" / "config.json")
+        argv = ["run", "-f", "torch", "-w", "generate", "-d", "fp32", "-o", "out"]
+        if which in ("cpus", "all"):
+            argv += ["--cpus", cpus]
+        if which in ("python", "all"):
+            argv += ["--python", python]
+        argv += ["--model", model]
+        check_contract(root, argv)

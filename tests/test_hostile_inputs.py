@@ -93,7 +93,7 @@ def test_hostile_pandas_metadata_is_ignored(good, tmp_path, capsys, pandas_meta)
     assert "2 rows" in capsys.readouterr().out
     folder = tmp_path / "folder"
     folder.mkdir()
-    write(folder / "run.parquet", row())
+    write(folder / "run.parquet", row(run_id="other"))
     (folder / "pm.parquet").write_bytes(bad.read_bytes())
     assert len(load_results([folder], warn=lambda _: None)) == 3
 
@@ -185,6 +185,18 @@ def test_ctrl_c_in_any_command_is_one_line_and_130(monkeypatch, capsys, command)
     assert err.strip() == f"bench {command}: interrupted"
 
 
+def test_ctrl_c_while_the_command_loads_is_one_line_and_130():
+    """N49: under load `bench` spends seconds importing pandas and pyarrow; Ctrl-C then was a
+    KeyboardInterrupt traceback from inside them. Here SIGINT arrives as pandas is imported."""
+    code = ("import builtins, os, signal\n_imp = builtins.__import__\n"
+            "def hook(name, *a, **k):\n    if name == 'pandas':\n        os.kill(os.getpid(), signal.SIGINT)\n"
+            "    return _imp(name, *a, **k)\nbuiltins.__import__ = hook\n"
+            "from bench.cli import main\nraise SystemExit(main(['list']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 130 and done.stderr.strip() == "bench: interrupted", done.stderr[-500:]
+
+
 def test_ctrl_c_while_a_worker_starts_kills_it(tmp_path, monkeypatch):
     """N32: the worker that was starting when Ctrl-C came ran on in its own session."""
     from bench import runner as runner_module
@@ -269,3 +281,16 @@ def test_compare_says_when_the_sides_ran_with_different_threads_or_cpus(tmp_path
     same = [write(tmp_path / f"s{i}.parquet", row(run_id=f"s{i}", seed=20 + i, threads=1)) for i in range(2)]
     main(["compare", str(base[0]), *map(str, same)])
     assert "not like with like" not in capsys.readouterr().out
+
+
+# the audit's own re-run script -----------------------------------------------------------------
+def test_the_audit_script_starts_and_knows_every_case_of_both_audits():
+    """N63/D41: scripts/reliability_audit.py died with an ImportError before its first case."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "reliability_audit.py"), "--list"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    ids = [line.split("|")[1].strip() for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    ids = [i for i in ids if i != "#"]
+    assert len(ids) == len(set(ids)) == 185
+    assert {"A1", "A71", "B25", "C11", "S11", "E4", "N1", "N63"} <= set(ids)

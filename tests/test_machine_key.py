@@ -6,6 +6,7 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bench.gate.baseline import baseline_path
@@ -42,8 +43,8 @@ def test_cpu_rows_and_rows_without_a_backend_are_keyed_by_the_host():
 
 def test_this_host_key_round_trips_through_its_stored_columns():
     info = machine_info()
-    assert info["machine"] == host_key(cpu_name(), platform.system(), platform.machine())
-    assert stored_machine_key(str(info["chip"]), str(info["os"]), None, None) == info["machine"]
+    assert info["machine"] == host_key(cpu_name(), platform.system(), platform.machine(), info["gpu_cores"])
+    assert stored_machine_key(str(info["chip"]), str(info["os"]), None, None, info["gpu_cores"]) == info["machine"]
     assert stored_machine_key("Apple M3 Max", "macOS 15.1 (arm64)", "metal", "Apple M3 Max") == "Apple M3 Max / Darwin arm64"
 
 
@@ -52,6 +53,7 @@ def test_every_committed_baseline_row_has_the_key_the_runner_would_give_it(path)
     df = read_results(path)
     text = lambda v: v if isinstance(v, str) else None  # noqa: E731  (null columns read as NaN/None)
     wrong = [(r["framework"], r["status"], r["backend"]) for _, r in df.iterrows()
-             if r["machine"] != stored_machine_key(r["chip"], r["os"], text(r["backend"]), text(r["device_name"]))]  # fmt: skip
+             if r["machine"] != stored_machine_key(r["chip"], r["os"], text(r["backend"]), text(r["device_name"]),
+                                                   int(r["gpu_cores"]) if pd.notna(r["gpu_cores"]) else None)]  # fmt: skip
     assert not wrong, f"{len(wrong)} rows the runner cannot produce, e.g. {wrong[0]}"
     assert path.name == baseline_path(df["machine"].iloc[0]).name

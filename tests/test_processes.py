@@ -251,5 +251,44 @@ def test_make_baseline_is_one_run_of_several_processes_and_reads_only_that_file(
     done = _make("baseline", tmp_path, BASELINE_RUNS_DIR=str(folder))
     assert done.returncode == 0, done.stdout + done.stderr
     run, baseline = (tmp_path / "venv" / "bin" / "calls").read_text().splitlines()
-    assert "--processes 3" in run and "--run-id baseline" in run
-    assert baseline == f"baseline {folder}/baseline.parquet"
+    assert "--processes 3" in run
+    run_id = run.split("--run-id ")[1].split()[0]
+    assert run_id.startswith("baseline-") and baseline == f"baseline {folder}/{run_id}.parquet"
+
+
+def test_two_runs_that_share_a_run_id_are_not_copies_of_each_other(tmp_path):
+    from datetime import datetime, timezone
+
+    a = _write(tmp_path / "a" / "r.parquet", [row(run="r", seed=1, timestamp=datetime(2026, 12, 1, tzinfo=timezone.utc))])
+    b = _write(tmp_path / "b" / "r.parquet", [row(run="r", seed=2, timestamp=datetime(2026, 12, 2, tzinfo=timezone.utc))])
+    assert len(load_results([a, b])) == 2
+
+
+def test_a_process_starts_each_worker_environment_once():
+    cases = [Case("m", "matmul", SMALL, d) for d in ("fp32", "tf32", "bf16", "tf32")]
+    order = interleave(cases, 2, environment=lambda c: c.dtype == "tf32")
+    assert [c.dtype for c in order] == ["fp32", "bf16", "tf32", "tf32"] * 2
+
+
+def test_a_run_shares_one_jax_compile_cache_unless_the_user_set_one(monkeypatch, tmp_path):
+    from bench import runner as runner_module
+    from bench.catalog import FRAMEWORKS
+    from bench.runner import RunConfig, WorkerLost, WorkerProcess
+
+    seen: list[dict] = []
+
+    def popen(cmd, env, **_):
+        seen.append(env)
+        raise OSError("not started")
+
+    monkeypatch.setattr(runner_module.subprocess, "Popen", popen)
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    for config in (RunConfig(compile_cache_dir=tmp_path / "cc"), RunConfig()):
+        with pytest.raises(WorkerLost):
+            WorkerProcess(FRAMEWORKS["jax"], {}, config, tmp_path / "log")
+    assert seen[0]["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "cc" / "jax")
+    assert "JAX_COMPILATION_CACHE_DIR" not in seen[1]
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/mine")
+    with pytest.raises(WorkerLost):
+        WorkerProcess(FRAMEWORKS["jax"], {}, RunConfig(compile_cache_dir=tmp_path / "cc"), tmp_path / "log")
+    assert seen[2]["JAX_COMPILATION_CACHE_DIR"] == "/mine"

@@ -49,7 +49,7 @@ def newest_files(runs_dir: Path) -> list[Path]:
 
 def test_between_process_interval_holds_the_median_and_needs_two_processes() -> None:
     m, lo, hi = between_process_interval([1.0, 1.1, 0.95])
-    assert m == 1.0 and lo < m < hi
+    assert m == 1.0 and lo <= 0.95 and hi >= 1.1 - 1e-9  # never narrower than the order statistics
     assert math.isnan(between_process_interval([2.0])[1])
     assert between_process_interval([])[0] != between_process_interval([])[0]  # NaN: nothing to fold
 
@@ -65,7 +65,7 @@ def test_processes_of_one_run_fold_into_one_row_per_case(runs_dir: Path) -> None
 def test_a_file_without_the_process_column_is_one_process(tmp_path: Path) -> None:
     write_synthetic(tmp_path)
     raw = load([tmp_path], print)
-    assert "process" not in raw
+    assert "process" not in raw or raw["process"].isna().all() or (raw["process"] == 0).all()
     assert len(per_case(raw)) == len(raw)
 
 

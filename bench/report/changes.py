@@ -35,7 +35,7 @@ CHANGED = frozenset({SLOWER, FASTER, NOW_FAILING, NOW_CORRECT, PRECISION_CHANGED
 ALL_PAIRS_UP_TO = 3  # runs of one machine for which every pair is offered
 # The columns the gate reads (bench.gate.compare): slicing the other ~100 per case is most of its time.
 GATE_COLUMNS = (*MATCH_COLUMNS, "status", "correct", "reason", "workload_hash", "effective_precision", "median_s",
-                "samples_s", "latency_samples_s", "queued_samples_s", "run_id")
+                "samples_s", "latency_samples_s", "queued_samples_s", "run_id", "process")
 
 
 def _num(value: Any) -> float | None:

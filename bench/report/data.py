@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.results import ResultsError, read_results
+from bench.processes import dedupe
 from bench.report.labels import case_label, params_text
 from bench.report.runs import per_case
 from bench.fmt import finite
@@ -63,7 +64,8 @@ def load(paths: Iterable[Path | str], warn: Warn) -> pd.DataFrame:
         raise ResultsError(f"no readable results rows in {', '.join(map(str, paths))}{why}")
     for message in skipped:
         warn(message)
-    return pd.concat(frames, ignore_index=True)
+    # a run read twice (a report's data/ copies inside the results folder) counts once
+    return dedupe(pd.concat(frames, ignore_index=True), warn)
 
 
 def parse_metrics(text: Any) -> dict[str, Any]:

@@ -8,9 +8,11 @@ the page's run selector shows any other (`runs_view` lists them with their dates
 
 Inside one run a case may have been measured by several fresh worker processes (the
 process is the unit: HOUSE.md). `per_case` folds them into the case's figure: the median
-of the per-process figures with their between-process interval. It is the one place that
-does so; when `bench.processes` (the process-unit module) offers the aggregation, this
-module defers to it.
+of the per-process figures with their between-process interval (the interval is
+`bench.stats.summarize_processes`, as in `bench.processes.headline`, which the gate and
+`bench show` use). The report folds here rather than through `headline` because the page
+needs more of each case than its timing headline: the pooled samples for the distribution
+plots and the LLM figures (tg, pp, TTFT) with their own between-process intervals.
 """
 
 from __future__ import annotations
@@ -20,15 +22,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from bench.results import KEY_COLUMNS
 from bench.summary import with_conditions
 
-try:  # the process-unit helpers, once they exist; the column alone is enough until then
-    from bench.processes import PROCESS_KEY  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on which modules have landed
-    PROCESS_KEY = ("run_id", "framework", "process")
+from bench import stats
+from bench.processes import with_process
 
 PROCESS = "process"  # 0-based index of a framework's fresh worker process within its run; absent = 0
 # One case of one run: the rows of its processes fold into one figure.
@@ -41,26 +40,16 @@ CONFIDENCE = 0.95
 
 
 def process_index(df: pd.DataFrame) -> pd.Series:
-    """Each row's process within its run: the `process` column, or 0 for files without it."""
-    if PROCESS not in df:
-        return pd.Series(0, index=df.index, dtype="int64")
-    return pd.to_numeric(df[PROCESS], errors="coerce").fillna(0).astype("int64")
+    """Each row's process within its run (bench.processes: a row without one is process 0)."""
+    return with_process(df)[PROCESS].astype("int64")
 
 
 def between_process_interval(figures: list[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """(median, low, high) of per-process figures: the median is the case's figure; the interval
-    is Student's t on their logs (a process's speed state multiplies its time), widened to
-    contain the median. One process: no interval (NaN), never a falsely tight one."""
-    xs = np.asarray([x for x in figures if x is not None and math.isfinite(x) and x > 0], dtype=float)
-    if xs.size == 0:
-        return math.nan, math.nan, math.nan
-    median = float(np.median(xs))
-    if xs.size < 2:
-        return median, math.nan, math.nan
-    logs = np.log(xs)
-    half = float(sps.t.ppf(0.5 + confidence / 2, xs.size - 1)) * float(np.std(logs, ddof=1)) / math.sqrt(xs.size)
-    centre = float(np.mean(logs))
-    return median, min(median, math.exp(centre - half)), max(median, math.exp(centre + half))
+    """(median, low, high) of per-process figures, by `bench.stats.summarize_processes` (the
+    interval the gate and `bench show` use): one process gives no interval (NaN), never a
+    falsely tight one."""
+    summary = stats.summarize_processes([float(x) for x in figures if x is not None], confidence)
+    return summary.median, summary.low, summary.high
 
 
 def _concat(values: list[Any]) -> Any:

@@ -5,7 +5,9 @@ computation and nothing fuses across them), each taking the KV cache as a donate
 updated with `lax.dynamic_update_slice` (in place where the backend honours donation;
 XLA:CPU does not and copies). The cache is preallocated (B, L, Hkv, hd) in JAX's SDPA
 layout; decode attends over the whole cache with `key_value_seq_lengths` = pos+1, so
-one compiled step serves every position (the position is a traced scalar). Attention is
+one compiled step serves every position (the position is a traced scalar). Greedy
+generation in the compiled mode runs decode and argmax as one jitted call whose picks feed
+the next step on the device (only the read-back crosses to the host). Attention is
 `jax.nn.dot_product_attention` (native GQA). Quantized weights: uint8 codes (int4: two
 per byte) dequantized inside the same jit as the dot (ops.dequant_matmul),
 as JAX has no weight-only kernel.
@@ -116,9 +118,14 @@ class _Model:
         def decode_fn(params: Any, cache: Any, tokens: jax.Array, pos: jax.Array) -> tuple[jax.Array, Any]:
             return llama.forward(ops, params, tokens[:, None], cache, pos, p)
 
+        def greedy_fn(params: Any, cache: Any, tokens: jax.Array, pos: jax.Array) -> tuple[jax.Array, Any]:
+            logits, cache = decode_fn(params, cache, tokens, pos)
+            return jnp.argmax(logits, axis=-1).astype(tokens.dtype), cache  # the pick inside the same computation
+
         if compiled:
+            greedy_fn = jax.jit(greedy_fn, donate_argnums=(1,))
             prefill_fn, decode_fn = jax.jit(prefill_fn, donate_argnums=(1,)), jax.jit(decode_fn, donate_argnums=(1,))
-        self.prefill_fn, self.decode_fn = prefill_fn, decode_fn
+        self.prefill_fn, self.decode_fn, self.greedy_fn = prefill_fn, decode_fn, greedy_fn
         self.positions: dict[int, jax.Array] = {}
 
     def prefill(self, tokens: jax.Array) -> jax.Array:
@@ -130,6 +137,13 @@ class _Model:
             self.positions[pos] = jax.device_put(np.int32(pos), self.adapter.device)
         logits, self.state["cache"] = self.decode_fn(self.tree, self.state["cache"], tokens, self.positions[pos])
         return logits, self.state["cache"]  # the barrier waits for the logits and the new cache
+
+    def step_greedy(self, tokens: jax.Array, pos: int) -> jax.Array:
+        """Decode + argmax in one compiled call; the picks stay on the device for the next step."""
+        if pos not in self.positions:
+            self.positions[pos] = jax.device_put(np.int32(pos), self.adapter.device)
+        picks, self.state["cache"] = self.greedy_fn(self.tree, self.state["cache"], tokens, self.positions[pos])
+        return picks
 
     def put(self, a: np.ndarray) -> jax.Array:
         return jax.device_put(np.asarray(a, dtype=np.int32), self.adapter.device)
@@ -152,6 +166,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         implementation=("jax.jit prefill + decode step, donated KV cache" if compiled else "eager JAX (op-by-op dispatch, no jax.jit around prefill or step), KV cache")
         + f" via lax.dynamic_update_slice, jax.nn.dot_product_attention (GQA); weights {weights}",
         mode=adapter.mode,
+        **({"step_greedy": model.step_greedy, "to_host": np.asarray} if compiled else {}),
         **_scorers(adapter, p, dtype, x, model),
     )
 

@@ -24,6 +24,8 @@ per output channel): unsupported, as in qmatmul.
 
 from __future__ import annotations
 
+import dataclasses
+import types
 from typing import Any, Mapping
 
 import numpy as np
@@ -211,6 +213,22 @@ def _scorers(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.
     return {"score": scorer(tree), "dense_score": scorer(dense)}
 
 
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    """Every tensor a weight tree holds: in dicts and lists, and inside a quantized linear
+    (a closure over an Int4Weight, whose fields hold the packed codes and scales)."""
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in _tensors(v)]
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in _tensors(v)]
+    if isinstance(obj, types.FunctionType) and obj.__closure__:
+        return [t for cell in obj.__closure__ for t in _tensors(cell.cell_contents)]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [t for field in dataclasses.fields(obj) for t in _tensors(getattr(obj, field.name))]
+    return []
+
+
 def _compiled_decode(adapter: Any, tree: Any, caches: list[Any], p: Mapping[str, Any], max_len: int, gqa: bool) -> tuple[Any, str, dict[str, Any]]:
     """One compiled graph per step that does everything a greedy step does: the forward at
     the position, the argmax, writing the pick into the token buffer and advancing the
@@ -224,8 +242,11 @@ def _compiled_decode(adapter: Any, tree: Any, caches: list[Any], p: Mapping[str,
     ops = TorchStaticLlamaOps(p, adapter.device, max_len, gqa)
     tokens_buf = torch.zeros((p["batch"],), dtype=torch.int64, device=adapter.device)
     pos_buf = torch.zeros((1,), dtype=torch.int64, device=adapter.device)
-    for buf in [tokens_buf, pos_buf, *(t for kv in caches for t in kv)]:  # graphs replay on fixed addresses
-        torch._dynamo.mark_static_address(buf)
+    # graphs replay on fixed addresses. The weights too: plain tensors (not nn.Parameters) that the
+    # step reads from its closure are graph inputs CUDA-graph trees would copy into the graph's own
+    # buffers before every replay (one copy launch per tensor, the whole model per token)
+    for t in [tokens_buf, pos_buf, *(t for kv in caches for t in kv), *_tensors(tree)]:
+        torch._dynamo.mark_static_address(t)
 
     def step() -> torch.Tensor:  # buffers read from the closure, as the cache is: static, mutated in place
         logits = llama.forward(ops, tree, tokens_buf[:, None], caches, pos_buf, p)[0]
