@@ -98,8 +98,8 @@ BASELINE_RUNS_DIR ?= results/baseline-runs/$(STAMP)
 baseline: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	@if [ -n "$$(find $(BASELINE_RUNS_DIR) -name '*.parquet' 2>/dev/null | head -1)" ]; then \
 	  echo "make baseline: $(BASELINE_RUNS_DIR) already holds results files; pass BASELINE_RUNS_DIR=<a new folder>"; exit 2; fi
-	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(BASELINE_PROCESSES) --out $(BASELINE_RUNS_DIR) --run-id baseline $(ARGS)
-	$(BENCH) baseline $(BASELINE_RUNS_DIR)/baseline.parquet
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(BASELINE_PROCESSES) --out $(BASELINE_RUNS_DIR) --run-id baseline-$(STAMP) $(ARGS)
+	$(BENCH) baseline $(BASELINE_RUNS_DIR)/baseline-$(STAMP).parquet
 
 ## gate: one quick-suite run of GATE_PROCESSES fresh processes vs the committed baselines of this machine (exit 1 on
 ## a regression, 2 when it cannot judge). Markdown in results/gate/<time>/summary.md (CI: GATE_DIR=results/gate). GATE_ARGS="--threshold 10%"
@@ -111,12 +111,12 @@ GATE_CONFIRM ?= 2
 gate: $(VENV)/.installed $(FRAMEWORK_VENVS)
 	@if [ -n "$$(find $(GATE_DIR) -name '*.parquet' 2>/dev/null | head -1)" ]; then \
 	  echo "make gate: $(GATE_DIR) already holds results files; pass GATE_DIR=<a new folder>"; exit 2; fi
-	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(GATE_PROCESSES) --out $(GATE_DIR) --run-id gate $(ARGS)
-	rc=0; $(BENCH) compare results/baselines $(GATE_DIR)/gate.parquet --json $(GATE_DIR)/first.json --spread baseline $(GATE_ARGS) > $(GATE_DIR)/first.txt || rc=$$?; \
+	$(BENCH) run --suite quick --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) --processes $(GATE_PROCESSES) --out $(GATE_DIR) --run-id gate-$(STAMP) $(ARGS)
+	rc=0; $(BENCH) compare results/baselines $(GATE_DIR)/gate-$(STAMP).parquet --json $(GATE_DIR)/first.json --spread baseline $(GATE_ARGS) > $(GATE_DIR)/first.txt || rc=$$?; \
 	if [ $$rc -eq 1 ] && [ $(GATE_CONFIRM) -gt 0 ]; then \
 	  echo "gate: slower cases; confirming them in $(GATE_CONFIRM) more fresh processes each (first verdicts: $(GATE_DIR)/first.txt)"; \
 	  $(PY) -m bench.confirm $(GATE_DIR)/first.json --runs $(GATE_CONFIRM) --out $(GATE_DIR) -- --device $(DEVICE) $(RUN_PYTHONS) $(GATE_RUN_ARGS) $(ARGS) || exit $$?; fi
-	$(BENCH) compare results/baselines $(GATE_DIR)/gate.parquet $$(find $(GATE_DIR) -maxdepth 1 -name 'confirm-*.parquet' | sort) \
+	$(BENCH) compare results/baselines $(GATE_DIR)/gate-$(STAMP).parquet $$(find $(GATE_DIR) -maxdepth 1 -name 'confirm-*.parquet' | sort) \
 	  --markdown $(GATE_DIR)/summary.md --json $(GATE_DIR)/summary.json $(GATE_ARGS)
 
 ## locks: re-resolve locks/*.txt after a dependency change (needs uv: pip install uv)

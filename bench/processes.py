@@ -27,8 +27,9 @@ import pandas as pd
 from bench import stats
 
 PROCESS_KEY = ("run_id", "framework", "process")
-# One row of one process: its process, and the case and timing it measured.
-ROW_IDENTITY = (*PROCESS_KEY, "workload", "params", "dtype", "mode", "timing")
+# One row of one process: its process, the case and timing it measured, and when it was written
+# (a copy of a file keeps that instant; two runs that happen to share a run id do not).
+ROW_IDENTITY = (*PROCESS_KEY, "workload", "params", "dtype", "mode", "timing", "timestamp")
 # A case within one run: the processes of a run are pooled over these, never across runs
 # (runs are a dimension of the data, not extra samples of one figure).
 CASE_IN_RUN = ("run_id", "machine", "framework", "workload", "params", "dtype", "mode")
@@ -80,7 +81,11 @@ def count_processes(df: pd.DataFrame) -> int:
     """How many distinct processes stand behind `df`'s rows."""
     if df.empty:
         return 0
-    return int(with_process(df)[list(PROCESS_KEY)].drop_duplicates().shape[0])
+    # a set of plain tuples: the gate calls this per case, and a frame copy each time (with_process)
+    # made it most of `bench report`'s time with several runs (15 ms a call under load)
+    processes = df["process"].tolist() if "process" in df else [0] * len(df)
+    return len({(run, fw, 0 if p is None or p != p else int(p))
+                for run, fw, p in zip(df["run_id"].tolist(), df["framework"].tolist(), processes)})
 
 
 def per_process(df: pd.DataFrame, column: str, by: Sequence[str] = ()) -> pd.Series:

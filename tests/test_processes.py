@@ -251,8 +251,17 @@ def test_make_baseline_is_one_run_of_several_processes_and_reads_only_that_file(
     done = _make("baseline", tmp_path, BASELINE_RUNS_DIR=str(folder))
     assert done.returncode == 0, done.stdout + done.stderr
     run, baseline = (tmp_path / "venv" / "bin" / "calls").read_text().splitlines()
-    assert "--processes 3" in run and "--run-id baseline" in run
-    assert baseline == f"baseline {folder}/baseline.parquet"
+    assert "--processes 3" in run
+    run_id = run.split("--run-id ")[1].split()[0]
+    assert run_id.startswith("baseline-") and baseline == f"baseline {folder}/{run_id}.parquet"
+
+
+def test_two_runs_that_share_a_run_id_are_not_copies_of_each_other(tmp_path):
+    from datetime import datetime, timezone
+
+    a = _write(tmp_path / "a" / "r.parquet", [row(run="r", seed=1, timestamp=datetime(2026, 12, 1, tzinfo=timezone.utc))])
+    b = _write(tmp_path / "b" / "r.parquet", [row(run="r", seed=2, timestamp=datetime(2026, 12, 2, tzinfo=timezone.utc))])
+    assert len(load_results([a, b])) == 2
 
 
 def test_a_process_starts_each_worker_environment_once():

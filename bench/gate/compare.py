@@ -248,7 +248,8 @@ def _state(rows: pd.DataFrame) -> str:
 def _runs(rows: pd.DataFrame, prefix: str) -> list[np.ndarray]:
     """One array of samples per process of the case (bench.processes.PROCESS_KEY: a run of
     `bench run --processes N` gives N; a file without the process column, one per run)."""
-    rows = with_process(rows)
+    if "process" not in rows or rows["process"].dtype.kind not in "iu":  # a copy only where a fill is needed
+        rows = with_process(rows)
     column = f"{prefix}samples_s"
     found: dict[tuple, list[np.ndarray]] = {}
     for key, samples in zip(rows[list(PROCESS_KEY)].itertuples(index=False, name=None), rows[column]):
