@@ -4,9 +4,8 @@ For each machine with two or more runs the page opens on the newest run against 
 before it, case by case, with the statistics and verdicts of `bench compare`: this module
 calls `bench.gate.compare.compare` on the two runs' rows (each process a unit, as the gate
 counts them) at report-build time, so the page shows the gate's answer and never works one
-out again in JavaScript. Other pairs of runs are computed too (each run against the one
-before it and every run against the newest; every pair when a machine has few runs), so the
-page's selectors can show them.
+out again in JavaScript. Each earlier run against the one before it is computed too, so the
+page's selector can show any step of a machine's history.
 
 A run measured by one process per case gives the gate nothing to judge between processes:
 its verdict is `insufficient` (the gate's own word and reason), and the page shows the plain
@@ -16,7 +15,6 @@ ratio of the two medians beside it, labelled as no verdict.
 from __future__ import annotations
 
 import math
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,6 @@ from bench.results import ResultsError
 ORDER = (SLOWER, FASTER, NOW_FAILING, NOW_CORRECT, PRECISION_CHANGED, CHANGED_DEFINITION, NEW, MISSING,
          INSUFFICIENT, SAME, NOT_MEASURED)
 CHANGED = frozenset({SLOWER, FASTER, NOW_FAILING, NOW_CORRECT, PRECISION_CHANGED})
-ALL_PAIRS_UP_TO = 3  # runs of one machine for which every pair is offered
 # The columns the gate reads (bench.gate.compare): slicing the other ~100 per case is most of its time.
 GATE_COLUMNS = (*MATCH_COLUMNS, "status", "correct", "reason", "workload_hash", "effective_precision", "median_s",
                 "samples_s", "latency_samples_s", "queued_samples_s", "run_id", "process")
@@ -47,12 +44,10 @@ def _num(value: Any) -> float | None:
 
 
 def pairs(runs: list[str]) -> list[tuple[str, str]]:
-    """(before, after) pairs offered for a machine's runs, oldest first: every pair of a few
-    runs; otherwise each run against the one before it, and the oldest against the newest
-    (each comparison is a full gate run: about a second per few hundred rows)."""
-    if len(runs) <= ALL_PAIRS_UP_TO:
-        return list(combinations(runs, 2))
-    return list(zip(runs, runs[1:])) + [(runs[0], runs[-1])]
+    """(before, after) pairs offered for a machine's runs, oldest first: each run against the
+    one before it (each comparison is a full gate run, seconds per few hundred rows, so not
+    every pair is computed)."""
+    return list(zip(runs, runs[1:]))
 
 
 def _key(row: dict[str, Any]) -> tuple:

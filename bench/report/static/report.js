@@ -919,13 +919,22 @@
             "measure");
         });
         const withSamples = rows.filter(function (r) { return (r.timing === "latency" ? r.lat_samples : r.q_samples).length || r.samples.length; });
+        const mem = memoryRows(rows);
+        // The distributions and memory fold under one summary per machine, drawn when opened:
+        // half of a large page's charts, and the drill-in shows a case's samples anyway.
+        let more = box;
+        if (withSamples.length || mem) {
+          more = el("details", { class: "more-charts" });
+          more.appendChild(el("summary", null, [withSamples.length ? "sample distributions" : "", mem ? mem.title.toLowerCase() : ""]
+            .filter(Boolean).join(" and ") + where));
+          box.appendChild(more);
+        }
         if (withSamples.length) {
-          addChart(box, "Sample distribution" + where, "per-call time of every sample at the headline timing; click a case in the matrix for latency, queued and device time",
+          addChart(more, "Sample distribution" + where, "per-call time of every sample at the headline timing; click a case in the matrix for latency, queued and device time",
             function () { return samplesBox(withSamples); }, "samples");
         }
-        const mem = memoryRows(rows);
         if (mem) {
-          addChart(box, mem.title + where, mem.caption,
+          addChart(more, mem.title + where, mem.caption,
             function () { return barChart(mem.rows, function (r) { return [mem.get(r) / 2 ** 20, NaN, NaN]; }, "MiB", { name: mem.title, log: false }); },
             "memory");
         }
@@ -1223,6 +1232,29 @@
     }
     (window.requestIdleCallback || function (f) { return setTimeout(f, 200); })(build, { timeout: 3000 });
   }
+  // The table holds every row of every run (the run is a column); the page's filters apply,
+  // the run selector does not. Only the first TABLE_PAGE matching rows are in the DOM (more on
+  // request): sorting and filtering work on the data, so 1,000+ rows re-sort in one short task.
+  const TABLE_PAGE = 200;
+  let tableOrder = [];
+  let tableMatched = [];
+  let tableLimit = TABLE_PAGE;
+  function tableMatches(r) {
+    return (!state.machine || r.machine === state.machine) && (!state.dtype || r.dtype === state.dtype) &&
+      (!state.mode || state.mode === "best" || r.mode === state.mode) && (!state.timing || !r.timing || r.timing === state.timing);
+  }
+  function rowElement(x) {
+    if (x.tr) return x.tr;
+    const r = x.r;
+    const tr = el("tr", { class: ranked(r) ? "ranked" : "unranked", dataset: { status: r.status } });
+    x.cells.forEach(function (text, j) {
+      const td = el("td", null, text);
+      if (COLUMNS[j][0] === "case") td.title = r.params;
+      tr.appendChild(td);
+    });
+    x.tr = tr;
+    return tr;
+  }
   function setUpTable() {
     tableBuilt = true;
     const table = document.getElementById("all-rows");
@@ -1233,19 +1265,11 @@
       headRow.appendChild(th);
     });
     table.tHead.appendChild(headRow);
-    const body = table.tBodies[0];
-    const frag = document.createDocumentFragment();
     tableRows = ROWS.map(function (r) {
-      const tr = el("tr", { class: ranked(r) ? "ranked" : "unranked", dataset: { status: r.status } });
-      COLUMNS.forEach(function (c, j) {
-        const td = el("td", null, c[1](r) || "");
-        if (COLUMNS[j][0] === "case") td.title = r.params;
-        tr.appendChild(td);
-      });
-      frag.appendChild(tr);
-      return { tr: tr, r: r, text: tr.textContent.toLowerCase() + " " + r.params.toLowerCase() };
+      const cells = COLUMNS.map(function (c) { return c[1](r) || ""; });
+      return { tr: null, r: r, cells: cells, text: cells.join(" ").toLowerCase() + " " + r.params.toLowerCase() };
     });
-    body.appendChild(frag);
+    tableOrder = tableRows.slice();
     const statuses = [];
     ROWS.forEach(function (r) { if (!statuses.includes(r.status)) statuses.push(r.status); });
     const select = document.getElementById("status-filter");
@@ -1255,13 +1279,14 @@
     text.value = state.q;
     text.addEventListener("input", function () { state.q = text.value; writeHash(); filterTable(); });
     select.addEventListener("change", function () { state.status = select.value; writeHash(); filterTable(); });
+    document.getElementById("rows-more").addEventListener("click", function () { tableLimit = Infinity; showTable(); });
   }
   function sortTable(col, th) {
     const ascending = th.getAttribute("aria-sort") !== "ascending";
     th.parentNode.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
     const key = COLUMNS[col][2] || COLUMNS[col][1];
-    // each row's key once (not once per comparison), then one re-insertion of the detached body
+    // each row's key once (not once per comparison)
     const keyed = tableRows.map(function (x) {
       const v = key(x.r);
       return finite(v) ? { x: x, a: 0, n: v, t: "" }
@@ -1274,26 +1299,26 @@
       if (p.t !== q.t) return p.t < q.t ? -sign : sign;
       return 0;
     });
-    const table = document.getElementById("all-rows");
-    const body = table.tBodies[0];
-    const parent = body.parentNode;
-    parent.removeChild(body);
-    const frag = document.createDocumentFragment();
-    keyed.forEach(function (k) { frag.appendChild(k.x.tr); });
-    body.appendChild(frag);
-    parent.appendChild(body);
+    tableOrder = keyed.map(function (k) { return k.x; });
+    filterTable();
   }
   function filterTable() {
     if (!tableBuilt) return;
     const words = state.q.toLowerCase().split(/\s+/).filter(Boolean);
-    let shown = 0;
-    tableRows.forEach(function (x) {
-      const visible = rowMatches(x.r) && (!state.status || x.r.status === state.status) &&
-        words.every(function (w) { return x.text.includes(w); });
-      x.tr.hidden = !visible;
-      if (visible) shown++;
+    tableMatched = tableOrder.filter(function (x) {
+      return tableMatches(x.r) && (!state.status || x.r.status === state.status) && words.every(function (w) { return x.text.includes(w); });
     });
-    document.getElementById("row-count").textContent = shown === tableRows.length ? tableRows.length + " rows" : shown + " of " + tableRows.length + " rows";
+    showTable();
+  }
+  function showTable() {
+    const shown = tableMatched.slice(0, tableLimit);
+    document.getElementById("all-rows").tBodies[0].replaceChildren.apply(document.getElementById("all-rows").tBodies[0], shown.map(rowElement));
+    const total = tableRows.length, n = tableMatched.length;
+    document.getElementById("row-count").textContent = (n === total ? total + " rows" : n + " of " + total + " rows") +
+      (shown.length < n ? ", first " + shown.length + " shown" : "");
+    const more = document.getElementById("rows-more");
+    more.hidden = shown.length >= n;
+    more.textContent = "show all " + n;
   }
 
   // -- filters ------------------------------------------------------------------------------
@@ -1407,6 +1432,7 @@
         GROUPS.find(function (x) { return ok(x).length > 1; }) || GROUPS[0];
       if (g) { state.case = g.id; renderDetail(); }
     }
+    document.querySelectorAll("details.more-charts").forEach(function (d) { d.open = true; });
     return Promise.all(charts.map(draw)).then(function () {
       const problems = [];
       const stacked = [];
@@ -1430,7 +1456,7 @@
       const out = document.getElementById("selftest");
       out.textContent = JSON.stringify({ charts: charts.length, drawn: drawn, overlaps: problems.slice(0, 50),
         matrixCells: document.querySelectorAll("#matrix td.cell").length, tableRows: tableRows.length, stacked: stacked.slice(0, 20), clipped: cut.slice(0, 20),
-        tableShown: tableRows.filter(function (x) { return !x.tr.hidden; }).length,
+        tableShown: tableMatched.length,
         kinds: charts.map(function (c) { return c.plot.parentNode.dataset.kind; }),
         drawMs: charts.map(function (c) { return Math.round(c.ms || 0); }),
         state: { machine: state.machine, dtype: state.dtype, mode: state.mode, timing: state.timing, case: state.case },
