@@ -407,7 +407,7 @@ def outputs(a: Audit) -> None:
     results = a.s / "results"
     if ro:
         o = a.bench("report", str(results), "-o", str(ro))
-        a.expect("A57", o, 2, extra=o.seconds < 15)
+        a.expect("A57", o, 2, extra=o.seconds < a.startup_s() + 15, note=f"{o.seconds:.0f} s;")
     else:
         a.record("A57", "needs root", None)
     a.expect("A58", a.bench("report", str(results), "-o", "afile"), 2)
@@ -441,7 +441,7 @@ def gate_and_ids(a: Audit) -> None:
     a.expect("A69", a.bench("baseline", "--runs", "0", "-f", "torch"), 2, "positive")
     for case, port in (("A70", "70000"), ("A71", "-1")):
         o = a.bench("report", str(a.s / "results"), "-o", "r-port", "--serve", "--port", port, "--serve-seconds", "1")
-        a.expect(case, o, 2, "65535", extra=o.seconds < 15)
+        a.expect(case, o, 2, "65535", extra=o.seconds < a.startup_s() + 15, note=f"{o.seconds:.0f} s;")
 
 
 def slow_pair(a: Audit) -> tuple[Path, Path]:
@@ -602,8 +602,12 @@ def faults(a: Audit) -> None:
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     files = list((a.s / "r1p").glob("*.parquet"))
-    a.record("C2", f"exit {p.returncode}; {' '.join(out.split()[-8:])}; files {len(files)}",
-             p.returncode == 130 and ("nothing was written" in out or files) and "Traceback" not in err)
+    # D15 was naming a file never written: "nothing was written", or (Ctrl-C while bench still
+    # loads, seconds on a busy VM) one "interrupted" line, both with no file named
+    said = " ".join((out + err).split())
+    named_missing = [w for w in said.split() if w.endswith(".parquet") and not (a.s / w).exists()]
+    a.record("C2", f"exit {p.returncode}; {said[-80:]}; files {len(files)}",
+             p.returncode == 130 and "interrupted" in said and not named_missing and "Traceback" not in err)
     p = a.spawn(*long_run, "-o", "sigterm", "--run-id", "t1")
     wait_for(lambda: rows_in(a.s / "sigterm" / "t1.parquet") >= 3, 120)
     p.send_signal(signal.SIGTERM)
@@ -646,7 +650,7 @@ def faults(a: Audit) -> None:
     wall = time.monotonic() - started
     df = read_results(a.s / "wstart" / "w3.parquet")
     a.record("C7", f"exit {p.returncode}; statuses {df['status'].value_counts().to_dict()}; wall {wall:.0f} s",
-             p.returncode == 0 and wall < 120 and (df["status"] == "timeout").any())
+             p.returncode == 0 and wall < 120 + 2 * a.startup_s() and (df["status"] == "timeout").any())
     a.record("C8", "the A32 case is refused before anything is allocated (no OOM kill to observe)", True)
     procs = [a.spawn("run", "-f", "torch", "-w", w, "-d", "fp32", "--budget", "0.3", "--timing", "latency", "-o", "conc")
              for w in ("matmul", "stream")]
@@ -662,8 +666,10 @@ def faults(a: Audit) -> None:
         codes = [q.wait(timeout=300) for q in procs]
         files = sorted((a.s / "conc2").glob("*.parquet"))
         total = sum(rows_in(f) for f in files)
-        a.record("C10", f"exits {codes}; files {[f.name for f in files]}; {total} rows (4 matmul + 2 stream expected)",
-                 codes == [0, 0] and len(files) == 2 and total == 6)
+        per_process = {f.name: rows_in(f) // max(1, len(set(read_results(f)["process"]))) for f in files}
+        a.record("C10", f"exits {codes}; files {[f.name for f in files]}; {total} rows; rows per process "
+                        f"{sorted(per_process.values())} (4 matmul + 2 stream expected)",
+                 codes == [0, 0] and len(files) == 2 and sorted(per_process.values()) == [2, 4])
     else:
         a.record("C10", "needs root (unshare --pid)", None)
     noisy = a.s / "noisy"

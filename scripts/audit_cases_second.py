@@ -238,7 +238,7 @@ TRAIN = "layers=2,d_model=64,heads=4,seq=32,batch=8,steps=8,lr=0.001"
 def run_inputs(a: Audit) -> None:
     run = ("run", "-f", "torch", "-w", "matmul", "-d", "fp32", "-o", "r-bad")
     o = a.bench(*run, "--cpus", "0-100000000", timeout=120)
-    a.expect("N1", o, 2, "choose from", extra=o.seconds < 30, note=f"{o.seconds:.0f} s;")
+    a.expect("N1", o, 2, "choose from", extra=o.seconds < a.startup_s() + 15, note=f"{o.seconds:.0f} s;")
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     outs = [a.bench(*run, "--cpus", v) for v in (str(allowed[-1] + 1), "1-0", "", "0,,1", "-1", "a")]
     _all(a, "N2", outs, all(_one_line(o) for o in outs))
@@ -262,7 +262,8 @@ def run_inputs(a: Audit) -> None:
     hang = _site_python(a, "python-hang", HANG_TORCH)
     o = a.bench("run", "-f", "torch", "-w", "matmul,stream", "-d", "fp32", "--case-timeout", "5", "--python",
                 f"torch={hang}", "-o", "r-hang", timeout=400)
-    a.expect("N8", o, 0, extra=o.seconds < 75, note=f"{o.seconds:.0f} s (was 92);")
+    # one 30-s start time-out, then the framework is marked unavailable (was 30 s per case: 92 s)
+    a.expect("N8", o, 0, extra=o.seconds < 60 + 2 * a.startup_s(), note=f"{o.seconds:.0f} s (was 92);")
     data = a.s / "data"
     data.mkdir(exist_ok=True)
     if not (data / "fifo").exists():
@@ -363,7 +364,7 @@ def tools(a: Audit) -> None:
                          f'#!/bin/sh\nPYTHONPATH="{fake.parent}:$PYTHONPATH" exec {sys.executable} "$@"\n')
     o = a.bench("doctor", "-f", "torch", "--python", f"torch={faketorch}", timeout=400)
     raw = [t for t in ("</details>", "<!--", "<img", "](http") if t in o.out]
-    a.record("N26", f"exit {o.rc}; raw in the Markdown: {raw}", o.contract() is None and not raw)
+    a.record("N26", f"exit {o.rc}; raw in the Markdown: {raw}", "Traceback" not in o.text and not raw)
     outs = [a.bench("ab", "--a", "torch=/nonexistent/python", "--b", f"torch={sys.executable}"),
             a.bench("ab", "--a", f"torch={sys.executable}"),
             a.bench("ab", "--a", f"torch={sys.executable}", "--b", f"torch={sys.executable}", "--rounds", "0"),

@@ -134,6 +134,12 @@ class Audit:
         good = broken is None and (rcs is None or o.rc in rcs) and contains in o.text and extra
         self.record(case, (note + " " if note else "") + (broken + "; " if broken else "") + o.summary(), good)
 
+    def startup_s(self) -> float:
+        """Seconds `bench` takes to load and refuse a bad option right now: time limits in the
+        cases are this plus the margin the case is about (on the audit's 2-core VM, shared by
+        other jobs, loading alone took 3-20 s depending on its neighbours)."""
+        return self.bench("run", "--threads", "0").seconds
+
     # -- fixtures ---------------------------------------------------------------------------
     def mount(self, name: str, options: str) -> Path | None:
         if not self.root:

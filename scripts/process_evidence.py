@@ -210,8 +210,8 @@ def main() -> int:
     ap.add_argument("-f", "--frameworks", default="torch,jax,mlx")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--processes", type=int, default=5, help="fresh processes per side and framework (default 5)")
-    ap.add_argument("--budget", type=float, default=0.5, help="suite sampling seconds per case (default 0.5)")
-    ap.add_argument("--repeat", type=int, default=9, help="deep-queue batches per direct case (default 9)")
+    ap.add_argument("--budget", type=float, default=0.3, help="suite sampling seconds per case (default 0.3)")
+    ap.add_argument("--repeat", type=int, default=7, help="deep-queue batches per direct case (default 7)")
     ap.add_argument("--deadline", type=float, default=540.0,
                     help="start no round that would end after this many seconds, by the last round's length (default 540)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/process-evidence"))

@@ -294,3 +294,17 @@ def test_the_audit_script_starts_and_knows_every_case_of_both_audits():
     ids = [i for i in ids if i != "#"]
     assert len(ids) == len(set(ids)) == 185
     assert {"A1", "A71", "B25", "C11", "S11", "E4", "N1", "N63"} <= set(ids)
+
+
+# nothing measured, nothing passed ------------------------------------------------------------
+def test_a_comparison_where_nothing_was_measured_cannot_pass(tmp_path, capsys):
+    """N29/D21: error rows on both sides (two broken environments) gave `PASS: 1 not measured`."""
+    failing = {"status": "error", "reason": "worker died while starting torch", "samples_s": None, "median_s": None,
+               "queued_samples_s": None, "queued_median_s": None, "latency_samples_s": None, "latency_median_s": None}
+    base = [write(tmp_path / f"a{i}.parquet", row(run_id=f"a{i}", **failing)) for i in range(3)]
+    cand = [write(tmp_path / f"b{i}.parquet", row(run_id=f"b{i}", **failing)) for i in range(2)]
+    md = tmp_path / "s.md"
+    code = main(["compare", str(base[0]), *map(str, cand), "--markdown", str(md)])
+    captured = capsys.readouterr()
+    assert code == 2 and "PASS" not in md.read_text() and "CANNOT JUDGE" in captured.out
+    assert len(captured.err.strip().splitlines()) == 1

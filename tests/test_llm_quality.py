@@ -113,3 +113,21 @@ def test_torch_compiled_step_marks_every_weight_tensor_static(bits):
     expected = 2 + p["layers"] * (2 + 7 * per_linear) + per_linear  # embed, final norm, blocks, untied head
     assert len(found) == expected and all(isinstance(t, torch.Tensor) for t in found)
     assert len({id(t) for t in found}) == expected
+
+
+def test_llm_table_prints_the_committed_h200_generate_rows():
+    """scripts/llm_table.py on the committed H200 baseline: the Qwen2.5-0.5B-shape case with
+    both modes of each framework, intervals, and the skip/unsupported reasons."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    baseline = next((root / "results" / "baselines").glob("nvidia-h200-*.parquet"))
+    spec = importlib.util.spec_from_file_location("llm_table", root / "scripts" / "llm_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    text = "\n".join(table.rows([str(baseline)]))
+    qwen = text[text.index("case: layers 24 d 896 vocab 151936 prompt 512") :]
+    for who in ("torch eager", "torch compiled", "jax compiled", "mlx eager"):
+        assert who in qwen and "[" in qwen.split(who, 1)[1].splitlines()[0], who  # a figure with its 95% interval
+    assert "op-by-op JAX would need" in qwen and "mx.compile does not speed this decode step up" in qwen

@@ -92,7 +92,8 @@ def add_verdict_options(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub: Any) -> None:
     c = sub.add_parser(
         "compare", help="the regression gate: baseline vs candidate results (exit 1 on a regression)",
-        description="Compare two sets of runs case by case; each run is one process, the unit of the test. "
+        description="Compare two sets of runs case by case; each fresh process (bench run --processes N; a run "
+        "without the process column is one), counted once, is the unit of the test. "
         "Exit 0: no regression; 1: a case is significantly slower beyond its bar, now failing, or its measured "
         "precision changed; 2: cannot judge (bad input, too few processes or samples).")
     c.add_argument("baseline", type=Path, nargs=1, metavar="BASELINE",

@@ -61,6 +61,10 @@ NOT_MEASURED = "not measured"
 VERDICTS = (NOW_FAILING, SLOWER, PRECISION_CHANGED, INSUFFICIENT, CHANGED_DEFINITION, MISSING, NEW,
             NOW_CORRECT, FASTER, SAME, NOT_MEASURED)
 FAILING_VERDICTS = frozenset({NOW_FAILING, SLOWER, PRECISION_CHANGED})
+# A pass needs a case both sides measured and that stood up (fail closed: two broken
+# environments, or two runs of error rows, once passed as "1 not measured"). A changed
+# definition was measured on both sides; the baseline is stale, not the candidate.
+PASSING_VERDICTS = frozenset({NOW_CORRECT, FASTER, SAME, CHANGED_DEFINITION})
 
 # metric → prefix of the sample columns it reads; "" is the row's headline timing.
 METRICS = {"median_s": "", "latency_median_s": "latency_", "queued_median_s": "queued_"}
@@ -141,7 +145,9 @@ class Comparison:
     def exit_code(self) -> int:
         if self.by_verdict(INSUFFICIENT):
             return EXIT_BAD_INPUT
-        return EXIT_REGRESSION if self.by_verdict(*FAILING_VERDICTS) else EXIT_PASS
+        if self.by_verdict(*FAILING_VERDICTS):
+            return EXIT_REGRESSION
+        return EXIT_PASS if self.by_verdict(*PASSING_VERDICTS) else EXIT_BAD_INPUT  # nothing measured: no pass
 
     @property
     def judged(self) -> list[CaseResult]:
