@@ -344,7 +344,7 @@ def test_memory_estimate_scales_with_the_case_and_force_skips_it(monkeypatch, tm
 
     monkeypatch.setattr(runner.Runner, "run", run)
     main(["run", "-f", "torch", "-w", "matmul", "-d", "fp32", "-p", "m=10000000,n=256,k=256", "--force-memory",
-          "-o", str(tmp_path)])
+          "--processes", "1", "-o", str(tmp_path)])
     assert [c.params["m"] for c in ran] == [10_000_000]
 
 
