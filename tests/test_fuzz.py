@@ -300,3 +300,21 @@ def test_cpus_python_and_model_configs_keep_the_contract(cpus, python, config, m
             argv += ["--python", python]
         argv += ["--model", model]
         check_contract(root, argv)
+
+
+# -- text from files, shown (bench.textsafe) ------------------------------------------------
+@fuzz(300)
+@given(text=st.one_of(st.sampled_from(NASTY), st.text(max_size=40),
+                      st.text(alphabet=st.characters(max_codepoint=0x20ff), max_size=40)))
+def test_any_text_is_inert_in_the_terminal_and_in_markdown(text):
+    """Whatever a file holds: nothing a terminal obeys survives `visible` (so neither the
+    tables nor the error lines carry it), and a Markdown cell is one line that cannot open a
+    tag, a comment, a link or a new cell (doctor's table and the gate's summary)."""
+    from bench.textsafe import markdown_cell, markup, visible
+
+    for shown in (visible(text), markup(text)):
+        assert not [c for c in OBEYED if c in shown]
+    for emphasis in (True, False):
+        cell = markdown_cell(text, emphasis=emphasis)
+        assert not [c for c in (*OBEYED, "<", ">", "|", "`", "\n") if c in cell], cell
+        assert "://" not in cell and len(cell) <= 200 * 6
