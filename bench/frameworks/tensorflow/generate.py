@@ -64,6 +64,8 @@ class TFLlamaOps:
         return tf.cast(tf.concat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1), x.dtype)
 
     def attend(self, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, cache: Any, pos: Any) -> tuple[tf.Tensor, Any]:
+        if cache is None:  # scoring a whole sequence from position 0 (quality rows): no cache to write
+            return keras.ops.dot_product_attention(q, k, v, is_causal=True), None
         kc, vc = cache
         t = q.shape[1]
         if t > 1:  # prefill from position 0: causal attention over the new keys themselves
@@ -144,4 +146,21 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         argmax=lambda logits: tf.argmax(logits, axis=-1).numpy(),
         implementation=f"{how} prefill + decode step, KV cache in tf.Variable (scatter_nd_update), keras.ops.dot_product_attention; weights {weights}",
         mode=adapter.mode,
+        **_scorers(adapter, p, dtype, x, ops, tree, bits),
     )
+
+
+def _scorers(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], ops: TFLlamaOps, tree: Any,
+             bits: int) -> dict[str, Any]:
+    """Quantized rows: the logits at every position of a sequence through this model and
+    through the same weights unquantized (bench.frameworks.llm_quality), op by op on the
+    adapter's device (pinned, as the eager rows are), no cache."""
+    if bits == 16:
+        return {}
+    dense_p = {**p, "bits": 16}
+    dense = llama.nest(llama.dense_of(x), dense_p, lambda name, flat: adapter.asarray(flat[name], dtype), lambda a: adapter.asarray(a, dtype))
+
+    def scorer(model_ops: TFLlamaOps, weights: Any, q: Mapping[str, Any]) -> Any:
+        return adapter.on_device(lambda tokens: llama.forward(model_ops, weights, tokens, None, 0, q, every=True)[0])
+
+    return {"score": scorer(ops, tree, p), "dense_score": scorer(TFLlamaOps(dense_p), dense, dense_p)}
