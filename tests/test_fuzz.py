@@ -113,9 +113,16 @@ def check_contract(root: Path, argv: list[str]) -> tuple[int, str]:
     return code, text
 
 
+FAKE_CASES = 12
+
+
 def _fake_run(self: runner.Runner, cases) -> list[dict]:
+    """The runner replaced: one ok row per case, for the first FAKE_CASES cases of the plan.
+    The contract is about the command line, not volume: a whole quick plan × 3 processes is
+    ~430 rows, each appended atomically (seconds per example on the 2-core VM), which pushed
+    150 examples past pytest's 600 s limit."""
     rows = []
-    for case in cases:
+    for case in list(cases)[:FAKE_CASES]:
         r = {**_row(case.framework, 1e-3), "run_id": self.run_id, "workload": case.workload,
              "params": json.dumps(dict(case.params), sort_keys=True), "dtype": case.dtype}
         r.pop("schema_version")
