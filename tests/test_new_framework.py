@@ -26,7 +26,7 @@ def registered(monkeypatch):
 
 def test_a_registered_numpy_framework_runs_a_case_through_a_real_worker(registered, tmp_path, capsys):
     code = main(["run", "--framework", "np", "--workload", "matmul", "--dtype", "fp32", "--params", "m=64,n=48,k=32",
-                 "--budget", "0.05", "--out", str(tmp_path), "--run-id", "numpy"])  # fmt: skip
+                 "--budget", "0.05", "--processes", "1", "--out", str(tmp_path), "--run-id", "numpy"])  # fmt: skip
     assert code == 0, capsys.readouterr()
     (row,) = load_results([tmp_path / "numpy.parquet"]).to_dict("records")
     assert (row["framework"], row["status"], row["backend"]) == ("numpy", "ok", "cpu")
