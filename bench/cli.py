@@ -632,7 +632,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     console.print(escape(f"report → {index}"))
     if args.serve:
         def announce(url: str) -> None:
-            print(f"serving {args.out} at {url} (Ctrl-C to stop)", flush=True)
+            print(visible(f"serving {args.out} at {url} (Ctrl-C to stop)"), flush=True)
 
         try:
             serve(args.out, args.host, args.port, seconds=args.serve_seconds, announce=announce)

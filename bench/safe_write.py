@@ -90,11 +90,12 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def _inputs(inputs: Iterable[Path | str]) -> list[Path]:
-    """Every file the command reads: folders are expanded to the files inside them."""
+    """Every file the command reads: a folder stands for the results files inside it (an
+    earlier summary.json beside them is not read, so it may be refreshed)."""
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files.extend(q for q in item.rglob("*") if q.is_file())
+            files.extend(q for q in item.rglob("*.parquet") if q.is_file())
         elif item.exists():
             files.append(item)
     return files

@@ -428,3 +428,21 @@ def test_empty_lists_name_the_choices(argv, names, capsys):
     assert main(argv) == 2
     line = one_error_line(capsys)
     assert names in line and "choose from: ;" not in line
+
+
+def test_an_output_bench_wrote_is_still_refused_where_it_is_an_input(tmp_path):
+    from bench import safe_write
+
+    out = safe_write.write_text(tmp_path / "runs" / "s.json", "{}")
+    assert safe_write.problem(out) is None  # ours: may be refreshed
+    assert "inputs" in safe_write.problem(out, inputs=[out])
+
+
+def test_a_summary_beside_the_candidate_runs_is_refreshed_on_a_second_compare(tmp_path):
+    a = run_file(tmp_path / "a.parquet", row(run_id="a"))
+    cand = run_file(tmp_path / "cand" / "c.parquet", row(run_id="c", seed=1))
+    summary = tmp_path / "cand" / "summary.json"
+    assert main(["compare", str(a), str(cand.parent), "--json", str(summary)]) == 2  # cannot judge one process
+    first = summary.read_text()
+    assert main(["compare", str(a), str(cand.parent), "--json", str(summary)]) == 2
+    assert summary.read_text() == first

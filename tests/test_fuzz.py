@@ -42,6 +42,13 @@ def fuzz(examples: int) -> settings:
 NASTY = ["", ",", " ", "[/]", "[bold red]x[/]", "$\\frac{$", "</details>", "<!--", "=1+1", "@SUM(A1)", "../x",
          "/", "\x00", "a\nb", "nan", "inf", "-1", "0", "1e400", "3000000", "70000", "100000", "1.5", "∞", "torch,,",
          "metalbench[mlx]"]
+# Text that acts on a terminal or a Markdown renderer instead of being shown: clear screen,
+# window title, an OSC-8 link, bidi override, backspace, C1 CSI (bench.textsafe shows them).
+HOSTILE = ["\x1b[2J", "\x1b]0;owned\x07", "\x1b]8;;http://evil.example\x07click\x1b]8;;\x07", "a\u202eb", "x\x08y",
+           "\x9b31m", "l\u2028m", "r\rs"]
+NASTY += HOSTILE
+# What a terminal or renderer would obey if it reached stdout/stderr raw.
+OBEYED = ("\x1b", "\x07", "\x00", "\x08", "\x9b", "\u202e", "\u2028", "\r")
 junk = st.one_of(st.sampled_from(NASTY), st.text(max_size=12))
 
 
@@ -59,6 +66,7 @@ def sandbox() -> Iterator[Path]:
         (root / "folder" / "broken.parquet").write_bytes(b"PAR1 not really")
         (root / "afile").write_text("x")
         (root / "empty.parquet").write_bytes(b"")
+        (root / "folder" / HOSTILE_NAME).write_bytes(b"PAR1 named to act on a terminal")  # its name is shown in a warning
         os.chdir(root)
         yield root
     finally:
@@ -94,6 +102,8 @@ def check_contract(root: Path, argv: list[str]) -> tuple[int, str]:
     text = err.getvalue()
     assert code in (0, 1, 2), (argv, code, text)
     assert "Traceback" not in text and "Traceback" not in out.getvalue(), (argv, text)
+    shown = [c for c in OBEYED if c in text or c in out.getvalue()]
+    assert not shown, (argv, shown)  # file names and file text are shown, never obeyed (bench.textsafe)
     if code == 2:
         lines = [ln for ln in text.splitlines() if ln.strip()]
         assert len(lines) == 1, (argv, text)
@@ -114,9 +124,11 @@ def _fake_run(self: runner.Runner, cases) -> list[dict]:
     return rows
 
 
-paths = st.sampled_from(["good.parquet", "slow.parquet", "folder", "afile", "empty.parquet", "missing.parquet",
+HOSTILE_NAME = "evil\x1b]0;t\x07\u202e.parquet"
+paths = st.sampled_from(["good.parquet", "slow.parquet", "folder", "afile", "empty.parquet", "missing.parquet", f"folder/{HOSTILE_NAME}",
                          "afile/x", "."])
-outputs = st.one_of(st.sampled_from(["out", "afile", "afile/sub", "folder", "good.parquet", "new/deeper", ""]), junk)
+outputs = st.one_of(st.sampled_from(["out", "afile", "afile/sub", "folder", "good.parquet", "new/deeper", "",
+                                     "out/x\x1b[2J\u202e.json", "folder/run.parquet"]), junk)
 
 
 def run_argv() -> st.SearchStrategy[list[str]]:
@@ -234,6 +246,9 @@ def test_crafted_results_files_keep_the_contract(craft, command):
             "folder": ["show", "--all", "."],
         }[command]
         check_contract(root, argv)
+        summary = root / "out" / "s.md"
+        if summary.exists():  # the gate's Markdown: file text inert there too
+            assert not [c for c in OBEYED if c in summary.read_text()], argv
 
 
 @fuzz(12)

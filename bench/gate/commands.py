@@ -156,7 +156,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_baseline(args: argparse.Namespace, console: Console) -> int:
     for path in write_baselines(args.paths, args.dir):
-        console.print(f"baseline written: {path} — commit it so CI gates against it")
+        console.print(escape(f"baseline written: {path} — commit it so CI gates against it"))
     return 0
 
 
@@ -168,7 +168,7 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     if df.empty:
         raise ResultsError(f"no result rows in {', '.join(map(str, args.paths))}")
     n = write_pytest_benchmark(df, args.pytest_benchmark, args.paths)
-    console.print(f"{n} benchmarks → {args.pytest_benchmark} (read with: pytest-benchmark compare {args.pytest_benchmark})")
+    console.print(escape(f"{n} benchmarks → {args.pytest_benchmark} (read with: pytest-benchmark compare {args.pytest_benchmark})"))
     return 0
 
 

@@ -66,6 +66,9 @@ def stage_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> tu
         staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the downloads from a web server
         links = _fill_data(rows, sources, staging)
         safe_write.write_manifest(staging, {p.name: safe_write.sha256_file(p) for p in staging.iterdir()})
+    except OSError as exc:  # a full disk: say which folder could not be written
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or str(data_dir)) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
