@@ -13,6 +13,15 @@ import os
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it; it is put back at once). Writers that
+    create through mkstemp/mkdtemp (mode 0600/0700) widen the file to what open() would have
+    made, so results and reports stay readable from a shared folder or a web server."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _existing_ancestor(path: Path) -> Path:
     for parent in (path, *path.parents):
         if parent.exists() or parent.is_symlink():

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.machine import machine_key
+from bench.paths import current_umask
 from bench.measure import TIMING_FIELDS
 from bench.plan import Case
 from bench.processes import dedupe
@@ -365,12 +366,6 @@ def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_table_atomically(rows: list[dict[str, Any]], path: Path, exclusive: bool = False) -> None:
     """Write to a temporary file, fsync, then put it in place. With `exclusive`, the file must
     not exist yet: it is linked into place (atomic, fails if the name is taken), so a file this
@@ -378,7 +373,7 @@ def write_table_atomically(rows: list[dict[str, Any]], path: Path, exclusive: bo
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from a shared folder
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide results from a shared folder
         with os.fdopen(fd, "wb") as fh:
             pq.write_table(table, fh)
             fh.flush()
@@ -456,16 +451,14 @@ def _files(paths: Iterable[Path | str], notes: list[str] | None = None) -> list[
 def _distinct(files: list[Path]) -> list[Path]:
     """Each file once, however often it was named (directly, through its folder, through a
     link): a run read twice would count its processes twice (bench.processes)."""
+    from bench.walk import identity
+
     seen: set[object] = set()
     out = []
     for f in files:
-        try:
-            st = os.stat(f)
-            identity: object = (st.st_dev, st.st_ino)
-        except OSError:  # unreadable: read_results says why, once
-            identity = str(f)
-        if identity not in seen:
-            seen.add(identity)
+        key: object = identity(f) or str(f)  # unreadable: read_results says why, once
+        if key not in seen:
+            seen.add(key)
             out.append(f)
     return out
 

@@ -29,7 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-from bench.paths import output_file_problem
+from bench.paths import current_umask, output_file_problem
+from bench.walk import parquet_files
 
 MANIFEST = ".metalbench-outputs.json"
 Replaceable = Callable[[Path], bool]
@@ -59,7 +60,7 @@ def read_manifest(folder: Path) -> dict[str, str]:
 
 def write_manifest(folder: Path, files: dict[str, str]) -> None:
     text = json.dumps({"written_by": "metalbench", "files": dict(sorted(files.items()))}, indent=1) + "\n"
-    _atomic_bytes(folder / MANIFEST, text.encode("utf-8"))
+    atomic_bytes(folder / MANIFEST, text.encode("utf-8"))
 
 
 def record(path: Path, digest: str | None = None) -> None:
@@ -95,7 +96,7 @@ def _inputs(inputs: Iterable[Path | str]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files.extend(q for q in item.rglob("*.parquet") if q.is_file())
+            files.extend(parquet_files(item))
         elif item.exists():
             files.append(item)
     return files
@@ -141,27 +142,27 @@ def check(path: Path, inputs: Iterable[Path | str] = (), replaceable: Replaceabl
         raise OutputRefused(why)
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
+def atomic_bytes(path: Path, data: bytes, before_replace: Callable[[], None] | None = None) -> None:
     """Temporary file beside `path`, fsync, rename over it. Any failure (a full disk) leaves
-    the old file as it was and no temporary file behind; the OSError names `path`."""
+    the old file as it was and no temporary file behind; the OSError names `path` (or the
+    file `before_replace` failed on). `before_replace` runs once the new bytes are durable and
+    before they take the name: the report swaps its new data/ in there, so a failure up to
+    that point leaves the old page and its data whole."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide the output from a shared folder
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide the output from a shared folder
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    except OSError as exc:  # the temporary name means nothing to a user: name `path`
+        named = exc.filename if exc.filename not in (None, tmp) else str(path)
+        raise OSError(exc.errno, exc.strerror or str(exc), named) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_bytes(path: Path | str, data: bytes, inputs: Iterable[Path | str] = (),
@@ -174,7 +175,7 @@ def write_bytes(path: Path | str, data: bytes, inputs: Iterable[Path | str] = ()
             fh.write(data)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_bytes(path, data)
+    atomic_bytes(path, data)
     if manifest:
         record(path, hashlib.sha256(data).hexdigest())
     return path

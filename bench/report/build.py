@@ -13,7 +13,6 @@ nothing outside cartesian charts.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -25,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bench import safe_write
 from bench.fmt import csv_safe
-from bench.paths import output_dir_problem
+from bench.paths import current_umask, output_dir_problem
 from bench.report import sections
 from bench.report.changes import changes_view
 from bench.report.data import Warn, load, prepare
@@ -63,7 +62,7 @@ def stage_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> tu
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".data-", dir=data_dir.parent))
     try:
-        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the downloads from a web server
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide the downloads from a web server
         links = _fill_data(rows, sources, staging)
         safe_write.write_manifest(staging, {p.name: safe_write.sha256_file(p) for p in staging.iterdir()})
     except OSError as exc:  # a full disk: say which folder could not be written
@@ -73,12 +72,6 @@ def stage_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> tu
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return staging, links
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def copy_name(src: Path, used: set[str]) -> str:
@@ -217,19 +210,8 @@ def build_report(paths: Iterable[Path | str], out_dir: Path | str, warn: Warn = 
     try:
         page = render(context).encode("utf-8")
         safe_write.check(index, replaceable=is_bench_page)  # again: it may have appeared while the charts were drawn
-        fd, tmp = tempfile.mkstemp(prefix=".index.html.", suffix=".tmp", dir=out_dir)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                os.fchmod(fh.fileno(), 0o666 & ~_umask())
-                fh.write(page)
-                fh.flush()
-                os.fsync(fh.fileno())
-            swap_in(staging, out_dir / "data")
-            os.replace(tmp, index)  # a browser reloading mid-build never sees half a page
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or str(index)) from None
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        # a browser reloading mid-build never sees half a page, nor the new page with the old data/
+        safe_write.atomic_bytes(index, page, before_replace=lambda: swap_in(staging, out_dir / "data"))
         safe_write.record(index)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
