@@ -53,6 +53,36 @@ def weight_bits(p: Any, supported: tuple[int, ...] = (4, 8, 16)) -> int:
     return bits
 
 
+def quality_scorers(adapter: Any, p: Any, dtype: str, x: Any, ops: Any, tree: Any,
+                    wrap: Callable[[Callable[..., Any]], Callable[..., Any]] = lambda f: f,
+                    finish: Callable[[Any], Any] = lambda t: t) -> dict[str, Callable[[Any], Any]]:
+    """Quantized rows' scorers (bench.frameworks.llm_quality compares them): the logits at
+    every position of a sequence, no cache, through the row's own model (`tree`) and through
+    the same weights unquantized. Every adapter's ops pick the quantized or the dense matmul
+    from the weight itself, so one `ops` serves both trees. `wrap` is how the framework runs
+    a scoring forward (jax.jit, torch.inference_mode, TF pinned to its device); `finish` what
+    the adapter does to a tree it builds (torch: RMSNorm gains in fp32).
+
+    The dense model is built when it is scored, after the row's generation figures and its
+    peak memory are read: built at prepare it sat on the device beside the quantized model
+    through the whole row."""
+    if weight_bits(p) == 16:
+        return {}
+    dense_p = {**p, "bits": 16}
+
+    def scorer(q: Any) -> Callable[..., Any]:
+        return wrap(lambda weights, tokens: llama.forward(ops, weights, tokens, None, 0, q, every=True)[0])
+
+    def dense_tree() -> Any:
+        def to_device(a: Any) -> Any:
+            return adapter.asarray(a, dtype)
+
+        return finish(llama.nest(llama.dense_of(x), dense_p, lambda name, flat: to_device(flat[name]), to_device))
+
+    quantized, dense = scorer(p), scorer(dense_p)
+    return {"score": lambda tokens: quantized(tree, tokens), "dense_score": lambda tokens: dense(dense_tree(), tokens)}
+
+
 def stored_codes(codes: np.ndarray, bits: int) -> np.ndarray:
     """Quantized codes as the dequant-fused paths (qmatmul, generate) store them: int4 two per byte, int8 as uint8."""
     return quant.pack_nibbles(codes) if bits == 4 else np.asarray(codes, dtype=np.uint8)

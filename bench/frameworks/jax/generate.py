@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.frameworks.base import Prepared, Skipped
-from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
+from bench.frameworks.generation import dequant_fused_weights, generation_prepared, quality_scorers, stored_codes, weight_bits
 from bench.frameworks.jax.ops import dequant_matmul
 from workloads import llama
 
@@ -167,24 +167,8 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         + f" via lax.dynamic_update_slice, jax.nn.dot_product_attention (GQA); weights {weights}",
         mode=adapter.mode,
         **({"step_greedy": model.step_greedy, "to_host": np.asarray} if compiled else {}),
-        **_scorers(adapter, p, dtype, x, model),
+        **quality_scorers(adapter, p, dtype, x, model.ops, model.tree, wrap=jax.jit),
     )
-
-
-def _scorers(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], model: _Model) -> dict[str, Any]:
-    """Quantized rows: logits at every position of a sequence through this model and through
-    the same weights unquantized (bench.frameworks.llm_quality), each one jax.jit, no cache."""
-    if model.bits == 16:
-        return {}
-    dense_p = {**p, "bits": 16}
-    dense = llama.nest(llama.dense_of(x), dense_p, lambda name, flat: adapter.asarray(flat[name], dtype), lambda a: adapter.asarray(a, dtype))
-    dense_ops = JaxLlamaOps(dense_p)
-
-    def scorer(ops: JaxLlamaOps, weights: Any, q: Mapping[str, Any]) -> Any:
-        fn = jax.jit(lambda w, tokens: llama.forward(ops, w, tokens, None, 0, q, every=True)[0])
-        return lambda tokens: fn(weights, tokens)
-
-    return {"score": scorer(model.ops, model.tree, p), "dense_score": scorer(dense_ops, dense, dense_p)}
 
 
 def skip_eager_if_too_long(adapter: Any, p: Mapping[str, Any], dtype: str) -> None:

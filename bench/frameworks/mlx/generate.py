@@ -23,7 +23,7 @@ import mlx.core as mx
 import numpy as np
 
 from bench.frameworks.base import Prepared, Unsupported
-from bench.frameworks.generation import generation_prepared, weight_bits
+from bench.frameworks.generation import generation_prepared, quality_scorers, weight_bits
 from workloads import llama, quant
 
 
@@ -126,7 +126,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         argmax=lambda logits: np.array(mx.argmax(logits, axis=-1)),
         implementation=f"mx.fast (rms_norm, rope, SDPA with native GQA), preallocated KV cache, {how}; weights {weights}",
         mode=adapter.mode,
-        **_scorers(adapter, p, dtype, x, ops, tree, bits),
+        **quality_scorers(adapter, p, dtype, x, ops, tree),
     )
 
 
@@ -158,19 +158,6 @@ def _require_compile_helps(adapter: Any, p: Mapping[str, Any], prefill: Any, eag
             f"mx.compile does not speed this decode step up on {adapter.backend}: measured here {per_step['compiled'] * 1e3:.3f} ms "
             f"compiled vs {per_step['eager'] * 1e3:.3f} ms eager per step (medians of {COMPARE_STEPS}); MLX's best here is its eager mode"
         )
-
-
-def _scorers(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], ops: MLXLlamaOps, tree: Any, bits: int) -> dict[str, Any]:
-    """Quantized rows: logits at every position of a sequence through this model and through
-    the same weights unquantized (bench.frameworks.llm_quality), lazily built, no cache."""
-    if bits == 16:
-        return {}
-    dense = llama.nest(llama.dense_of(x), {**p, "bits": 16}, lambda name, flat: adapter.asarray(flat[name], dtype), lambda a: adapter.asarray(a, dtype))
-
-    def scorer(weights: Any) -> Any:
-        return lambda tokens: llama.forward(ops, weights, tokens, None, 0, p, every=True)[0]
-
-    return {"score": scorer(tree), "dense_score": scorer(dense)}
 
 
 def _compiled_decode(tree: Any, caches: list[dict[str, mx.array]], p: Mapping[str, Any]) -> Any:

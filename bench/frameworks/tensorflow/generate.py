@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench.frameworks.base import Prepared
-from bench.frameworks.generation import dequant_fused_weights, generation_prepared, stored_codes, weight_bits
+from bench.frameworks.generation import dequant_fused_weights, generation_prepared, quality_scorers, stored_codes, weight_bits
 from bench.frameworks.tensorflow.ops import dequant_matmul
 from workloads import llama
 
@@ -146,21 +146,6 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         argmax=lambda logits: tf.argmax(logits, axis=-1).numpy(),
         implementation=f"{how} prefill + decode step, KV cache in tf.Variable (scatter_nd_update), keras.ops.dot_product_attention; weights {weights}",
         mode=adapter.mode,
-        **_scorers(adapter, p, dtype, x, ops, tree, bits),
+        **quality_scorers(adapter, p, dtype, x, ops, tree, wrap=adapter.on_device),
     )
 
-
-def _scorers(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], ops: TFLlamaOps, tree: Any,
-             bits: int) -> dict[str, Any]:
-    """Quantized rows: the logits at every position of a sequence through this model and
-    through the same weights unquantized (bench.frameworks.llm_quality), op by op on the
-    adapter's device (pinned, as the eager rows are), no cache."""
-    if bits == 16:
-        return {}
-    dense_p = {**p, "bits": 16}
-    dense = llama.nest(llama.dense_of(x), dense_p, lambda name, flat: adapter.asarray(flat[name], dtype), lambda a: adapter.asarray(a, dtype))
-
-    def scorer(model_ops: TFLlamaOps, weights: Any, q: Mapping[str, Any]) -> Any:
-        return adapter.on_device(lambda tokens: llama.forward(model_ops, weights, tokens, None, 0, q, every=True)[0])
-
-    return {"score": scorer(ops, tree, p), "dense_score": scorer(TFLlamaOps(dense_p), dense, dense_p)}

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.frameworks.base import Prepared, Unsupported
-from bench.frameworks.generation import generation_prepared, weight_bits
+from bench.frameworks.generation import generation_prepared, quality_scorers, weight_bits
 from bench.frameworks.torch.ops import int4_weight
 from workloads import llama
 
@@ -151,11 +151,7 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
             return adapter.asarray(flat[name], dtype)
         return _int4_linear(adapter, flat[name + ".q"], flat[name + ".scale"], flat[name + ".bias"], p["group"], dtype)
 
-    tree = llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype))
-    # RMSNorm gains in fp32 once (the values rounded to the dtype, as stored): not a cast per call
-    tree["norm"] = tree["norm"].float()
-    for block in tree["blocks"]:
-        block["attn_norm"], block["mlp_norm"] = block["attn_norm"].float(), block["mlp_norm"].float()
+    tree = _fp32_norms(llama.nest(x, p, build, lambda a: adapter.asarray(a, dtype)))
     max_len = p["prompt"] + p["new_tokens"]
     gqa = _has_enable_gqa()
     ops = TorchLlamaOps(p, device, max_len, gqa)
@@ -189,28 +185,16 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         implementation=f"{how}, preallocated KV cache + {attention}, F.rms_norm; weights {weights}",
         mode=adapter.mode,
         **fused,
-        **_scorers(adapter, p, dtype, x, ops, tree, bits),
+        **quality_scorers(adapter, p, dtype, x, ops, tree, wrap=torch.inference_mode(), finish=_fp32_norms),
     )
 
 
-def _scorers(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray], ops: Any, tree: Any, bits: int) -> dict[str, Any]:
-    """Quantized rows: the logits at every position of a sequence through this model and
-    through the same weights unquantized (bench.frameworks.llm_quality), eager, no cache."""
-    if bits == 16:
-        return {}
-    dense = llama.nest(llama.dense_of(x), {**p, "bits": 16}, lambda name, flat: adapter.asarray(flat[name], dtype), lambda a: adapter.asarray(a, dtype))
-    dense["norm"] = dense["norm"].float()
-    for block in dense["blocks"]:
+def _fp32_norms(tree: Any) -> Any:
+    """RMSNorm gains in fp32 once (the values rounded to the dtype, as stored): not a cast per call."""
+    tree["norm"] = tree["norm"].float()
+    for block in tree["blocks"]:
         block["attn_norm"], block["mlp_norm"] = block["attn_norm"].float(), block["mlp_norm"].float()
-
-    def scorer(weights: Any) -> Any:
-        @torch.inference_mode()
-        def score(tokens: torch.Tensor) -> torch.Tensor:
-            return llama.forward(ops, weights, tokens, None, 0, p, every=True)[0]
-
-        return score
-
-    return {"score": scorer(tree), "dense_score": scorer(dense)}
+    return tree
 
 
 def _tensors(obj: Any) -> list[torch.Tensor]:
