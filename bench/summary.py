@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Sequence
 
 import pandas as pd
 
@@ -26,7 +27,8 @@ def with_conditions(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     if "conditions" not in out:
         out["conditions"] = NORMAL_CONDITIONS
-    out["conditions"] = out["conditions"].fillna(NORMAL_CONDITIONS).replace("", NORMAL_CONDITIONS)
+    # an all-null column reads back as float64: make it text before filling it with text
+    out["conditions"] = out["conditions"].astype(object).fillna(NORMAL_CONDITIONS).replace("", NORMAL_CONDITIONS)
     return out
 
 
@@ -55,8 +57,9 @@ def not_ranked_reason(row: pd.Series) -> str:
     return ""
 
 
-def rank(df: pd.DataFrame) -> pd.DataFrame:
-    """Adds `not_ranked`, `rank` (1 = fastest) and `vs_best` (time / best time) per group."""
+def rank(df: pd.DataFrame, by: Sequence[str] = COMPARABLE) -> pd.DataFrame:
+    """Adds `not_ranked`, `rank` (1 = fastest) and `vs_best` (time / best time) per group of
+    rows alike in `by` (the report adds the run: a framework never ranked against its own runs)."""
     out = with_conditions(df)
     if "mode" not in out:  # rows built before the mode existed (or by hand) were eager
         out["mode"] = "eager"
@@ -65,14 +68,14 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
     out["vs_best"] = float("nan")
     rankable = out["not_ranked"] == ""
     if rankable.any():
-        groups = out[rankable].groupby(list(COMPARABLE), dropna=False)["median_s"]
+        groups = out[rankable].groupby(list(by), dropna=False)["median_s"]
         out.loc[rankable, "rank"] = groups.rank(method="min").astype("Int64")
         out.loc[rankable, "vs_best"] = out.loc[rankable, "median_s"] / groups.transform("min")
-    out["tie"] = _ties(out, rankable)
+    out["tie"] = _ties(out, rankable, by)
     return out
 
 
-def _ties(ranked: pd.DataFrame, rankable: pd.Series) -> pd.Series:
+def _ties(ranked: pd.DataFrame, rankable: pd.Series, by: Sequence[str] = COMPARABLE) -> pd.Series:
     """True where a ranked row's between-process interval (bench.processes.headline's
     process_low_s/process_high_s) overlaps the best row's of its group: the two are "≈",
     never a winner and a loser. The best row is a tie when any other row overlaps it. Rows
@@ -83,7 +86,7 @@ def _ties(ranked: pd.DataFrame, rankable: pd.Series) -> pd.Series:
     tie = pd.Series(False, index=ranked.index)
     if "process_low_s" not in ranked or not rankable.any():
         return tie
-    for _, group in ranked[rankable].groupby(list(COMPARABLE), dropna=False):
+    for _, group in ranked[rankable].groupby(list(by), dropna=False):
         if len(group) < 2:
             continue
         best = group.loc[group["median_s"].idxmin()]
