@@ -578,7 +578,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.reference and "generate" not in workloads:
         raise UsageError("--reference needs --workload generate")
     try:
-        with progress:
+        with progress, writer:  # the writer's file whole and its journal gone, however the run ends
             runner.run(cases)
             if args.reference:
                 run_references(runner, cases)
