@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import weakref
 from datetime import datetime, timezone
@@ -21,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench import journal
@@ -151,6 +153,7 @@ SCHEMA = pa.schema(
     metadata={b"metalbench_schema_version": str(SCHEMA_VERSION).encode()},
 )
 COLUMNS = tuple(SCHEMA.names)
+COLUMNS_SET = frozenset(COLUMNS)
 KEY_COLUMNS = ("framework", "backend", "workload", "params", "dtype", "machine", "mode")
 # Without these a file is not usable results; any other column missing from an older file of
 # the same schema version (one added since) reads as null.
@@ -527,9 +530,18 @@ def _distinct(files: list[Path]) -> list[Path]:
 
 def read_results(path: Path | str) -> pd.DataFrame:
     """One results file, validated; ResultsError with a one-line reason otherwise."""
+    return _frame(read_table(path))
+
+
+def read_table(path: Path | str) -> pa.Table:
+    """One results file as a validated Arrow table (the schema's columns first, in the
+    schema's types, then any others); ResultsError with a one-line reason otherwise. Readers
+    of many files join these tables and make one DataFrame of them (`load_results`): a
+    DataFrame per file, then pandas' concat of thousands of them, was most of the time of
+    `bench report` over a folder of 2,000 runs."""
     path = Path(path)
     try:
-        table = pq.read_table(path)
+        table = _read_parquet(path)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
         raise ResultsError(f"{path}: not a readable parquet file ({str(exc).splitlines()[0]})") from None
     table = _with_journal(table, path)
@@ -543,19 +555,59 @@ def read_results(path: Path | str) -> pd.DataFrame:
         raise ResultsError(f"{path}: schema version {version[:20]!r} in its metadata is not a number") from None
     if number != SCHEMA_VERSION:
         raise ResultsError(f"{path}: results schema version {number}, this metalbench reads {SCHEMA_VERSION}")
-    missing = [c for c in COLUMNS if c not in table.column_names]
+    present = set(table.column_names)  # a property that builds a new list on every access: once, not per column
+    missing = [c for c in COLUMNS if c not in present]
     core_missing = [c for c in CORE_COLUMNS if c in missing]
     if core_missing:
         raise ResultsError(f"{path}: missing columns {', '.join(core_missing[:5])}{'…' if len(core_missing) > 5 else ''}")
     for name in missing:  # a column added later within this schema version: null for older files
         table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
     table = _conform(table, path)
-    df = _to_pandas(table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS]))
+    table = table.select(list(COLUMNS) + [c for c in table.column_names if c not in COLUMNS_SET])
+    _check_values(table, path)
+    return table
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """Validated rows (`read_table`) as a DataFrame, with the mode of rows from files written
+    before the `mode` column inferred (`infer_mode`)."""
+    df = _to_pandas(table)
     unknown = df["mode"].isna()
     if unknown.any():
         df.loc[unknown, "mode"] = [infer_mode(w, i) for w, i in zip(df.loc[unknown, "workload"], df.loc[unknown, "implementation"])]
-    _check_values(df, path)
     return df
+
+
+def _joined(tables: list[pa.Table]) -> pd.DataFrame:
+    """Many files' validated tables as one DataFrame: joined in Arrow, converted once. A
+    file's pandas metadata (its index columns, written by pandas' to_parquet) says nothing
+    about the results, and one file's cannot describe the others', so it is left out, as
+    pandas' concat with ignore_index left their indexes out. Columns outside the schema that
+    two files hold in different types fall back to one DataFrame per file."""
+    plain = []
+    for t in tables:
+        t = t.drop_columns([c for c in t.column_names if c.startswith("__index_level_")])
+        plain.append(t.replace_schema_metadata({k: v for k, v in (t.schema.metadata or {}).items() if k != b"pandas"}))
+    try:
+        joined = pa.concat_tables(plain, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pd.concat([_frame(t) for t in plain], ignore_index=True)
+    return _frame(joined)
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    """A regular file through `pq.ParquetFile` (a quarter of `pq.read_table`'s cost per file,
+    its dataset machinery: a folder of 2,000 one-row runs spent most of its reading there);
+    anything else through `pq.read_table`, which refuses a FIFO where ParquetFile would wait
+    for a writer forever."""
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        return pq.read_table(path)
+    with pq.ParquetFile(path) as parquet:
+        return parquet.read()
 
 
 def _with_journal(table: pa.Table, path: Path) -> pa.Table:
@@ -644,15 +696,16 @@ def _json_object(text: Any) -> bool:
         return False
 
 
-def _check_values(df: pd.DataFrame, path: Path) -> None:
+def _check_values(table: pa.Table, path: Path) -> None:
     """Values every reader relies on: a known status, and params/versions/metrics as JSON objects."""
-    bad_status = sorted(set(df["status"].dropna().unique()) - set(STATUSES))
-    if bad_status or df["status"].isna().any():
+    status = table.column("status")
+    bad_status = sorted(set(pc.unique(status).drop_null().to_pylist()) - set(STATUSES))
+    if bad_status or status.null_count:
         shown = "null" if not bad_status else repr(str(bad_status[0])[:40])
         raise ResultsError(f"{path}: status {shown} is not one of {', '.join(STATUSES)}")
     for column, required in (("params", True), ("versions", False), ("metrics", False)):
-        for value in df[column].unique():
-            if not isinstance(value, str) and pd.isna(value) and not required:
+        for value in pc.unique(table.column(column)).to_pylist():
+            if value is None and not required:
                 continue
             if not _json_object(value):
                 raise ResultsError(f"{path}: {column} {str(value)[:40]!r} is not a JSON object")
@@ -666,18 +719,17 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
     every file when `warn` is None (the gate's strict mode), is refused with ResultsError."""
     paths = list(paths)
     named = {Path(p) for p in paths}
-    frames, skipped, notes = [], [], []
+    tables, skipped, notes = [], [], []
     for f in _files(paths, notes):
         try:
-            df = read_results(f)
+            table = read_table(f)
         except ResultsError as exc:
             if warn is None or f in named:
                 raise
             skipped.append(str(exc))
             continue
-        df["source"] = str(f)
-        frames.append(df)
-    if not frames:  # one line: the error, with the first reason, not a warning per file before it
+        tables.append(table.append_column("source", pa.array([str(f)] * table.num_rows, pa.string())))
+    if not tables:  # one line: the error, with the first reason, not a warning per file before it
         raise ResultsError(f"no readable results files in {', '.join(map(str, paths))} (skipped {skipped[0]})")
     for reason in skipped:
         warn(f"skipped {reason}")  # type: ignore[misc]
@@ -685,4 +737,4 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
         warn(note)
     # a process is counted once: a run read twice (named twice, a report's data/ copies, a baseline
     # folder holding its own baselines/) adds neither rows nor processes (bench.processes)
-    return dedupe(pd.concat(frames, ignore_index=True), warn)
+    return dedupe(_joined(tables), warn)
