@@ -9,7 +9,7 @@ direct process of every framework), so drift and the host's speed states hit bot
   queued timing, energy off. After the last round this is exactly what `bench run
   --processes R` writes, and its headline comes from `bench.processes.headline`.
 * direct side — a fresh process per framework and round runs the call written against the
-  framework's own API (scripts/fidelity.py's `direct_op` and `deep_queue`: shares no timing
+  framework's own API (bench.direct's `direct_op` and `deep_queue`: shares no timing
   code with the suite), timed with `timeit` around a deep queue closed by one barrier; the
   process's figure is the median of its repeats.
 
@@ -59,7 +59,7 @@ def label(workload: str, p: dict, dtype: str) -> str:
 # -- the direct side (a child process) --------------------------------------------------------
 def child_direct(framework: str, device: str, cases: list[tuple], repeat: int) -> list[dict]:
     """One fresh process: every case's deep-queue figure, written against the framework's API."""
-    from fidelity import DEEP_QUEUE, OUTPUTS_IN_FLIGHT, deep_queue, direct_op
+    from bench.direct import DEEP_QUEUE, OUTPUTS_IN_FLIGHT, deep_queue, direct_op
 
     rows = []
     for workload, p, dtype in cases:
@@ -81,7 +81,7 @@ def child_direct(framework: str, device: str, cases: list[tuple], repeat: int) -
 
 
 def spawn_direct(framework: str, args: argparse.Namespace, cases: list[tuple]) -> list[dict] | str:
-    from fidelity import run_child
+    from bench.direct import run_child
 
     started = time.perf_counter()
     cmd = [sys.executable, __file__, "--child-direct", framework, "--device", args.device, "--repeat", str(args.repeat)]
