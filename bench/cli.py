@@ -320,6 +320,16 @@ def _at_least(minimum: int, what: str) -> Any:
     return parse
 
 
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_TIMEOUT_S:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to {MAX_TIMEOUT_S:.0f}, got {text!r}")
+    return value
+
+
 def _new_output_file(text: str) -> Path:
     """--json of fidelity and noise: checked before any work; a file bench did not write is never replaced."""
     from bench import safe_write
@@ -358,6 +368,9 @@ def add_fidelity_parser(sub: Any) -> None:
                      help=f"the suite's sampling time per case in each process (default {fidelity.DEFAULT_BUDGET_S:g})")
     fid.add_argument("--repeat", type=positive_int, default=fidelity.DEFAULT_REPEAT, metavar="N",
                      help=f"deep-queue batches per case in each direct process (default {fidelity.DEFAULT_REPEAT})")
+    fid.add_argument("--direct-warmup", type=_non_negative_seconds, default=0.0, metavar="SECONDS",
+                     help="untimed deep batches per direct case before its timed ones: a GPU kernel at its power cap "
+                     "reads its burst clock in the first ~0.1 s, the suite reads it sustained (default 0)")
     fid.add_argument("--deadline", type=positive_float, default=None, metavar="SECONDS",
                      help="start no round that would end after this many seconds (by the last round's length) and "
                      "report what was measured (default: no limit)")

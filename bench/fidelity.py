@@ -92,6 +92,7 @@ class Study:
     processes: int = DEFAULT_PROCESSES
     budget_s: float = DEFAULT_BUDGET_S
     repeat: int = DEFAULT_REPEAT
+    direct_warmup_s: float = 0.0  # untimed deep batches per direct case before its repeats
     deadline_s: float | None = None  # start no round that would end after this, by the last round's length
     case_timeout_s: float = 300.0
 
@@ -164,7 +165,7 @@ def _direct_device(study: Study, framework: str, rows: Sequence[Mapping[str, Any
 
 def direct_process(framework: str, device: str, study: Study) -> list[dict[str, Any]] | str:
     """One fresh direct process of `framework`: its figures, or the reason it gave none."""
-    job = {"framework": framework, "device": device, "repeat": study.repeat,
+    job = {"framework": framework, "device": device, "repeat": study.repeat, "warmup_s": study.direct_warmup_s,
            "cases": [[w, dict(p), d] for w, p, d in study.cases]}
     cmd = child.command(sys.executable, "bench.direct", json.dumps(job))
     return direct.run_child(cmd, child.environment(), direct.TAG, DIRECT_TIMEOUT_S)
@@ -287,7 +288,8 @@ def study_from_args(args: Any) -> Study:
         raise UsageError(f"no cases: the {args.suite} suite's fidelity cases are "
                          + "; ".join(case_label(*c) for c in CASES[args.suite]) + " (-p gives others)")
     return Study(frameworks=tuple(dict.fromkeys(args.framework or FRAMEWORKS)), cases=tuple(cases), device=args.device,
-                 processes=args.processes, budget_s=args.budget, repeat=args.repeat, deadline_s=args.deadline)
+                 processes=args.processes, budget_s=args.budget, repeat=args.repeat,
+                 direct_warmup_s=args.direct_warmup, deadline_s=args.deadline)
 
 
 def installed(frameworks: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -41,6 +41,7 @@ def test_help_teaches_what_it_compares_and_how(capsys):
     (["fidelity", "--processes", "1"], "expected a whole number from 2 to 100 (an interval needs two processes)"),
     (["fidelity", "--suite", "huge"], "unknown suite 'huge' (choose from: quick, full)"),
     (["fidelity", "-f", "caffe"], "unknown framework 'caffe'"),
+    (["fidelity", "--direct-warmup", "-1"], "expected seconds from 0 to"),
 ])
 def test_bad_options_are_one_line_and_exit_2(argv, expected, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -108,7 +109,7 @@ def test_the_direct_side_runs_on_the_device_the_suite_ran_on(monkeypatch):
 @pytest.mark.skipif(not installed("torch"), reason="torch is not installed")
 def test_a_tiny_torch_case_in_two_processes_a_side(tmp_path, capsys):
     out_json = tmp_path / "fidelity.json"
-    code = main(["fidelity", *TINY, "--processes", "2", "--budget", "0.05", "--repeat", "3", "--device", "cpu",
+    code = main(["fidelity", *TINY, "--processes", "2", "--budget", "0.05", "--repeat", "3", "--device", "cpu", "--direct-warmup", "0.05",
                  "-o", str(tmp_path / "rows"), "--json", str(out_json)])
     out = capsys.readouterr().out
     assert code == 0, out
