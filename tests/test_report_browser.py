@@ -168,6 +168,10 @@ def test_changes_name_the_slowed_cases_and_no_others(open_page: Opener, report: 
     assert {(n[0], n[4], n[5]) for n in named} == expected and len(named) == len(expected)
     headline = page.locator("#changes .gate-headline").first.text_content()
     assert headline.startswith("bench compare's verdict: FAIL:") and "slower" in headline
+    # the ratio beside the verdict, on screen without scrolling sideways (on a phone too)
+    text, right = page.evaluate("""(function () { const th = document.querySelector('#changes table.changes thead th:nth-child(2)');
+      return [th.textContent, th.getBoundingClientRect().right]; })()""")
+    assert text.startswith("after ÷ before") and right <= width
     if screenshot_dir():
         page.locator("#changes").screenshot(path=str(screenshot_dir() / f"report-changes-{width}.png"))
 

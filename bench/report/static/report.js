@@ -610,16 +610,17 @@
   function changeRow(c, many) {
     const line = el("tr", { class: "v-" + c.verdict.replace(/ /g, "-"), dataset: { verdict: c.verdict, framework: c.framework,
       workload: c.workload, params: c.params, dtype: c.dtype, mode: c.mode, timing: c.timing } });
-    const cells = [c.verdict, c.framework, c.workload, c.case, c.dtype, c.mode, c.timing, fmtChange(c),
+    // the ratio next to the verdict: on a phone the table scrolls sideways and these two are what a reader came for
+    const cells = [c.verdict, fmtChange(c), c.framework, c.workload, c.case, c.dtype, c.mode, c.timing,
       fmtTime(c.before_s) + " → " + fmtTime(c.after_s), c.processes.join(" → "), c.detail];
     cells.forEach(function (t, j) { line.appendChild(el("td", j === 0 ? { class: "verdict" } : null, t || "")); });
-    line.cells[3].title = c.params;
+    line.cells[4].title = c.params;
     return line;
   }
   function changeTable(cases) {
     const table = el("table", { class: "changes" });
     const tr = el("tr");
-    ["verdict", "framework", "workload", "case", "dtype", "mode", "timing", "after ÷ before (95% CI)", "time before → after", "processes", "detail"]
+    ["verdict", "after ÷ before (95% CI)", "framework", "workload", "case", "dtype", "mode", "timing", "time before → after", "processes", "detail"]
       .forEach(function (h) { tr.appendChild(el("th", null, h)); });
     table.appendChild(el("thead")).appendChild(tr);
     const body = table.appendChild(el("tbody"));
