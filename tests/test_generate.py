@@ -25,8 +25,9 @@ CASES = [(tiny(), "fp32"), (tiny(batch=2), "bf16"), (tiny(bits=8), "bf16"), (tin
 
 # -- the shared definition --------------------------------------------------------------
 def _model(p):
+    """The inputs and their float64 model (as the worker hands the reference float64 copies)."""
     x = WORKLOADS["generate"].make_inputs(p, np.random.default_rng(0))
-    return x, llama.nest({k: v for k, v in x.items() if k != "prompt"}, p)
+    return x, llama.nest({k: np.asarray(v, dtype=np.float64) for k, v in x.items() if k != "prompt"}, p)
 
 
 def test_reference_decode_with_the_cache_equals_recomputing_the_sequence():

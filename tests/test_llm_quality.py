@@ -175,7 +175,7 @@ def test_llm_table_prints_the_committed_h200_generate_rows():
 # -- what a case costs: each piece built once, each head only where it is read --------------
 def test_the_head_runs_only_at_the_scored_positions():
     p = tiny(prompt=6, new_tokens=4)
-    x = llama.init(p, np.random.default_rng(1))
+    x = {k: v.astype(np.float64) for k, v in llama.init(p, np.random.default_rng(1)).items()}
     tree, ops, tokens = llama.nest(x, p), llama.NumpyOps(p), np.random.default_rng(2).integers(0, p["vocab"], (1, 9))
     every, _ = llama.forward(ops, tree, tokens, None, 0, p, scored_from=0)
     tail, _ = llama.forward(ops, tree, tokens, None, 0, p, scored_from=5)
@@ -214,7 +214,7 @@ def test_the_float64_model_is_built_once_for_the_reference_and_the_greedy_checks
 
 def test_greedy_from_a_shared_prefill_equals_greedy_from_its_own():
     p = tiny(prompt=6, new_tokens=8)
-    x = llama.init(p, np.random.default_rng(4))
+    x = {k: v.astype(np.float64) for k, v in llama.init(p, np.random.default_rng(4)).items()}
     tree, prompt = llama.nest(x, p), np.random.default_rng(5).integers(0, p["vocab"], 6)
     start = llama.prefill(tree, prompt, 6 + 8 + 1, p)
     own = llama.greedy(tree, prompt, 8, p)
