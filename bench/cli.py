@@ -110,6 +110,14 @@ def _list_of(resolver: Any, kind: str, choices: Sequence[str]) -> Any:
     return parse
 
 
+def _mode_item(text: str) -> str | tuple[str, str]:
+    """One --mode entry: a mode for every framework, or FW=MODE for one framework."""
+    framework, sep, mode = text.strip().partition("=")
+    if not sep:
+        return resolve_choice("mode", framework, MODES)
+    return resolve_framework(framework.strip()), resolve_choice("mode", mode.strip(), MODES)
+
+
 def _choice(kind: str, choices: tuple[str, ...]) -> Any:
     def parse(text: str) -> str:
         try:
@@ -237,8 +245,9 @@ def add_run_parser(sub: Any) -> None:
     run.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto",
                      help="auto: metal on Apple Silicon, else cuda where present, else cpu. "
                      "A backend that is not there is an error for the case, never a fallback")
-    run.add_argument("--mode", type=_list_of(lambda t: resolve_choice("mode", t.strip(), MODES), "mode list", MODES), action="extend", metavar="MODES",
-                     help="eager, compiled or both, comma-separated (default both). train_step, lora and generate run "
+    run.add_argument("--mode", type=_list_of(_mode_item, "mode list", MODES), action="extend", metavar="MODES",
+                     help="eager, compiled or both, comma-separated (default both); FW=MODE sets one framework's, e.g. "
+                     "torch=eager,jax=compiled,mlx=eager (each at its best). train_step, lora and generate run "
                      "in each (compiled: torch.compile, mx.compile, tf.function(jit_compile=True), jax.jit); one-op "
                      "workloads are eager only. Modes too slow to set up on a CPU (torch.compile, mx.compile on "
                      "mlx-cpu, op-by-op JAX) are skipped in the quick suite with the reason; --suite full runs them")
@@ -246,6 +255,10 @@ def add_run_parser(sub: Any) -> None:
                      help="generate only: also run the tools users run instead on the same shapes with random weights "
                      "(transformers generate, dynamic and static cache, for torch; mlx-lm generate_step for mlx), "
                      "where installed (pip install 'metalbench[reference]'); rows with timing 'reference', never ranked")
+    run.add_argument("--reference-only", action="store_true",
+                     help="generate only: run just the reference rows of --reference for the planned cases (their "
+                     "frameworks and modes: torch eager -> transformers dynamic cache, torch compiled -> static cache, "
+                     "mlx eager -> mlx-lm), no framework case")
     run.add_argument("--timing", type=_choice("timing", TIMINGS), default="both",
                      help="latency, queued or both (default both; see below)")
     run.add_argument("--threads", type=_threads, default=None,
@@ -615,8 +628,15 @@ def _plan_cases(args: argparse.Namespace, frameworks: list[str], workloads: list
                 grid: list[Any] | None) -> list[Case]:
     """The cases to run, refused as a usage error when there are none or they will not fit in
     memory: apart from cmd_run so it reads as plan, configure, run."""
-    modes = list(dict.fromkeys(args.mode or MODES))
-    cases = plan(frameworks, workloads, dtypes, args.suite, grid, modes=modes)
+    entries = args.mode or []
+    per_framework: dict[str, list[str]] = {}
+    for entry in entries:
+        if isinstance(entry, tuple):
+            per_framework.setdefault(entry[0], []).append(entry[1])
+    general = [m for m in entries if isinstance(m, str)] or list(MODES)
+    modes = list(dict.fromkeys(general + [m for ms in per_framework.values() for m in ms]))
+    cases = [c for c in plan(frameworks, workloads, dtypes, args.suite, grid, modes=modes)
+             if c.mode in per_framework.get(c.framework, general)]
     if not cases:
         raise UsageError(f"no cases: none of the workloads {', '.join(workloads)} defines dtype(s) {', '.join(dtypes)} "
                          f"in mode(s) {', '.join(modes)} (only train_step, lora and generate have a compiled mode)")
@@ -692,12 +712,19 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     progress, on_start, on_row = _progress(console, len(cases))
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
-    if args.reference and "generate" not in workloads:
-        raise UsageError("--reference needs --workload generate")
+    if (args.reference or args.reference_only) and "generate" not in workloads:
+        raise UsageError(f"--{'reference-only' if args.reference_only else 'reference'} needs --workload generate")
+    if args.reference_only:
+        from bench.reference import REFERENCES
+
+        if not any((c.framework, c.mode) in REFERENCES for c in cases):
+            have = ", ".join(f"{fw} {mode}" for fw, mode in REFERENCES)
+            raise UsageError(f"--reference-only: no reference beside the planned frameworks and modes (references exist beside: {have})")
     try:
         with progress:
-            runner.run(cases)
-            if args.reference:
+            if not args.reference_only:
+                runner.run(cases)
+            if args.reference or args.reference_only:
                 run_references(runner, cases)
     except KeyboardInterrupt:
         if writer.rows:

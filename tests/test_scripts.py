@@ -41,3 +41,29 @@ def test_gate_simulation_judges_each_gate_block_against_each_baseline_block(scri
     pairs = simulation.ci_protocol(n_runs=12, blocks=2, b=3, c=2)
     assert [(list(b), list(g)) for b, g in pairs[:3]] == [([0, 1, 2], [6, 7]), ([0, 1, 2], [8, 9]), ([0, 1, 2], [10, 11])]
     assert len(pairs) == 6 and all(set(b).isdisjoint(g) for b, g in pairs)
+
+
+def test_llm_evidence_steps_are_valid_bench_runs_of_the_intended_cases(script, tmp_path):
+    """The device call's script (scripts/llm_evidence.py) cannot fail on a flag: each step's
+    command line parses with bench's own parser, and its -p texts give back its cases."""
+    import argparse
+
+    from bench import cli
+
+    evidence = script("llm_evidence")
+    for small in (True, False):
+        args = argparse.Namespace(tiny=small, processes=1)
+        for cases, modes in (([evidence.shape(16, small)], "eager,compiled"), ([evidence.shape(8, small), evidence.shape(4, small)], evidence.BEST_MODES)):
+            cmd = evidence.bench_run("r", cases, modes, tmp_path, args, 100.0)
+            assert cmd[1:4] == ["-m", "bench", "run"]
+            parsed = cli.build_parser().parse_args(cmd[3:])
+            assert parsed.reference and parsed.processes == 1 and parsed.suite == ("quick" if small else "full")
+            assert cli._resolve_grid(parsed, ["generate"]) == cases
+            planned = cli._plan_cases(_with(parsed, force_memory=True), ["torch", "jax", "mlx"], ["generate"], ["bf16"], cases)
+            assert {c.mode for c in planned if c.framework == "mlx"} == ({"eager"} if modes == evidence.BEST_MODES else {"eager", "compiled"})
+
+
+def _with(ns, **changes):
+    import argparse
+
+    return argparse.Namespace(**{**vars(ns), **changes})
