@@ -271,20 +271,31 @@ def test_disk_full_mid_run_is_one_line_and_keeps_the_finished_rows(tmp_path, cap
 
     from bench import results, runner
 
-    real = results.write_table_atomically
+    from bench import journal
+
+    real, real_append = results.write_table_atomically, journal.Journal.append
     calls = []
 
-    def fill(rows, path, exclusive=False):
+    def fill(rows, path, exclusive=False):  # the disk is full after the first row: the file cannot be rewritten
         calls.append(1)
         if len(calls) > 1:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(rows, path, exclusive)
+
+    appended = []
+
+    def append(self, batch):  # nor can the second row reach the run's journal (bench.journal)
+        appended.append(1)
+        if len(appended) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_append(self, batch)
 
     def run(self, cases):
         for case in cases:
             self.writer.append(row(case.framework, run_id=self.run_id, workload=case.workload, params='{"n":64}'))
 
     monkeypatch.setattr(results, "write_table_atomically", fill)
+    monkeypatch.setattr(journal.Journal, "append", append)
     monkeypatch.setattr(runner.Runner, "run", run)
     err = one_line_exit_2(capsys, ["run", "-f", "torch", "-w", "stream", "-d", "fp32,bf16", "-o", str(tmp_path),
                                    "--run-id", "full"], "No space left on device")
