@@ -4,7 +4,10 @@ Started by the runner as `python -m bench.worker --adapter MODULE:CLASS ...`, po
 with another interpreter (one virtual environment per framework). Protocol: JSON lines.
 The runner writes one case per line on stdin; the worker answers with one message per
 line on a private copy of the original stdout, and points fd 1 at stderr so nothing a
-framework prints can corrupt the protocol. The worker never writes files.
+framework prints can corrupt the protocol. Until its hello, a heartbeat thread sends a
+`starting` message every second with the CPU time the process has used, so the runner can
+tell a slow start from a hung one (bench.runner.WorkerProcess.await_hello). The worker never
+writes files.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 from typing import Any, TextIO
@@ -216,10 +220,52 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip().rstrip(":")
 
 
+HEARTBEAT_S = 1.0  # between `starting` messages; the runner's progress window is 30 s or more
+
+
+class Channel:
+    """The protocol pipe to the runner, whole lines only: the heartbeat thread writes on it
+    too, and only until the hello has gone (after it the runner reads rows, nothing else)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._starting = True
+
+    def send(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            if message.get("type") == "hello":
+                self._starting = False
+            self._write(message)
+
+    def _write(self, message: dict[str, Any]) -> None:
+        self._stream.write(json.dumps(message, default=float) + "\n")
+        self._stream.flush()
+
+    def beat_until_hello(self, interval_s: float = HEARTBEAT_S) -> None:
+        """Send `starting` with the process's CPU seconds (less this thread's own, so a
+        sleeping import shows none) every interval until the hello, from a daemon thread:
+        an import holds the main thread, and a busy machine can stretch it past the runner's
+        start window while it is making progress all along."""
+
+        def beat() -> None:
+            while True:
+                with self._lock:
+                    if not self._starting:
+                        return
+                    try:
+                        self._write({"type": "starting", "cpu_s": round(time.process_time() - time.thread_time(), 3)})
+                    except (OSError, ValueError):  # the runner went away or closed the pipe
+                        return
+                time.sleep(interval_s)
+
+        threading.Thread(target=beat, name="bench-start-heartbeat", daemon=True).start()
+
+
 def serve(adapter_path: str, framework: str, device: str, threads: int | None, channel: TextIO) -> int:
-    def send(message: dict[str, Any]) -> None:
-        channel.write(json.dumps(message, default=float) + "\n")
-        channel.flush()
+    pipe = Channel(channel)
+    send = pipe.send
+    pipe.beat_until_hello()
 
     module_name, _, class_name = adapter_path.partition(":")
     try:

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit_kit import BENCH, FAST, REPO, Audit, Case, Outcome, digest, edit, rows_in, wait_for, workers_of
+from audit_kit import BENCH, FAST, REPO, Audit, Case, Outcome, digest, edit, fill_up, rows_in, wait_for, workers_of
 from bench.results import SCHEMA, read_results
 from tests.helpers import write_safetensors
 
@@ -145,7 +145,7 @@ CASES = [
     Case('A55', 'results sub-folder of a read-only folder: `... -o scratch/rofs/sub`',
          'exit 2 `cannot write results to …: Read-only file system / File exists` before any work', (), was=()),
     Case('A56', 'disk full during the run: `bench run -f torch -w matmul,sdpa,stream -d fp32,bf16 --timing latency --budget 0.2 -o scratch/tinyfs --run-id full2`',
-         'disk full → exit 2 `cannot write results to scratch/tinyfs/full2.parquet: No space left on device; 5 finished rows are saved …`. 5 rows readable, earlier file intact, no `.tmp` left', (), was=('D11',)),
+         'disk full (filled once 2 rows are on it) → exit 2 `cannot write results to scratch/tinyfs/full2.parquet: No space left on device; N finished rows are saved …`, N ≥ 2 and N rows readable, earlier file intact, no `.tmp` left', (), was=('D11',)),
     Case('A57', 'report into a read-only folder: `bench report results -o scratch/rofs`',
          'report into a read-only folder → exit 2 in 3 s, before any chart', (), was=('D11',)),
     Case('A58', 'report output is a file: `bench report results -o scratch/afile`',
@@ -392,16 +392,30 @@ def outputs(a: Audit) -> None:
         a.expect("A55", a.bench(*run, "-o", str(ro / "sub")), 2)
     else:
         a.record("A55", "needs root", None)
-    tiny = a.mount("tinyfs", "size=400k")  # rows have grown since 2026-11: room for a few, not for all
+    # The disk fills mid-run for certain: a tmpfs with room for the whole run is filled to the
+    # last page once two rows are on it. A fixed free space was tried first: rows grow with
+    # the machine's speed (samples per row), and 150 KB held all 18 rows while 40 KB held none.
+    tiny = a.mount("tinyfs", "size=16m")
     if tiny:
         (tiny / "earlier.parquet").write_bytes(b"x" * 60_000)
-        (tiny / "fill").write_bytes(b"\0" * (400 * 1024 - 60_000 - 150_000))  # about 150 KB left
         before = digest(tiny / "earlier.parquet")
-        o = a.bench("run", *FAST, "-w", "matmul,sdpa,stream", "-d", "fp32,bf16", "--timing", "latency", "-o", str(tiny),
+        started = time.monotonic()
+        p = a.spawn("run", *FAST, "-w", "matmul,sdpa,stream", "-d", "fp32,bf16", "--timing", "latency", "-o", str(tiny),
                     "--run-id", "full2")
-        kept = (tiny / "full2.parquet").exists() and len(read_results(tiny / "full2.parquet")) >= 1
-        a.expect("A56", o, 2, "No space left", extra=kept and digest(tiny / "earlier.parquet") == before
-                 and not list(tiny.glob(".*.tmp")))
+        full = tiny / "full2.parquet"
+        two = wait_for(lambda: rows_in(full) >= 2 or p.poll() is not None, 300) and p.poll() is None
+        if two:
+            fill_up(tiny / "fill")
+        out, err = p.communicate(timeout=600)
+        o = Outcome(p.returncode, out, err, time.monotonic() - started)
+        kept = rows_in(full)
+        said = re.search(r"(\d+) finished rows are saved", err)
+        if not two:
+            a.record("A56", f"the run ended before two rows were on disk ({o.summary()}): disk not filled", None)
+        else:
+            a.expect("A56", o, 2, "No space left", note=f"{kept} rows readable;",
+                     extra=kept >= 2 and said is not None and int(said.group(1)) == kept
+                     and digest(tiny / "earlier.parquet") == before and not list(tiny.glob(".*.tmp")))
     else:
         a.record("A56", "needs root (tiny tmpfs)", None)
     results = a.s / "results"
