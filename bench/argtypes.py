@@ -12,6 +12,12 @@ import math
 import os
 
 
+class UsageError(Exception):
+    """Bad input found after parsing (no case selected, a file in the way): the command line
+    prints its one line and exits 2. Here, in the leaf every command imports, so a command's
+    own module (bench.fidelity, bench.noise) can raise it without importing bench.cli."""
+
+
 def positive_int(text: str) -> int:
     """A whole number ≥ 1 (a count of runs, rounds, threads)."""
     try:

@@ -37,8 +37,8 @@ from bench.textsafe import markup as escape, visible  # file text: no markup, no
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench import doctor, measure
-from bench.argtypes import cpu_list, positive_float, positive_int
+from bench import direct, doctor, fidelity, measure, noise
+from bench.argtypes import UsageError, cpu_list, positive_float, positive_int
 from bench.fmt import fmt_num, fmt_time
 from bench.catalog import (
     DEVICE_CHOICES,
@@ -84,10 +84,6 @@ was measured, else latency; the `timing` column says which.
 """
 
 
-class UsageError(Exception):
-    pass
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, but errors are one line (no usage dump) and exit with code 2."""
 
@@ -112,6 +108,14 @@ def _list_of(resolver: Any, kind: str, choices: Sequence[str]) -> Any:
         return items
 
     return parse
+
+
+def _mode_item(text: str) -> str | tuple[str, str]:
+    """One --mode entry: a mode for every framework, or FW=MODE for one framework."""
+    framework, sep, mode = text.strip().partition("=")
+    if not sep:
+        return resolve_choice("mode", framework, MODES)
+    return resolve_framework(framework.strip()), resolve_choice("mode", mode.strip(), MODES)
 
 
 def _choice(kind: str, choices: tuple[str, ...]) -> Any:
@@ -241,8 +245,9 @@ def add_run_parser(sub: Any) -> None:
     run.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto",
                      help="auto: metal on Apple Silicon, else cuda where present, else cpu. "
                      "A backend that is not there is an error for the case, never a fallback")
-    run.add_argument("--mode", type=_list_of(lambda t: resolve_choice("mode", t.strip(), MODES), "mode list", MODES), action="extend", metavar="MODES",
-                     help="eager, compiled or both, comma-separated (default both). train_step, lora and generate run "
+    run.add_argument("--mode", type=_list_of(_mode_item, "mode list", MODES), action="extend", metavar="MODES",
+                     help="eager, compiled or both, comma-separated (default both); FW=MODE sets one framework's, e.g. "
+                     "torch=eager,jax=compiled,mlx=eager (each at its best). train_step, lora and generate run "
                      "in each (compiled: torch.compile, mx.compile, tf.function(jit_compile=True), jax.jit); one-op "
                      "workloads are eager only. Modes too slow to set up on a CPU (torch.compile, mx.compile on "
                      "mlx-cpu, op-by-op JAX) are skipped in the quick suite with the reason; --suite full runs them")
@@ -250,6 +255,10 @@ def add_run_parser(sub: Any) -> None:
                      help="generate only: also run the tools users run instead on the same shapes with random weights "
                      "(transformers generate, dynamic and static cache, for torch; mlx-lm generate_step for mlx), "
                      "where installed (pip install 'metalbench[reference]'); rows with timing 'reference', never ranked")
+    run.add_argument("--reference-only", action="store_true",
+                     help="generate only: run just the reference rows of --reference for the planned cases (their "
+                     "frameworks and modes: torch eager -> transformers dynamic cache, torch compiled -> static cache, "
+                     "mlx eager -> mlx-lm), no framework case")
     run.add_argument("--timing", type=_choice("timing", TIMINGS), default="both",
                      help="latency, queued or both (default both; see below)")
     run.add_argument("--threads", type=_threads, default=None,
@@ -310,6 +319,125 @@ def add_report_parser(sub: Any) -> None:
                         help="stop serving after this long (default: until Ctrl-C)")
 
 
+def _at_least(minimum: int, what: str) -> Any:
+    """A whole number of processes from `minimum` to MAX_PROCESSES, the reason for the minimum named."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if not minimum <= value <= MAX_PROCESSES:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {minimum} to {MAX_PROCESSES} ({what}), got {text!r}")
+        return value
+
+    return parse
+
+
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_TIMEOUT_S:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to {MAX_TIMEOUT_S:.0f}, got {text!r}")
+    return value
+
+
+def _new_output_file(text: str) -> Path:
+    """--json of fidelity and noise: checked before any work; a file bench did not write is never replaced."""
+    from bench import safe_write
+
+    problem = safe_write.problem(Path(text))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return Path(text)
+
+
+def add_fidelity_parser(sub: Any) -> None:
+    """`bench fidelity` (bench.fidelity): the suite against a direct call of the same op."""
+    fid = sub.add_parser("fidelity", help="does the suite measure what a direct call measures on this machine?",
+                         description=fidelity.DESCRIPTION, epilog=fidelity.EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    frameworks = tuple(direct.BUILDERS)
+    fid.add_argument("-f", "--framework", action="extend", metavar="NAMES",
+                     type=_list_of(lambda t: resolve_choice("framework", resolve_framework(t), frameworks), "framework list", frameworks),
+                     help=f"comma-separated; default all: {', '.join(frameworks)}")
+    fid.add_argument("-w", "--workload", action="extend", metavar="NAMES",
+                     type=_list_of(lambda t: resolve_choice("workload", t.strip(), direct.WORKLOADS), "workload list", direct.WORKLOADS),
+                     help=f"comma-separated, of the ops the direct side writes: {', '.join(direct.WORKLOADS)} (default: every one the --suite's cases hold)")
+    fid.add_argument("-d", "--dtype", action="extend", metavar="NAMES",
+                     type=_list_of(lambda t: resolve_choice("dtype", t.strip(), direct.DTYPES), "dtype list", direct.DTYPES),
+                     help=f"comma-separated: {', '.join(direct.DTYPES)} (default: the suite's cases'; with -p, fp32)")
+    fid.add_argument("-p", "--params", action="append", default=[], metavar="K=V,...",
+                     help="these parameters instead of the suite's cases, e.g. m=64,n=64,k=64 (repeatable; needs exactly one -w)")
+    fid.add_argument("--suite", type=_choice("suite", tuple(fidelity.CASES)), default="quick",
+                     help="quick: three sub-millisecond CPU calls; full: five GPU cases, small and large (default quick)")
+    fid.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto",
+                     help="auto: the backend the suite's worker picks (metal, else cuda, else cpu); the direct side "
+                     "uses the one the suite ran on (default auto)")
+    fid.add_argument("--processes", type=_at_least(2, "an interval needs two processes"), default=fidelity.DEFAULT_PROCESSES,
+                     metavar="N", help=f"fresh processes per side and framework (default {fidelity.DEFAULT_PROCESSES})")
+    fid.add_argument("--budget", type=positive_float, default=fidelity.DEFAULT_BUDGET_S, metavar="SECONDS",
+                     help=f"the suite's sampling time per case in each process (default {fidelity.DEFAULT_BUDGET_S:g})")
+    fid.add_argument("--repeat", type=positive_int, default=fidelity.DEFAULT_REPEAT, metavar="N",
+                     help=f"deep-queue batches per case in each direct process (default {fidelity.DEFAULT_REPEAT})")
+    fid.add_argument("--direct-warmup", type=_non_negative_seconds, default=0.0, metavar="SECONDS",
+                     help="untimed deep batches per direct case before its timed ones: a GPU kernel at its power cap "
+                     "reads its burst clock in the first ~0.1 s, the suite reads it sustained (default 0)")
+    fid.add_argument("--deadline", type=positive_float, default=None, metavar="SECONDS",
+                     help="start no round that would end after this many seconds (by the last round's length) and "
+                     "report what was measured (default: no limit)")
+    fid.add_argument("-o", "--out", type=Path, default=None, metavar="DIR",
+                     help="keep the suite's rows as DIR/<run-id>.parquet (default: not kept)")
+    fid.add_argument("--run-id", type=_run_id, default=None, help="default: fidelity-<UTC timestamp>-<random suffix>")
+    fid.add_argument("--json", type=_new_output_file, default=None, metavar="FILE",
+                     help="also write the pairs and every direct process's figures as JSON")
+
+
+def add_noise_parser(sub: Any) -> None:
+    """`bench noise` (bench.noise): between-process spread, and what the gate could detect with it."""
+    from bench.gate.compare import FIGURES, MIN_BASELINE_PROCESSES, MIN_CANDIDATE_PROCESSES, GateConfig
+
+    nz = sub.add_parser("noise", help="how noisy is this machine, and how many processes does the gate need?",
+                        description=noise.DESCRIPTION, epilog=noise.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    nz.add_argument("paths", nargs="*", type=Path, metavar="RESULTS",
+                    help="read these results files or folders instead of running cases (the run options then do not apply)")
+    nz.add_argument("-f", "--framework", type=_list_of(resolve_framework, "framework list", tuple(FRAMEWORKS)), action="extend",
+                    metavar="NAMES", help=f"comma-separated; default all: {', '.join(FRAMEWORKS)}")
+    nz.add_argument("-w", "--workload", type=_list_of(resolve_workload, "workload list", tuple(WORKLOADS)), action="extend",
+                    metavar="NAMES", help=f"comma-separated (default {','.join(noise.DEFAULT_WORKLOADS)})")
+    nz.add_argument("-d", "--dtype", type=_list_of(lambda t: resolve_choice("dtype", t, DTYPES), "dtype list", DTYPES),
+                    action="extend", metavar="NAMES", help="comma-separated (default every dtype the workload defines)")
+    nz.add_argument("-p", "--params", action="append", default=[], metavar="K=V,...",
+                    help="these parameters instead of the suite's grid (repeatable; needs exactly one -w)")
+    nz.add_argument("--suite", type=_choice("suite", SUITES), default="quick", help="the cases' sizes (default quick)")
+    nz.add_argument("--device", type=_choice("device", DEVICE_CHOICES), default="auto", help="default auto")
+    nz.add_argument("--processes", type=_at_least(2, "a spread needs two processes"), default=noise.DEFAULT_PROCESSES,
+                    metavar="K", help=f"fresh processes per framework (default {noise.DEFAULT_PROCESSES}; more give a "
+                    "steadier estimate of the spread)")
+    nz.add_argument("--threads", type=_threads, default=noise.DEFAULT_THREADS,
+                    help=f"intra-op threads, as make gate runs (default {noise.DEFAULT_THREADS})")
+    nz.add_argument("--budget", type=positive_float, default=noise.DEFAULT_BUDGET_S, metavar="SECONDS",
+                    help=f"sampling time per case in each process, as make gate (default {noise.DEFAULT_BUDGET_S:g})")
+    nz.add_argument("--cpus", type=cpu_list, default=(), metavar="LIST",
+                    help="bind every worker to these CPUs, e.g. 2,3 (Linux), to see what binding does to the spread")
+    nz.add_argument("--baseline", type=_at_least(MIN_BASELINE_PROCESSES, "the gate's minimum"), default=noise.DEFAULT_BASELINE,
+                    metavar="N", help=f"baseline processes of the gate to project (default {noise.DEFAULT_BASELINE}, "
+                    "as make baseline)")
+    nz.add_argument("--gate", type=_at_least(MIN_CANDIDATE_PROCESSES, "the gate's minimum"), default=noise.DEFAULT_GATE,
+                    metavar="M", help=f"gate processes of the gate to project (default {noise.DEFAULT_GATE}, as make gate)")
+    nz.add_argument("--gate-cases", type=positive_int, default=None, metavar="C",
+                    help="cases the gate compares, for its Bonferroni correction (default: the quick suite's cases "
+                    "of the frameworks measured, what make gate compares)")
+    nz.add_argument("--figure", type=_choice("figure", tuple(FIGURES)), default=GateConfig.figure,
+                    help=f"each process's figure, as bench compare --figure (default {GateConfig.figure})")
+    nz.add_argument("-o", "--out", type=Path, default=None, metavar="DIR",
+                    help="keep the run's rows as DIR/<run-id>.parquet (default: not kept)")
+    nz.add_argument("--run-id", type=_run_id, default=None, help="default: noise-<UTC timestamp>-<random suffix>")
+    nz.add_argument("--json", type=_new_output_file, default=None, metavar="FILE",
+                    help="also write each case's figures as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bench",
@@ -327,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab_command.add_parser(sub)  # ab: runs both sides, then judges them as compare does
     doctor.add_parser(sub, _python_map, _choice, _list_of(resolve_framework, "framework list", tuple(FRAMEWORKS)))  # bench.doctor
     add_report_parser(sub)
+    add_fidelity_parser(sub)  # bench.fidelity
+    add_noise_parser(sub)  # bench.noise
     return parser
 
 
@@ -498,8 +628,15 @@ def _plan_cases(args: argparse.Namespace, frameworks: list[str], workloads: list
                 grid: list[Any] | None) -> list[Case]:
     """The cases to run, refused as a usage error when there are none or they will not fit in
     memory: apart from cmd_run so it reads as plan, configure, run."""
-    modes = list(dict.fromkeys(args.mode or MODES))
-    cases = plan(frameworks, workloads, dtypes, args.suite, grid, modes=modes)
+    entries = args.mode or []
+    per_framework: dict[str, list[str]] = {}
+    for entry in entries:
+        if isinstance(entry, tuple):
+            per_framework.setdefault(entry[0], []).append(entry[1])
+    general = [m for m in entries if isinstance(m, str)] or list(MODES)
+    modes = list(dict.fromkeys(general + [m for ms in per_framework.values() for m in ms]))
+    cases = [c for c in plan(frameworks, workloads, dtypes, args.suite, grid, modes=modes)
+             if c.mode in per_framework.get(c.framework, general)]
     if not cases:
         raise UsageError(f"no cases: none of the workloads {', '.join(workloads)} defines dtype(s) {', '.join(dtypes)} "
                          f"in mode(s) {', '.join(modes)} (only train_step, lora and generate have a compiled mode)")
@@ -575,12 +712,19 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     progress, on_start, on_row = _progress(console, len(cases))
     runner = Runner(config, writer, run_id, on_row=on_row, on_start=on_start)
-    if args.reference and "generate" not in workloads:
-        raise UsageError("--reference needs --workload generate")
+    if (args.reference or args.reference_only) and "generate" not in workloads:
+        raise UsageError(f"--{'reference-only' if args.reference_only else 'reference'} needs --workload generate")
+    if args.reference_only:
+        from bench.reference import REFERENCES
+
+        if not any((c.framework, c.mode) in REFERENCES for c in cases):
+            have = ", ".join(f"{fw} {mode}" for fw, mode in REFERENCES)
+            raise UsageError(f"--reference-only: no reference beside the planned frameworks and modes (references exist beside: {have})")
     try:
         with progress:
-            runner.run(cases)
-            if args.reference:
+            if not args.reference_only:
+                runner.run(cases)
+            if args.reference or args.reference_only:
                 run_references(runner, cases)
     except KeyboardInterrupt:
         if writer.rows:
@@ -645,6 +789,8 @@ COMMANDS = {"list": cmd_list, "env": cmd_env, "run": cmd_run, "show": cmd_show, 
 COMMANDS.update(gate_cli.COMMANDS)
 COMMANDS["ab"] = ab_command.cmd_ab
 COMMANDS.update(doctor.COMMANDS)
+COMMANDS["fidelity"] = fidelity.cmd_fidelity
+COMMANDS["noise"] = noise.cmd_noise
 
 
 def main(argv: Sequence[str] | None = None) -> int:

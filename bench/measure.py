@@ -104,6 +104,13 @@ class Timing:
         self.summary = summarize(self.samples_s)
 
 
+FIGURE_REPEATS = 6
+"""Repetitions of a multi-step figure (a prefill, a whole greedy generation), for the
+suite's rows and the reference tools' alike: six is the fewest whose median has a bounded
+95% interval (order statistics), and each repetition of a 128-token generation at a 0.5B
+shape takes seconds, so no more are taken."""
+
+
 @dataclass
 class Repeated:
     """A fixed number of timed repetitions of a multi-step figure (a prefill, a whole greedy

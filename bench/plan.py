@@ -98,10 +98,12 @@ class CaseMessage:
     protocol: measure.Protocol = field(default_factory=measure.Protocol)
     mode: str = "eager"  # the execution mode to build (the adapter's `compiled`)
     suite: str = "quick"  # a mode too slow to set up for the quick suite is skipped there
+    inputs_cache: str = ""  # the run's bench.case_cache entry for this case's inputs and reference ("" none)
 
     @classmethod
-    def for_case(cls, case: Case, timings: Sequence[str], protocol: measure.Protocol, suite: str = "quick") -> CaseMessage:
-        return cls(case.workload, dict(case.params), case.dtype, tuple(timings), protocol, case.mode, suite)
+    def for_case(cls, case: Case, timings: Sequence[str], protocol: measure.Protocol, suite: str = "quick",
+                 inputs_cache: str = "") -> CaseMessage:
+        return cls(case.workload, dict(case.params), case.dtype, tuple(timings), protocol, case.mode, suite, inputs_cache)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object sent on the wire (json.dumps-able)."""
@@ -114,6 +116,7 @@ class CaseMessage:
             "protocol": dataclasses.asdict(self.protocol),
             "mode": self.mode,
             "suite": self.suite,
+            "inputs_cache": self.inputs_cache,
         }
 
     @classmethod
@@ -127,4 +130,5 @@ class CaseMessage:
             protocol=measure.Protocol(**message.get("protocol", {})),
             mode=message.get("mode", "eager"),
             suite=message.get("suite", "quick"),
+            inputs_cache=message.get("inputs_cache", ""),
         )

@@ -111,7 +111,7 @@ SCHEMA = pa.schema(
         pa.field("device_time_note", pa.string()),  # why device_* is null
         pa.field("mode", pa.string()),  # eager | compiled (workloads.base.MODES); the compiler is named in `implementation`
         pa.field("cpus", pa.string()),  # the CPUs the worker was bound to (--cpus, read back); null = unbound
-        # -- added by issue 27: energy per call (bench.energy) and run conditions (bench.conditions) --
+        # -- energy per call (bench.energy) and run conditions (bench.conditions) --
         pa.field("energy_j_per_call", pa.float64()),  # joules per call of the primary timing, summed over energy_scope
         pa.field("energy_power_w", pa.float64()),  # mean power of the scope in the energy window
         pa.field("energy_idle_w", pa.float64()),  # mean power of the scope, idle, just before the window
@@ -139,7 +139,7 @@ SCHEMA = pa.schema(
         pa.field("gpu_throttle_after", pa.string()),
         pa.field("cpu_governor", pa.string()),  # Linux cpufreq scaling governor(s)
         pa.field("conditions_note", pa.string()),  # why a condition column is null
-        # -- end of issue 27 --
+        # -- end of energy and run conditions --
         pa.field("process", pa.int64()),  # 0-based index of the fresh worker process of this framework in the run
         pa.field("compile_cache", pa.string()),  # the persistent compile cache the process had, or "none: ..."
     ],

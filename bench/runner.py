@@ -23,11 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from bench import child, measure
+from bench import case_cache, child, measure
 from bench.catalog import FRAMEWORKS, FrameworkSpec
 from bench.machine import machine_info
 from bench.plan import Case, CaseMessage, plan  # noqa: F401  (plan: re-exported for callers that still import it from here)
 from bench.results import ResultsWriter, complete_row
+from workloads import WORKLOADS
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class RunConfig:
     # first process compiles, the later ones may load; each row's compile_cache says which.
     # None: none is set up (a JAX_COMPILATION_CACHE_DIR of the user's own is always respected).
     compile_cache_dir: Path | None = None
+    # Cases of a workload marked shared_inputs that several worker processes run build their
+    # inputs and reference once, in the run's bench.case_cache folder beside its logs.
+    share_inputs: bool = True
 
     @property
     def start_timeout_s(self) -> float:
@@ -267,11 +271,18 @@ class Runner:
     def run(self, cases: Iterable[Case]) -> list[dict[str, Any]]:
         """Run each case; return its rows as written (the results schema's shape)."""
         rows = []
+        cases = list(cases)
+        last_use = case_cache.shared_keys(cases, {name: w.shared_inputs for name, w in WORKLOADS.items()})
+        cache_root = case_cache.create(self.log_dir / case_cache.FOLDER) if last_use and self.config.share_inputs else None
         try:
-            for case in cases:
+            for index, case in enumerate(cases):
                 self.on_start(case)
                 started = time.perf_counter()
-                measured = self._run_one(case)
+                key = case_cache.case_key(case.workload, case.params, case.dtype)
+                entry = cache_root / case_cache.entry_name(key) if cache_root is not None and key in last_use else None
+                measured = self._run_one(case, entry)
+                if entry is not None and last_use[key] == index:  # no later case needs it
+                    case_cache.remove(entry)
                 measured["case_wall_s"] = time.perf_counter() - started
                 row = complete_row(
                     case, measured, run_id=self.run_id, suite=self.config.suite, device_requested=self.config.device,
@@ -282,9 +293,11 @@ class Runner:
                 self.on_row(case, row)
         finally:
             self._stop_worker(kill=sys.exc_info()[0] is not None)
+            if cache_root is not None:
+                case_cache.remove(cache_root)
         return rows
 
-    def _run_one(self, case: Case) -> dict[str, Any]:
+    def _run_one(self, case: Case, inputs_cache: Path | None = None) -> dict[str, Any]:
         spec = self.frameworks[case.framework]
         if case.framework in self._unavailable:
             return dict(self._unavailable[case.framework])
@@ -294,7 +307,8 @@ class Runner:
             return self._lost_at_start(spec, lost)
         if worker is None:
             return dict(self._unavailable[case.framework])
-        message = CaseMessage.for_case(case, self.config.timings, self.config.protocol, self.config.suite)
+        message = CaseMessage.for_case(case, self.config.timings, self.config.protocol, self.config.suite,
+                                       str(inputs_cache.absolute()) if inputs_cache is not None else "")
         try:
             worker.send(message.to_json())
             reply = worker.receive(self.config.case_timeout_s, f"running {case.label}")
@@ -344,45 +358,61 @@ class Runner:
         self._worker, self._worker_key = None, None
 
 
+def _reference_process(runner: Runner, tool: str, case: Case, env: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One reference row from its own process (python -m bench.reference), within the case
+    time-out; what the tool printed goes to the run's log folder."""
+    from workloads import params_key
+
+    python = runner.config.pythons.get(case.framework, sys.executable)
+    runner.log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(runner.log_dir / f"reference-{tool}.log", "ab") as log:
+            done = subprocess.run(child.command(python, "bench.reference", tool, params_key(case.params), case.dtype, case.mode), env=env,
+                                  stdout=subprocess.PIPE, stderr=log, timeout=runner.config.case_timeout_s)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return [{"status": "timeout", "reason": f"{tool} reference took over {runner.config.case_timeout_s:g}s"}]
+    if not done.stdout.strip():
+        return [{"status": "error", "reason": f"{tool} reference died ({_exit_description(done.returncode)})"}]
+    return json.loads(done.stdout.decode().strip().splitlines()[-1])
+
+
 def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]]:
-    """Reference rows (bench.reference) for the generate cases among `cases`: transformers
-    for torch, mlx-lm for mlx, each tool in a process of its own (python -m bench.reference),
-    rows completed and written like any other. Their `timing` is "reference": never ranked."""
+    """Reference rows (bench.reference) beside the generate cases among `cases`: for each
+    case's framework and mode that has one (bench.reference.REFERENCES: transformers'
+    dynamic cache beside torch eager, its static cache beside torch compiled, mlx-lm beside
+    MLX eager), one process of its own with one model build and the case time-out, each
+    row completed and written as it lands (a reference that cannot run the case, e.g.
+    transformers at int4, is written without starting one). Their `timing` is
+    "reference": never ranked."""
     import dataclasses
 
-    from bench.reference import TOOLS
+    from bench.reference import REFERENCES, refusal
     from workloads import params_key
 
     rows = []
     env = child.environment()
     seen = set()
-    for tool, framework in TOOLS.items():
-        for case in cases:
-            key = (framework, params_key(case.params), case.dtype)
-            if case.workload != "generate" or case.framework != framework or key in seen:
-                continue
-            seen.add(key)
-            env.update(runner.frameworks[framework].worker_env(case.dtype, runner.config.device))
-            python = runner.config.pythons.get(framework, sys.executable)
-            runner.on_start(case)
-            started = time.perf_counter()
-            try:
-                done = subprocess.run(child.command(python, "bench.reference", tool, params_key(case.params), case.dtype), env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=runner.config.case_timeout_s)  # fmt: skip
-                found = json.loads(done.stdout.decode().strip().splitlines()[-1]) if done.stdout.strip() else [
-                    {"status": "error", "reason": f"{tool} reference died ({_exit_description(done.returncode)})"}]
-            except subprocess.TimeoutExpired:
-                found = [{"status": "timeout", "reason": f"{tool} reference took over {runner.config.case_timeout_s:g}s"}]
-            for row in found:
-                row.setdefault("timing", "reference")
-                row["case_wall_s"] = time.perf_counter() - started
-                full = complete_row(
-                    dataclasses.replace(case, mode=row.get("mode", "eager")), row, run_id=runner.run_id, suite=runner.config.suite,
-                    device_requested=runner.config.device, machine=runner.machine, hello=runner._hello.get(framework, {}),
-                )
-                runner.writer.append(full)
-                rows.append(full)
-                runner.on_row(case, full)
+    for case in cases:
+        tool = REFERENCES.get((case.framework, case.mode))
+        key = (case.framework, case.mode, params_key(case.params), case.dtype)
+        if case.workload != "generate" or tool is None or key in seen:
+            continue
+        seen.add(key)
+        env.update(runner.frameworks[case.framework].worker_env(case.dtype, runner.config.device))
+        runner.on_start(case)
+        started = time.perf_counter()
+        refused = refusal(tool, case.params, case.dtype, case.mode)
+        for row in [refused] if refused is not None else _reference_process(runner, tool, case, env):
+            row.setdefault("timing", "reference")
+            row.setdefault("implementation", tool)  # a row that never ran still names its tool
+            row["case_wall_s"] = time.perf_counter() - started
+            full = complete_row(
+                dataclasses.replace(case, mode=row.get("mode", case.mode)), row, run_id=runner.run_id, suite=runner.config.suite,
+                device_requested=runner.config.device, machine=runner.machine, hello=runner._hello.get(case.framework, {}),
+            )
+            runner.writer.append(full)
+            rows.append(full)
+            runner.on_row(case, full)
     return rows
 
 

@@ -245,14 +245,23 @@ def shift_test(
     `detectable` is the true slowdown that exceeds the critical shift with probability
     `power`. `floor` (a log ratio) is the smallest change that matters at all.
     """
-    n_b, n_c = len(baseline_logs), len(candidate_logs)
-    se = spread.sigma * math.sqrt((1 / n_b + 1 / n_c) * HL_VARIANCE_FACTOR)
+    se, critical, detectable = bar(spread, len(baseline_logs), len(candidate_logs), case_alpha, power, floor)
     t = sps.t(spread.df)
-    critical = max(float(t.ppf(1 - case_alpha / 2)) * se, floor)
     shift = hodges_lehmann(baseline_logs, candidate_logs)
     p = float(2 * t.sf(abs(shift) / se)) if se > 0 else (0.0 if shift != 0 else 1.0)
     half = float(t.ppf(1 - (1 - confidence) / 2)) * se
-    return ShiftTest(shift, se, spread.df, critical, critical + float(t.ppf(power)) * se, p, shift - half, shift + half)
+    return ShiftTest(shift, se, spread.df, critical, detectable, p, shift - half, shift + half)
+
+
+def bar(spread: Spread, n_baseline: int, n_candidate: int, case_alpha: float, power: float = 0.9,
+        floor: float = 0.0) -> tuple[float, float, float]:
+    """(standard error, critical shift, detectable shift) of `shift_test` before any candidate
+    exists: they need only the spread and the two sides' process counts. Apart from the test so
+    that `bench noise` can ask what a gate of other sizes would detect with a measured spread."""
+    se = spread.sigma * math.sqrt((1 / n_baseline + 1 / n_candidate) * HL_VARIANCE_FACTOR)
+    t = sps.t(spread.df)
+    critical = max(float(t.ppf(1 - case_alpha / 2)) * se, floor)
+    return se, critical, critical + float(t.ppf(power)) * se
 
 
 # -- a figure over processes ----------------------------------------------------------------

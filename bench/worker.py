@@ -7,7 +7,8 @@ line on a private copy of the original stdout, and points fd 1 at stderr so noth
 framework prints can corrupt the protocol. Until its hello, a heartbeat thread sends a
 `starting` message every second with the CPU time the process has used, so the runner can
 tell a slow start from a hung one (bench.runner.WorkerProcess.await_hello). The worker never
-writes files.
+writes results; the only files it writes are caches in the run's own folder that the runner
+made for it (JAX's compilation cache, bench.case_cache).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from bench import conditions, measure, selfcheck
+from bench import case_cache, conditions, measure, selfcheck
 from bench.energy import Meter, open_meter
 from bench.energy import window as energy_window
 from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported
@@ -146,15 +148,26 @@ def _inputs_and_reference(case: CaseMessage) -> tuple[dict[str, np.ndarray], Any
     """The case's inputs (seeded: the same in every framework) and float64 reference.
     The modes of one case follow each other in a worker (bench.plan), so the last case's
     are kept and reused: one model build and one reference per case, not per mode (at
-    Qwen2.5-0.5B's shape each costs seconds of CPU). Only one case is ever held."""
+    Qwen2.5-0.5B's shape each costs seconds of CPU). Only one case is ever held. Where the
+    runner names a bench.case_cache entry (a costly case several workers run), the first
+    worker stores what it built there and the others load it: one build per case per run.
+    (The runner owns that folder, as it owns the JAX compilation cache beside it.)"""
     workload = WORKLOADS[case.workload]
     key = (case.workload, params_key(case.params), case.dtype)
     if _LAST_CASE.get("key") != key:
         _LAST_CASE.clear()  # drop the old arrays before building the new ones
-        rng = np.random.default_rng(case_seed(workload.name, case.params, case.dtype))
-        # integer arrays (token ids) are data, not numbers in the dtype: they pass unrounded
-        inputs = {k: v if v.dtype.kind in "iu" else to_storage(v, case.dtype) for k, v in workload.make_inputs(case.params, rng).items()}
-        reference = workload.reference({k: v.astype(np.float64) for k, v in inputs.items()}, case.params)
+        entry = Path(case.inputs_cache) if case.inputs_cache else None
+        stored = case_cache.load(entry) if entry is not None else None  # another worker of this run built them
+        if stored is not None:
+            inputs, reference = stored
+            print(f"{case.workload}: inputs and reference loaded from the run's case cache ({entry.name})", file=sys.stderr)
+        else:
+            rng = np.random.default_rng(case_seed(workload.name, case.params, case.dtype))
+            # integer arrays (token ids) are data, not numbers in the dtype: they pass unrounded
+            inputs = {k: v if v.dtype.kind in "iu" else to_storage(v, case.dtype) for k, v in workload.make_inputs(case.params, rng).items()}
+            reference = workload.reference({k: v.astype(np.float64) for k, v in inputs.items()}, case.params)
+            if entry is not None:
+                case_cache.store(entry, inputs, reference)
         _LAST_CASE.update(key=key, inputs=inputs, reference=reference)
     return _LAST_CASE["inputs"], _LAST_CASE["reference"]
 

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.fmt import fmt_num  # noqa: E402
+from bench.report.data import parse_metrics  # noqa: E402
 from bench.results import load_results  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def rows(paths: list[str]) -> list[str]:
         out.append(f"{'who':<22} {'proc':>4} {'status':<11} {'tg tok/s [95%]':<22} {'pp tok/s [95%]':<24} {'TTFT ms [95%]':<20} "
                    f"{'1st call s':>10} {'peak GiB':>8} {'top-1':>6} {'KL':>8}  reason")
         for _, r in case.sort_values(["timing", "framework", "mode"]).iterrows():
-            m = r["metrics"] if isinstance(r["metrics"], dict) else json.loads(r["metrics"]) if isinstance(r["metrics"], str) else {}
+            m = parse_metrics(r["metrics"])
             b = p["batch"]
             peak = r.get("peak_device_bytes") or m.get("peak_memory_bytes")
             out.append(

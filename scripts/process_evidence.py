@@ -9,7 +9,7 @@ direct process of every framework), so drift and the host's speed states hit bot
   queued timing, energy off. After the last round this is exactly what `bench run
   --processes R` writes, and its headline comes from `bench.processes.headline`.
 * direct side — a fresh process per framework and round runs the call written against the
-  framework's own API (scripts/fidelity.py's `direct_op` and `deep_queue`: shares no timing
+  framework's own API (bench.direct's `direct_op` and `deep_queue`: shares no timing
   code with the suite), timed with `timeit` around a deep queue closed by one barrier; the
   process's figure is the median of its repeats.
 
@@ -57,9 +57,14 @@ def label(workload: str, p: dict, dtype: str) -> str:
 
 
 # -- the direct side (a child process) --------------------------------------------------------
-def child_direct(framework: str, device: str, cases: list[tuple], repeat: int) -> list[dict]:
-    """One fresh process: every case's deep-queue figure, written against the framework's API."""
-    from fidelity import DEEP_QUEUE, OUTPUTS_IN_FLIGHT, deep_queue, direct_op
+def child_direct(framework: str, device: str, cases: list[tuple], repeat: int, warmup_s: float = 0.0) -> list[dict]:
+    """One fresh process: every case's deep-queue figure, written against the framework's API.
+
+    `warmup_s` of deep batches run untimed first. A kernel that holds a GPU at its power cap
+    (8192³ bf16 matmul on the H200: 700 W, SM clock 1980 → 1245–1560 MHz) reads faster in its
+    first ~0.1 s than once the cap has pulled the clock down; the suite reads it after its
+    warm-up and queue sweep, so a 0.1 s direct timing compares a burst with a sustained rate."""
+    from bench.direct import DEEP_QUEUE, OUTPUTS_IN_FLIGHT, deep_queue, direct_op
 
     rows = []
     for workload, p, dtype in cases:
@@ -74,6 +79,9 @@ def child_direct(framework: str, device: str, cases: list[tuple], repeat: int) -
         depth = int(max(2, min(DEEP_QUEUE, OUTPUTS_IN_FLIGHT // max(out_bytes, 1), math.ceil(0.05 / one))))
         deep = deep_queue(call, start, barrier, depth)
         deep()
+        until = time.perf_counter() + warmup_s
+        while time.perf_counter() < until:
+            deep()
         per_call = [t / depth for t in timeit.repeat(deep, number=1, repeat=repeat)]
         rows.append({"case": label(workload, p, dtype), "queued": statistics.median(per_call), "depth": depth,
                      "first_call_s": first_call, "case_wall_s": time.perf_counter() - started})
@@ -81,10 +89,11 @@ def child_direct(framework: str, device: str, cases: list[tuple], repeat: int) -
 
 
 def spawn_direct(framework: str, args: argparse.Namespace, cases: list[tuple]) -> list[dict] | str:
-    from fidelity import run_child
+    from bench.direct import run_child
 
     started = time.perf_counter()
-    cmd = [sys.executable, __file__, "--child-direct", framework, "--device", args.device, "--repeat", str(args.repeat)]
+    cmd = [sys.executable, __file__, "--child-direct", framework, "--device", args.device, "--repeat", str(args.repeat),
+           "--direct-warmup-s", str(args.direct_warmup_s), "--select", args.select]
     cmd += ["--smoke"] if args.smoke else []
     got = run_child(cmd, dict(os.environ), "PROCESS_EVIDENCE")
     if isinstance(got, list):
@@ -100,7 +109,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.results import ResultsWriter
     from bench.runner import Runner, RunConfig
 
-    cases = SMOKE if args.smoke else SMALL + LARGE
+    cases = chosen(args)
     frameworks = args.frameworks.split(",")
     config = RunConfig(suite="full", device=args.device, timings=("queued",), case_timeout_s=180.0,
                        protocol=measure.Protocol(budget_s=args.budget, energy=False))
@@ -205,6 +214,13 @@ def costs(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def chosen(args: argparse.Namespace) -> list[tuple]:
+    """The cases of this call: every one, or those whose label contains one of `--select`'s words."""
+    cases = SMOKE if args.smoke else SMALL + LARGE
+    words = [w for w in args.select.split(",") if w]
+    return [c for c in cases if not words or any(w in label(*c) for w in words)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-f", "--frameworks", default="torch,jax,mlx")
@@ -214,6 +230,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=7, help="deep-queue batches per direct case (default 7)")
     ap.add_argument("--deadline", type=float, default=540.0,
                     help="start no round that would end after this many seconds, by the last round's length (default 540)")
+    ap.add_argument("--direct-warmup-s", type=float, default=0.0,
+                    help="untimed deep batches per direct case before its repeats (default 0: the first calls' 0.1 s)")
+    ap.add_argument("--select", default="", help="only cases whose label contains one of these comma-separated words")
     ap.add_argument("--out", type=Path, default=Path("/tmp/process-evidence"))
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on the CPU, to check the script here")
     ap.add_argument("--child-direct", default=None, help=argparse.SUPPRESS)
@@ -221,8 +240,8 @@ def main() -> int:
     if args.smoke:
         args.device = "cpu"
     if args.child_direct:
-        cases = SMOKE if args.smoke else SMALL + LARGE
-        print("PROCESS_EVIDENCE " + json.dumps(child_direct(args.child_direct, args.device, cases, args.repeat)), flush=True)
+        print("PROCESS_EVIDENCE " + json.dumps(child_direct(args.child_direct, args.device, chosen(args), args.repeat,
+                                                            args.direct_warmup_s)), flush=True)
         return 0
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     result = run(args)

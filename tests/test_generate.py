@@ -25,8 +25,9 @@ CASES = [(tiny(), "fp32"), (tiny(batch=2), "bf16"), (tiny(bits=8), "bf16"), (tin
 
 # -- the shared definition --------------------------------------------------------------
 def _model(p):
+    """The inputs and their float64 model (as the worker hands the reference float64 copies)."""
     x = WORKLOADS["generate"].make_inputs(p, np.random.default_rng(0))
-    return x, llama.nest({k: v for k, v in x.items() if k != "prompt"}, p)
+    return x, llama.nest({k: np.asarray(v, dtype=np.float64) for k, v in x.items() if k != "prompt"}, p)
 
 
 def test_reference_decode_with_the_cache_equals_recomputing_the_sequence():
@@ -228,3 +229,49 @@ def test_a_local_checkpoint_runs_through_the_runner(tmp_path, framework):
     (r,) = runner.run([Case(framework, "generate", p, "fp32", QUICK_CPU_MODE[framework])])
     assert r["status"] == "ok" and r["correct"], r["reason"]
     assert metrics(r)["greedy_match_steps"] == CHECK_STEPS
+
+
+def _write_word_tokenizer(folder, vocab: int) -> None:
+    """A word-level tokenizer.json over the bundled text's words (Hugging Face `tokenizers`),
+    ids below the tiny checkpoint's vocabulary: what a real checkpoint folder carries."""
+    import re
+
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    from workloads import texts
+
+    words = ["[UNK]"] + sorted(set(re.findall(r"\w+|[^\w\s]", texts.TEXT)))[: vocab - 1]
+    tok = Tokenizer(WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = Whitespace()
+    tok.save(str(folder / "tokenizer.json"))
+
+
+def test_a_checkpoint_without_a_tokenizer_has_no_perplexity_and_says_why(tmp_path):
+    _write_tiny_checkpoint(tmp_path / "ckpt", np.random.default_rng(5))
+    p = with_model(tiny(), str(tmp_path / "ckpt"))
+    assert checkpoint.text_tokens(tiny()) == (None, "random weights: perplexity needs a checkpoint (--model DIR)")
+    ids, why = checkpoint.text_tokens(p)
+    assert ids is None and "no tokenizer.json" in why
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("framework", each_framework())
+def test_a_checkpoint_with_a_tokenizer_scores_the_bundled_text(tmp_path, framework):
+    pytest.importorskip("tokenizers")
+    _write_tiny_checkpoint(tmp_path / "ckpt", np.random.default_rng(5))
+    _write_word_tokenizer(tmp_path / "ckpt", 320)
+    p = with_model(tiny(), str(tmp_path / "ckpt"))
+    ids, what = checkpoint.text_tokens(p, 32)
+    assert ids is not None and ids.size == 32 and "Gettysburg" in what
+    runner = Runner(RunConfig(protocol=QUICK_PROTOCOL, device="cpu"), ResultsWriter(tmp_path / "r.parquet"), "ppl")
+    (r,) = runner.run([Case(framework, "generate", p, "fp32", QUICK_CPU_MODE[framework])])
+    assert r["status"] == "ok" and r["correct"], r["reason"]
+    m = metrics(r)
+    # the row's own model, in float64 here: the perplexity the framework reported
+    tree = llama.nest({k: v.astype(np.float64) for k, v in WORKLOADS["generate"].make_inputs(p, np.random.default_rng(0)).items() if k != "prompt"}, p)
+    logits, _ = llama.forward(llama.NumpyOps(p), tree, ids[None], None, 0, p, scored_from=0)
+    from bench.frameworks.llm_quality import perplexity
+
+    assert m["perplexity_tokens"] == 32 and m["perplexity"] == pytest.approx(perplexity(logits[0], ids), rel=1e-3)

@@ -65,7 +65,7 @@ def test_eager_jax_at_a_large_shape_is_skipped_with_the_measured_cost(monkeypatc
     adapter.mode = "eager"
     jax_generate.skip_eager_if_too_long(adapter, tiny(), "fp32")  # the probe's own size: runs, nothing measured
     monkeypatch.setattr(jax_generate, "EAGER_CASE_BUDGET_S", 0.0)
-    with pytest.raises(Skipped, match=r"measured in this process on a 2-layer shape.*ms per token.*at 24 layers"):
+    with pytest.raises(Skipped, match=r"measured in this process on a dense 2-layer shape.*ms per token.*at 24 layers"):
         adapter.check_case_budget("generate", {**tiny(), "layers": 24}, "fp32")
 
 
@@ -76,6 +76,10 @@ def test_mlx_compiled_decode_is_unsupported_unless_it_is_faster():
     class Adapter:
         backend = "cpu"
 
+        @staticmethod
+        def barrier(out):
+            mx.eval(out)
+
     def stepper(delay: float):
         def decode(tokens, pos):
             time.sleep(delay)
@@ -85,8 +89,43 @@ def test_mlx_compiled_decode_is_unsupported_unless_it_is_faster():
 
     p, prefill = tiny(), lambda tokens: mx.array(0.0)
     mlx_generate._require_compile_helps(Adapter(), p, prefill, stepper(2e-3), stepper(0.0))  # faster compiled: kept
-    with pytest.raises(Unsupported, match=r"ms compiled vs .* ms eager per step"):
+    with pytest.raises(Unsupported, match=r"ms \[.*\] compiled vs .* ms \[.*\] eager per step \(medians of \d+ and \d+ latency samples"):
         mlx_generate._require_compile_helps(Adapter(), p, prefill, stepper(0.0), stepper(2e-3))
+
+
+def test_mlx_compile_check_times_through_the_suites_protocol(monkeypatch):
+    """The compiled-vs-eager check is bench.measure's warm-up and latency sampling, not a
+    loop of its own: both paths are timed by time_latency under COMPARE_PROTOCOL."""
+    mx = pytest.importorskip("mlx.core")
+    from bench import measure
+    from bench.frameworks.mlx import generate as mlx_generate
+
+    seen = []
+    real = measure.time_latency
+
+    def spy(call, barrier, per_call, protocol, *args, **kwargs):
+        seen.append(protocol)
+        return real(call, barrier, per_call, protocol, *args, **kwargs)
+
+    monkeypatch.setattr(measure, "time_latency", spy)
+
+    class Adapter:
+        backend = "cpu"
+
+        @staticmethod
+        def barrier(out):
+            mx.eval(out)
+
+    def eager(tokens, pos):
+        return mx.array(1.0)
+
+    def compiled(tokens, pos):
+        time.sleep(2e-3)
+        return mx.array(1.0)
+
+    with pytest.raises(Unsupported):  # a slower compiled step: refused
+        mlx_generate._require_compile_helps(Adapter(), tiny(), lambda tokens: mx.array(0.0), eager, compiled)
+    assert seen == [mlx_generate.COMPARE_PROTOCOL] * 2
 
 
 @pytest.mark.parametrize("bits", [16, 4])
@@ -131,3 +170,104 @@ def test_llm_table_prints_the_committed_h200_generate_rows():
     for who in ("torch eager", "torch compiled", "jax compiled", "mlx eager"):
         assert who in qwen and "[" in qwen.split(who, 1)[1].splitlines()[0], who  # a figure with its 95% interval
     assert "op-by-op JAX would need" in qwen and "mx.compile does not speed this decode step up" in qwen
+
+
+# -- what a case costs: each piece built once, each head only where it is read --------------
+def test_the_head_runs_only_at_the_scored_positions():
+    p = tiny(prompt=6, new_tokens=4)
+    x = {k: v.astype(np.float64) for k, v in llama.init(p, np.random.default_rng(1)).items()}
+    tree, ops, tokens = llama.nest(x, p), llama.NumpyOps(p), np.random.default_rng(2).integers(0, p["vocab"], (1, 9))
+    every, _ = llama.forward(ops, tree, tokens, None, 0, p, scored_from=0)
+    tail, _ = llama.forward(ops, tree, tokens, None, 0, p, scored_from=5)
+    last, _ = llama.forward(ops, tree, tokens, None, 0, p)
+    assert every.shape == (1, 9, p["vocab"]) and tail.shape == (1, 4, p["vocab"])
+    assert np.allclose(tail, every[:, 5:], rtol=0, atol=1e-12) and np.allclose(last, every[:, -1], rtol=0, atol=1e-12)
+
+    class Counting(llama.NumpyOps):
+        rows = 0
+
+        def linear(self, x, w):
+            if w is tree["head"]:
+                Counting.rows += x.shape[1]
+            return super().linear(x, w)
+
+    llama.forward(Counting(p), tree, tokens, None, 0, p, scored_from=5)
+    assert Counting.rows == 4
+
+
+def test_the_float64_model_is_built_once_for_the_reference_and_the_greedy_checks(monkeypatch):
+    from bench import worker
+    from workloads import generate
+
+    built = []
+    real = llama.nest
+    monkeypatch.setattr(llama, "nest", lambda flat, p, *a: (built.append(p["bits"]), real(flat, p, *a))[1])
+    generate._TREE.clear()
+    worker._LAST_CASE.clear()
+    inputs, _ = worker._inputs_and_reference(CaseMessage("generate", tiny(bits=4), "bf16"))
+    greedy = generate._greedy_memo(inputs, tiny(bits=4))
+    free = greedy(8, None)
+    forced = greedy(8, tuple(free))
+    assert forced == free and built == [4]  # one float64 tree, for the reference and both decodings
+    worker._LAST_CASE.clear()
+
+
+def test_greedy_from_a_shared_prefill_equals_greedy_from_its_own():
+    p = tiny(prompt=6, new_tokens=8)
+    x = {k: v.astype(np.float64) for k, v in llama.init(p, np.random.default_rng(4)).items()}
+    tree, prompt = llama.nest(x, p), np.random.default_rng(5).integers(0, p["vocab"], 6)
+    start = llama.prefill(tree, prompt, 6 + 8 + 1, p)
+    own = llama.greedy(tree, prompt, 8, p)
+    assert llama.greedy(tree, prompt, 8, p, start=start) == own
+    other = [(t + 1) % p["vocab"] for t in own]
+    assert llama.greedy(tree, prompt, 8, p, forced=other, start=start) == llama.greedy(tree, prompt, 8, p, forced=other)
+
+
+def test_jax_compiles_one_step_function_for_the_timed_step_and_greedy_generation(caplog):
+    jax = pytest.importorskip("jax")
+    import logging
+
+    from bench import measure
+    from bench.frameworks.jax.adapter import JaxAdapter
+    from bench.precision import to_storage
+    from workloads import WORKLOADS
+
+    p = tiny(prompt=8, new_tokens=4)
+    x = {k: v if v.dtype.kind in "iu" else to_storage(v, "fp32") for k, v in WORKLOADS["generate"].make_inputs(p, np.random.default_rng(0)).items()}
+    adapter = JaxAdapter(device="cpu")
+    adapter.mode, adapter.suite = "compiled", "quick"
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            prepared = adapter.prepare("generate", p, "fp32", x)
+            out, _ = measure.time_first_call(prepared.call, adapter.barrier)
+            prepared.checked(out)
+            prepared.metrics()  # greedy generation, prefill, TTFT
+            compiled = {name for name in ("prefill_fn", "step_fn", "decode_fn", "greedy_fn") if any(name in r.getMessage() for r in caplog.records)}
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    assert compiled == {"prefill_fn", "step_fn"}
+
+
+def test_the_eager_jax_probe_runs_once_per_process(monkeypatch):
+    jax_generate = pytest.importorskip("bench.frameworks.jax.generate")
+    from bench.frameworks.jax.adapter import JaxAdapter
+
+    calls = []
+    monkeypatch.setattr(jax_generate, "_probe", lambda adapter, small, dtype: (calls.append(small["bits"]), (1.0, 1e-3))[1])
+    monkeypatch.setattr(jax_generate, "_PROBES", {})
+    monkeypatch.setattr(jax_generate, "EAGER_CASE_BUDGET_S", 0.0)
+    adapter = JaxAdapter(device="cpu")
+    adapter.mode = "eager"
+    big = {**tiny(), "layers": 24, "d_model": 256}
+    for bits in (16, 8, 4):
+        with pytest.raises(Skipped, match="lower bound"):
+            adapter.check_case_budget("generate", {**big, "bits": bits}, "bf16")
+    assert calls == [16]  # dense, once: a lower bound for the quantized cases too
+
+
+def test_perplexity_of_uniform_logits_is_the_vocabulary_size():
+    assert llm_quality.perplexity(np.zeros((7, 50)), np.arange(7)) == pytest.approx(50.0)
+    logits = np.full((3, 4), -30.0)
+    logits[[0, 1], [2, 3]] = 30.0  # certain of the next token
+    assert llm_quality.perplexity(logits, np.array([0, 2, 3])) == pytest.approx(1.0)

@@ -141,11 +141,11 @@ def test_jax_compiled_decode_step_compiles_on_its_first_call_and_not_after(caplo
     try:
         with caplog.at_level(logging.DEBUG):
             measure.time_first_call(prepared.call, adapter.barrier)
-            first = [r.getMessage() for r in caplog.records if "decode_fn" in r.getMessage() and "ompil" in r.getMessage()]
+            first = [r.getMessage() for r in caplog.records if "step_fn" in r.getMessage() and "ompil" in r.getMessage()]
             caplog.clear()
             for _ in range(3):
                 adapter.barrier(prepared.call())
-            later = [r.getMessage() for r in caplog.records if "decode_fn" in r.getMessage() and "ompil" in r.getMessage()]
+            later = [r.getMessage() for r in caplog.records if "step_fn" in r.getMessage() and "ompil" in r.getMessage()]
     finally:
         jax.config.update("jax_log_compiles", False)
     assert first and not later
@@ -165,3 +165,20 @@ def test_cli_mode_choices_and_show_names_each_frameworks_best_mode(tmp_path, cap
     out = capsys.readouterr().out
     assert "each framework at its best" in out and "torch compiled path" in out and "jax compiled path" in out
     assert "torch eager path" not in out  # not torch's best: the view lists one row per framework
+
+
+def test_a_mode_per_framework_plans_each_framework_at_its_own(capsys):
+    """`--mode torch=eager,jax=compiled`: each framework at the mode named for it; one with
+    no entry of its own takes the plain modes given (both when none is)."""
+    from bench import cli
+
+    args = cli.build_parser().parse_args(["run", "-w", "generate", "--mode", "torch=eager,jax=compiled", "--force-memory"])
+    cases = cli._plan_cases(args, ["torch", "jax", "mlx"], ["generate"], ["bf16"], None)
+    assert {(c.framework, c.mode) for c in cases} == {("torch", "eager"), ("jax", "compiled"), ("mlx", "eager"), ("mlx", "compiled")}
+    args = cli.build_parser().parse_args(["run", "-w", "generate", "--mode", "eager,jax=compiled", "--force-memory"])
+    cases = cli._plan_cases(args, ["torch", "jax"], ["generate"], ["bf16"], None)
+    assert {(c.framework, c.mode) for c in cases} == {("torch", "eager"), ("jax", "compiled")}
+    for bad, said in (("torch=jit", "unknown mode 'jit' (choose from: eager, compiled)"), ("nope=eager", "nope")):
+        with pytest.raises(SystemExit):
+            main(["run", "--mode", bad])
+        assert said in capsys.readouterr().err

@@ -79,3 +79,17 @@ def test_correct_needs_both_tolerance_and_matching_precision():
     tf32 = round_mantissa(a, 10).astype(np.float64) @ round_mantissa(b, 10).astype(np.float64)
     loose = compare(tf32, ref, "fp32", tolerance=1.0)  # within a loose tolerance...
     assert loose.within_tolerance and not loose.precision_matches and not loose.correct  # ...still not fp32
+
+
+def test_round_mantissa_is_bit_identical_to_its_uint64_definition():
+    """round_mantissa works in uint32 in place (a 0.5B model's weights pass through it); its
+    bits equal the plain uint64 round-to-nearest-even over every kind of float32 pattern:
+    normals, subnormals, signed zeros, infinities and NaN payloads."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 2**32, size=200_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    for bits in (7, 10):
+        u = x.view(np.uint32).astype(np.uint64)
+        drop = 23 - bits
+        plain = ((((u + ((1 << (drop - 1)) - 1) + ((u >> drop) & 1)) >> drop << drop) & 0xFFFFFFFF).astype(np.uint32)).view(np.float32)
+        plain = np.where(np.isfinite(x), plain, x)
+        assert np.array_equal(round_mantissa(x, bits).view(np.uint32), plain.view(np.uint32))

@@ -169,7 +169,7 @@ def test_changes_name_the_slowed_cases_and_no_others(open_page: Opener, report: 
     headline = page.locator("#changes .gate-headline").first.text_content()
     assert headline.startswith("bench compare's verdict: FAIL:") and "slower" in headline
     if screenshot_dir():
-        page.locator("#changes").screenshot(path=str(screenshot_dir() / f"issue-23-changes-{width}.png"))
+        page.locator("#changes").screenshot(path=str(screenshot_dir() / f"report-changes-{width}.png"))
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -215,11 +215,11 @@ def test_phone_keeps_navigation_and_filters_and_the_case_column(open_page: Opene
                            " return b.top >= 0 && b.top < window.innerHeight; })()", timeout=10_000)
     if screenshot_dir():
         page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(screenshot_dir() / "issue-23-phone-top.png"))
+        page.screenshot(path=str(screenshot_dir() / "report-phone-top.png"))
         page.evaluate("document.getElementById('answer').scrollIntoView(); window.scrollBy(0, -120)")
-        page.screenshot(path=str(screenshot_dir() / "issue-23-phone-matrix.png"))
+        page.screenshot(path=str(screenshot_dir() / "report-phone-matrix.png"))
         page.evaluate("document.getElementById('changes').scrollIntoView(); window.scrollBy(0, -120)")
-        page.screenshot(path=str(screenshot_dir() / "issue-23-phone-changes.png"))
+        page.screenshot(path=str(screenshot_dir() / "report-phone-changes.png"))
     assert page.problems == []
 
 

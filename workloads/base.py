@@ -76,6 +76,11 @@ class Workload:
     dispatches the op (a jax.jit of one op is how JAX dispatches it eagerly anyway).
     Multi-op workloads (a training step, a decode step) are timed in both."""
 
+    shared_inputs: bool = False
+    """True where building a case's inputs and reference is costly (a model's weights and
+    a float64 forward over them): the run builds them once per case and its worker
+    processes share them (bench.case_cache) instead of each drawing them again."""
+
     def cases(self, suite: str) -> list[Params]:
         return [dict(p) for p in self.suites[suite]]
 

@@ -76,3 +76,32 @@ def load_weights(p: Mapping[str, Any]) -> dict[str, np.ndarray]:
         pre = f"model.layers.{i}."
         out.update({f"blocks.{i}.{k}": raw[pre + v + ".weight"] for k, v in {**_LINEARS, **_NORMS}.items()})
     return out
+
+
+TEXT_TOKENS = 256  # tokens of workloads.texts scored for perplexity: a few hundred words, one forward
+
+
+def text_tokens(p: Mapping[str, Any], limit: int = TEXT_TOKENS) -> tuple[np.ndarray | None, str]:
+    """The bundled real text (workloads.texts) as the checkpoint's own token ids, at most
+    `limit` of them, and what was tokenized; (None, why) where there is nothing to score:
+    random weights, a folder without tokenizer.json, or no `tokenizers` package (the
+    tokenizer file is read with Hugging Face's `tokenizers`, installed with transformers;
+    it is not required, and nothing is downloaded)."""
+    from workloads import texts
+
+    folder = p.get("model")
+    if not folder:
+        return None, "random weights: perplexity needs a checkpoint (--model DIR)"
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
+        return None, f"no tokenizer.json in {folder}: the text cannot be tokenized"
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        return None, "perplexity needs the tokenizers package (pip install tokenizers) to read tokenizer.json"
+    ids = np.asarray(Tokenizer.from_file(str(path)).encode(texts.TEXT).ids[:limit], dtype=np.int64)
+    if ids.size < 2:
+        return None, f"{path} turned the text into {ids.size} token(s): nothing to predict"
+    if int(ids.max()) >= p["vocab"]:
+        return None, f"{path} gives token id {int(ids.max())}, outside the model's vocabulary of {p['vocab']}"
+    return ids, f"{texts.NAME}: first {ids.size} tokens by {path.name}"

@@ -55,10 +55,13 @@ class Ops(Protocol):
 
 
 def forward(ops: Ops, tree: Mapping[str, Any], tokens: Any, caches: list[Any] | None, pos: Any, p: Params,
-            every: bool = False) -> tuple[Any, list[Any] | None]:
+            scored_from: int | None = None) -> tuple[Any, list[Any] | None]:
     """Logits (B, V) of the last position of `tokens` (B, T), which sit at positions
     pos .. pos+T-1 after what the caches already hold; returns them with the new caches.
-    `every`: the logits of every position, (B, T, V) (scoring a sequence: quality, perplexity)."""
+    `scored_from` = k: the logits of positions k .. T-1 of `tokens`, (B, T-k, V) (scoring a
+    sequence: quality, perplexity). The head runs only where a position is scored: over a
+    512-token prompt and a 151,936-word vocabulary the head of every prompt position is
+    ~70 GFLOP and a 0.3 GB fp32 array that the quality figures never read."""
     h = ops.embed(tree["embed"], tokens)
     new_caches = [] if caches is not None else None
     for i, block in enumerate(tree["blocks"]):
@@ -72,10 +75,10 @@ def forward(ops: Ops, tree: Mapping[str, Any], tokens: Any, caches: list[Any] | 
         h = h + ops.linear(ops.merge_heads(o), block["wo"])
         m = ops.rms_norm(h, block["mlp_norm"])
         h = h + ops.linear(ops.silu(ops.linear(m, block["w_gate"])) * ops.linear(m, block["w_up"]), block["w_down"])
-    last = ops.rms_norm(h if every else h[:, -1:], tree["norm"])
+    last = ops.rms_norm(h[:, -1:] if scored_from is None else h[:, scored_from:], tree["norm"])
     head = tree["head"] if "head" in tree else tree["embed"]
     logits = ops.logits(ops.linear(last, head))
-    return (logits if every else logits[:, 0]), new_caches
+    return (logits[:, 0] if scored_from is None else logits), new_caches
 
 
 # -- shapes, sizes, initialisation ------------------------------------------------------
@@ -120,8 +123,8 @@ DENSE = "dense."  # prefix of the unquantized linears a quantized case also carr
 
 
 def init(p: Params, rng: np.random.Generator, keep_dense: bool = False) -> dict[str, np.ndarray]:
-    """Float64 weights: a local checkpoint's when the params name one (`model`, see
-    workloads.checkpoint), else seeded random ones: embedding N(0, 1/D) per entry (so a
+    """Weights: a local checkpoint's when the params name one (`model`, see
+    workloads.checkpoint; float64), else seeded random ones in float32 (`_normal`): embedding N(0, 1/D) per entry (so a
     tied head gives O(1) logits), linears N(0, 1/in) (output projections further by
     1/sqrt(2·layers)), norm gains 1 + N(0, 0.1) (not ones, so a skipped gain shows in the
     logits). Quantized linears are replaced by their codes, scales and biases
@@ -152,18 +155,29 @@ def dense_of(flat: Mapping[str, Any]) -> dict[str, Any]:
     return {k[len(DENSE) :] if k.startswith(DENSE) else k: v for k, v in flat.items() if k.startswith(DENSE) or not k.endswith((".q", ".scale", ".bias"))}
 
 
+def _normal(rng: np.random.Generator, std: float, shape: Any, mean: float = 0.0) -> np.ndarray:
+    """N(mean, std²) drawn in float32: every row's dtype (fp32, bf16) is float32 or narrower,
+    so float64 draws were rounded away anyway, and drawing 0.5 billion of them in float64
+    (then converting) was the largest part of a Qwen-shaped case's set-up."""
+    out = rng.standard_normal(shape, dtype=np.float32)
+    out *= np.float32(std)
+    if mean:
+        out += np.float32(mean)
+    return out
+
+
 def _random_weights(p: Params, rng: np.random.Generator) -> dict[str, np.ndarray]:
     d = p["d_model"]
-    out: dict[str, np.ndarray] = {"embed": rng.normal(0.0, 1.0 / np.sqrt(d), size=(p["vocab"], d))}
+    out: dict[str, np.ndarray] = {"embed": _normal(rng, 1.0 / np.sqrt(d), (p["vocab"], d))}
     for name in [f"blocks.{i}.{n}" for i in range(p["layers"]) for n in NORMS] + ["norm"]:
-        out[name] = 1.0 + rng.normal(0.0, 0.1, size=d)
+        out[name] = _normal(rng, 0.1, d, mean=1.0)
     for name, shape in linear_shapes(p).items():
         if name == "head" and p["tied"]:
             continue
         std = 1.0 / np.sqrt(shape[1])
         if name.endswith(("wo", "w_down")):
             std /= np.sqrt(2 * p["layers"])
-        out[name] = rng.normal(0.0, std, size=shape)
+        out[name] = _normal(rng, std, shape)
     return out
 
 
@@ -255,15 +269,26 @@ def empty_cache(p: Params, batch: int, length: int) -> list[dict[str, np.ndarray
     return [{"k": np.zeros(shape), "v": np.zeros(shape)} for _ in range(p["layers"])]
 
 
-def greedy(tree: Mapping[str, Any], prompt: np.ndarray, steps: int, p: Params, forced: list[int] | None = None) -> list[int]:
+def prefill(tree: Mapping[str, Any], prompt: np.ndarray, length: int, p: Params) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+    """float64 prefill of one prompt (T,) into a cache of `length` positions: the last
+    position's logits (1, V) and the caches. NumpyOps writes caches functionally (a copy
+    per step), so several decodings may start from one prefill."""
+    tokens = np.asarray(prompt, dtype=np.int64)[None]
+    return forward(NumpyOps(p), tree, tokens, empty_cache(p, 1, length), 0, p)
+
+
+def greedy(tree: Mapping[str, Any], prompt: np.ndarray, steps: int, p: Params, forced: list[int] | None = None,
+           start: tuple[np.ndarray, list[dict[str, np.ndarray]]] | None = None) -> list[int]:
     """float64 greedy decoding of one prompt (T,) with the cache: the first `steps` picks
     (the first from the prefill). With `forced`, step i+1 is fed forced[i] instead of
     the reference's own pick (teacher forcing): then pick i is the reference's choice
-    given exactly the prefix another implementation generated."""
+    given exactly the prefix another implementation generated. `start`: the prompt's
+    `prefill` (a cache of at least T + steps positions) when one is at hand."""
     ops = NumpyOps(p)
     prompt = np.asarray(prompt, dtype=np.int64)[None]
-    caches = empty_cache(p, 1, prompt.shape[1] + steps)
-    logits, caches = forward(ops, tree, prompt, caches, 0, p)
+    logits, caches = start if start is not None else prefill(tree, prompt[0], prompt.shape[1] + steps, p)
+    if caches[0]["k"].shape[2] < prompt.shape[1] + steps - 1:
+        raise ValueError(f"the prefill's cache holds {caches[0]['k'].shape[2]} positions; {prompt.shape[1] + steps - 1} are needed")
     picks = [int(np.argmax(logits[0]))]
     for i in range(steps - 1):
         fed = picks[-1] if forced is None else int(forced[i])

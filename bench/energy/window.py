@@ -108,7 +108,7 @@ def derived(j_per_call: float, flops: float | None, rates: Mapping[str, float]) 
 
 def energy_columns(meter: Meter, window: EnergyWindow, median_s: float | None, flops: float | None,
                    rates: Mapping[str, float]) -> dict[str, Any]:
-    """A window as row columns (the schema's issue-27 block)."""
+    """A window as row columns (the schema's energy block)."""
     scope = [r for r in meter.scope if r in window.rails]
     if len(scope) != len(meter.scope) or window.calls <= 0 or window.work_s <= 0 or window.idle_s <= 0:
         return {"energy_note": f"incomplete window: rails {sorted(window.rails)} of scope {list(meter.scope)}, {window.calls} calls"}

@@ -15,8 +15,8 @@ also takes the greedy pick (and the position's advance) inside the same graph pa
                                       in one call; the generation loop reads each pick back
                                       with `to_host` and feeds the device picks to the next step
 so no host work sits between two replays but the read-back every generator does.
-Quantized rows pass `score(tokens)` and `dense_score(tokens)`: the logits at every position
-of one sequence, through the quantized model and through the same weights unquantized
+Quantized rows pass `score(tokens)` and `dense_score(tokens)`: the logits at the scored
+positions of one sequence (the prompt's last onwards), through the quantized model and through the same weights unquantized
 (bench.frameworks.llm_quality compares them). Prefill, time to first token and
 greedy generation are timed here through `bench.measure.repeat` (the adapter's barrier,
 a fixed number of repetitions: each is too long to sample adaptively); the median is the
@@ -39,10 +39,10 @@ from bench import measure
 from bench.frameworks import llm_quality
 from bench.frameworks.base import Prepared, Unsupported
 from bench.precision import FORMATS
-from workloads import generate, llama, quant
+from workloads import checkpoint, generate, llama, quant
 
-PREFILL_REPEATS = 6  # six is the fewest whose median has a bounded 95% interval (order statistics)
-GENERATE_REPEATS = 6
+PREFILL_REPEATS = measure.FIGURE_REPEATS  # the fewest whose median has a bounded 95% interval
+GENERATE_REPEATS = measure.FIGURE_REPEATS
 
 
 def weight_bits(p: Any, supported: tuple[int, ...] = (4, 8, 16)) -> int:
@@ -57,7 +57,8 @@ def quality_scorers(adapter: Any, p: Any, dtype: str, x: Any, ops: Any, tree: An
                     wrap: Callable[[Callable[..., Any]], Callable[..., Any]] = lambda f: f,
                     finish: Callable[[Any], Any] = lambda t: t) -> dict[str, Callable[[Any], Any]]:
     """Quantized rows' scorers (bench.frameworks.llm_quality compares them): the logits at
-    every position of a sequence, no cache, through the row's own model (`tree`) and through
+    the scored positions of a sequence (the prompt's last and every generated one; the
+    head runs nowhere else), no cache, through the row's own model (`tree`) and through
     the same weights unquantized. Every adapter's ops pick the quantized or the dense matmul
     from the weight itself, so one `ops` serves both trees. `wrap` is how the framework runs
     a scoring forward (jax.jit, torch.inference_mode, TF pinned to its device); `finish` what
@@ -65,13 +66,22 @@ def quality_scorers(adapter: Any, p: Any, dtype: str, x: Any, ops: Any, tree: An
 
     The dense model is built when it is scored, after the row's generation figures and its
     peak memory are read: built at prepare it sat on the device beside the quantized model
-    through the whole row."""
-    if weight_bits(p) == 16:
-        return {}
-    dense_p = {**p, "bits": 16}
+    through the whole row.
 
-    def scorer(q: Any) -> Callable[..., Any]:
-        return wrap(lambda weights, tokens: llama.forward(ops, weights, tokens, None, 0, q, every=True)[0])
+    A checkpoint's rows (`--model DIR`) also get `text_score`: the row's own model's logits
+    at every position of a text (its perplexity, llm_quality.perplexity)."""
+    found: dict[str, Callable[[Any], Any]] = {}
+
+    def scorer(q: Any, first: int) -> Callable[..., Any]:
+        return wrap(lambda weights, tokens: llama.forward(ops, weights, tokens, None, 0, q, scored_from=first)[0])
+
+    if p.get("model"):
+        text = scorer(p, 0)
+        found["text_score"] = lambda tokens: text(tree, tokens)
+    if weight_bits(p) == 16:
+        return found
+    dense_p = {**p, "bits": 16}
+    first = p["prompt"] - 1  # the positions scored: the prompt's last (it picks the first token) onwards
 
     def dense_tree() -> Any:
         def to_device(a: Any) -> Any:
@@ -79,8 +89,8 @@ def quality_scorers(adapter: Any, p: Any, dtype: str, x: Any, ops: Any, tree: An
 
         return finish(llama.nest(llama.dense_of(x), dense_p, lambda name, flat: to_device(flat[name]), to_device))
 
-    quantized, dense = scorer(p), scorer(dense_p)
-    return {"score": lambda tokens: quantized(tree, tokens), "dense_score": lambda tokens: dense(dense_tree(), tokens)}
+    quantized, dense = scorer(p, first), scorer(dense_p, first)
+    return {**found, "score": lambda tokens: quantized(tree, tokens), "dense_score": lambda tokens: dense(dense_tree(), tokens)}
 
 
 def stored_codes(codes: np.ndarray, bits: int) -> np.ndarray:
@@ -119,6 +129,7 @@ def _generation_metrics(
     argmax: Callable[[Any], np.ndarray],
     decode_from: Callable[[np.ndarray], list[np.ndarray]],
     quality: Callable[[list[np.ndarray]], dict[str, Any]] | None = None,
+    text: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The generation figures beside the timed decode step (cache check, prefill, TTFT,
     whole generations, memory): apart from generation_prepared so it reads as the set-up."""
@@ -145,6 +156,8 @@ def _generation_metrics(
     found["peak_memory_bytes"] = adapter.peak_memory().device_bytes
     if quality is not None:  # quantized rows: agreement with the same weights unquantized
         found.update(quality(tokens))
+    if text is not None:  # a checkpoint's rows: perplexity on a short real text
+        found.update(text())
     adapter.barrier(prefill(context))  # restore the context of the timed step
     return found
 
@@ -166,6 +179,7 @@ def generation_prepared(
     to_host: Callable[[Any], np.ndarray] | None = None,
     score: Callable[[Any], Any] | None = None,
     dense_score: Callable[[Any], Any] | None = None,
+    text_score: Callable[[Any], Any] | None = None,
 ) -> Prepared:
     n_prompt = p["prompt"]
     prompt = np.asarray(prompt, dtype=np.int64)
@@ -204,9 +218,20 @@ def generation_prepared(
         def quality(tokens: list[np.ndarray]) -> dict[str, Any]:
             sequence = np.concatenate([prompt[:1, :n_prompt], np.stack([t[:1] for t in tokens[:-1]], axis=1)], axis=1)
             dense, quantized = (adapter.to_numpy(f(put(sequence))) for f in (dense_score, score))
-            return llm_quality.compare(dense[0, n_prompt - 1 :], quantized[0, n_prompt - 1 :])
+            return llm_quality.compare(dense[0], quantized[0])  # positions prompt-1 onwards (quality_scorers)
+
+    text = None
+    if text_score is not None:
+
+        def text() -> dict[str, Any]:
+            # no longer than the case's own sequence: the positions every adapter's model is built for (RoPE tables)
+            ids, what = checkpoint.text_tokens(p, min(checkpoint.TEXT_TOKENS, p["prompt"] + p["new_tokens"]))
+            if ids is None:
+                return {"perplexity": None, "perplexity_note": what}
+            logits = adapter.to_numpy(text_score(put(ids[None])))[0]
+            return {"perplexity": llm_quality.perplexity(logits, ids), "perplexity_tokens": int(ids.size), "perplexity_text": what}
 
     def metrics() -> dict[str, Any]:
-        return _generation_metrics(adapter, p, dtype, context, full, first_out["logits"], prefill, argmax, decode_from, quality)
+        return _generation_metrics(adapter, p, dtype, context, full, first_out["logits"], prefill, argmax, decode_from, quality, text)
 
     return Prepared(call, implementation, checked=checked, metrics=metrics, mode=mode)

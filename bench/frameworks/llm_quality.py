@@ -41,3 +41,12 @@ def compare(dense: np.ndarray, quantized: np.ndarray) -> dict[str, Any]:
         "quality_kl_max": float(np.max(kl)),
     }
 
+
+
+def perplexity(logits: np.ndarray, tokens: np.ndarray) -> float:
+    """exp(mean negative log-likelihood) of tokens[1:] given their prefixes: `logits` (T, V)
+    at positions 0 .. T-1 of `tokens` (T,), of which the last position predicts nothing."""
+    if logits.ndim != 2 or logits.shape[0] != tokens.shape[0] or tokens.shape[0] < 2:
+        raise ValueError(f"perplexity needs (T, V) logits for T >= 2 tokens, got {logits.shape} for {tokens.shape}")
+    lp = log_softmax(logits[:-1])
+    return float(np.exp(-np.mean(lp[np.arange(tokens.shape[0] - 1), tokens[1:]])))

@@ -22,8 +22,9 @@ Per case, on log figures:
   (`detectable`), and a case too noisy to see a 25% slowdown says so;
 * verdict: `slower` when the shift is above the bar, `faster` below minus the bar.
 
-`scripts/gate_simulation.py` measures what this buys on a pool of real runs; the README
-quotes it. Never compared: rows whose workload definition changed (`changed definition`),
+`scripts/gate_simulation.py` measures what this buys on a pool of real runs (docs/gate.md
+quotes it); `bench noise` (bench.noise) asks these statistics what they would detect on a
+machine's own measured spread. Never compared: rows whose workload definition changed (`changed definition`),
 and rows whose measured precision changed (`precision changed`, a failure of its own).
 When the statistics cannot be computed (too few processes or samples) the answer is
 `insufficient` and exit code 2, never a pass. Only baseline rows of the machines the
@@ -330,18 +331,37 @@ def _judge(result: CaseResult, base: np.ndarray, cand: np.ndarray, stated: stats
         result.detail = f"{result.detail}; {note}" if result.detail else note
 
 
+def spread_priors(cases: Sequence[tuple[dict[str, Any], np.ndarray]], config: GateConfig) -> dict[tuple, stats.Prior]:
+    """Each (framework, machine)'s typical between-process spread and its weight, from the
+    cases' baseline log figures: what every case's spread borrows from (bench.stats.fit_priors,
+    or a fixed `config.prior_df`)."""
+    groups: dict[tuple, list[float]] = {}
+    for key, logs in cases:
+        groups.setdefault((key["framework"], key["machine"]), []).append(stats.sample_sd(logs))
+    if config.prior_df is None:
+        return stats.fit_priors(groups, float(np.median([logs.size - 1 for _, logs in cases])))
+    return {g: stats.Prior(stats.prior_sd(sds), config.prior_df) for g, sds in groups.items()}
+
+
+def case_figures(df: pd.DataFrame, config: GateConfig = GateConfig()) -> dict[tuple, np.ndarray]:
+    """Each case's log per-process figures from its working rows (keyed by MATCH_COLUMNS), as the
+    test reads them; cases without usable samples in every process are left out. For `bench noise`,
+    which asks what the gate could detect on rows like these."""
+    prefix = METRICS[config.metric]
+    out = {}
+    for key, rows in _grouped(_with_timing(with_process(df), config.metric)).items():
+        runs = _runs(rows[rows["_works"]], prefix)
+        if _usable(runs):
+            out[key] = _log_figures(runs, config.figure)
+    return out
+
+
 def _judge_all(measured: list[tuple[CaseResult, np.ndarray, np.ndarray]], config: GateConfig) -> None:
     """Judge every case that has timing statistics. The per-case level is alpha / cases
     (Bonferroni: every case's bar is fixed by the data, not by the order of p-values); each
     case's spread borrows from its framework's typical spread on that machine."""
     own = {id(r): stats.sample_sd(b) for r, b, _ in measured}
-    groups: dict[tuple, list[float]] = {}
-    for r, _, _ in measured:
-        groups.setdefault((r.key["framework"], r.key["machine"]), []).append(own[id(r)])
-    if config.prior_df is None:
-        priors = stats.fit_priors(groups, float(np.median([b.size - 1 for _, b, _ in measured])))
-    else:
-        priors = {g: stats.Prior(stats.prior_sd(sds), config.prior_df) for g, sds in groups.items()}
+    priors = spread_priors([(r.key, b) for r, b, _ in measured], config)
     for r, b, c in measured:
         prior = priors[(r.key["framework"], r.key["machine"])]
         stated = stats.moderated_spread(own[id(r)], b.size - 1, prior.sd, prior.df)

@@ -16,12 +16,12 @@ unless compiling made the step faster. The barrier evaluates logits and cache.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Mapping
 
 import mlx.core as mx
 import numpy as np
 
+from bench import measure
 from bench.frameworks.base import Prepared, Unsupported
 from bench.frameworks.generation import generation_prepared, quality_scorers, weight_bits
 from workloads import llama, quant
@@ -130,33 +130,36 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
     )
 
 
-COMPARE_STEPS = 16  # decode steps of each path timed by _require_compile_helps (after one warm-up)
+COMPARE_PROTOCOL = measure.Protocol(budget_s=1.0)
+"""How _require_compile_helps times each decode step: bench.measure's latency protocol
+(warm-up, then samples until the median's 95% interval is within ±2% or a second is spent)."""
 
 
 def _require_compile_helps(adapter: Any, p: Mapping[str, Any], prefill: Any, eager: Any, compiled: Any) -> None:
     """Unsupported unless the compiled decode step is faster than the eager one, measured
-    here, in this process, on this model: a compiled row slower than eager would publish
-    a worse "best" (on the H200, MLX CUDA: 209 compiled vs 212 tok/s eager; docs/llm.md
-    has the measurement of where a step's time goes). MLX_DISABLE_COMPILE (MLX's switch)
-    leaves nothing to compare: the check is not made."""
+    here, in this process, on this model, through the suite's own timing protocol: a
+    compiled row slower than eager would publish a worse "best" (on the H200, MLX CUDA:
+    4.3 ms compiled vs 3.6 ms eager per step; docs/llm.md has where a step's time goes).
+    MLX_DISABLE_COMPILE (MLX's switch) leaves nothing to compare: the check is not made."""
     if os.environ.get("MLX_DISABLE_COMPILE"):
         return
     n = p["prompt"]
     mx.eval(prefill(mx.array(np.zeros((p["batch"], n), np.int32))))
     token = mx.array(np.zeros((p["batch"],), np.int32))
-    per_step = {}
+    timed = {}
     for name, decode in (("compiled", compiled), ("eager", eager)):
-        mx.eval(decode(token, n))  # warm-up (the compiled path traces here)
-        samples = []
-        for _ in range(COMPARE_STEPS):
-            t0 = time.perf_counter()
-            mx.eval(decode(token, n))
-            samples.append(time.perf_counter() - t0)
-        per_step[name] = float(np.median(samples))
-    if not per_step["compiled"] < per_step["eager"]:
+        def step(decode: Any = decode) -> Any:
+            return decode(token, n)
+
+        per_call = measure.warm_up(step, adapter.barrier, COMPARE_PROTOCOL)  # the compiled path traces here
+        timed[name] = measure.time_latency(step, adapter.barrier, per_call, COMPARE_PROTOCOL).summary
+    compiled_s, eager_s = timed["compiled"], timed["eager"]
+    if not compiled_s.median < eager_s.median:
         raise Unsupported(
-            f"mx.compile does not speed this decode step up on {adapter.backend}: measured here {per_step['compiled'] * 1e3:.3f} ms "
-            f"compiled vs {per_step['eager'] * 1e3:.3f} ms eager per step (medians of {COMPARE_STEPS}); MLX's best here is its eager mode"
+            f"mx.compile does not speed this decode step up on {adapter.backend}: measured here {compiled_s.median * 1e3:.3f} ms "
+            f"[{compiled_s.ci_low * 1e3:.3f}-{compiled_s.ci_high * 1e3:.3f}] compiled vs {eager_s.median * 1e3:.3f} ms "
+            f"[{eager_s.ci_low * 1e3:.3f}-{eager_s.ci_high * 1e3:.3f}] eager per step (medians of {compiled_s.n} and {eager_s.n} "
+            "latency samples, 95% intervals); MLX's best here is its eager mode"
         )
 
 
