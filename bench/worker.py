@@ -18,22 +18,27 @@ import importlib
 import json
 import os
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import numpy as np
+from bench.channel import Channel, open_channel
 
-from bench import case_cache, conditions, measure, selfcheck
-from bench.energy import Meter, open_meter
-from bench.energy import window as energy_window
-from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported
-from bench.memory import peak_rss_bytes, reset_peak_rss
-from bench.plan import CaseMessage, case_seed
-from bench.precision import FORMATS, compare, to_storage
-from workloads import WORKLOADS, params_key
+# Started by the runner, the worker opens its protocol pipe and starts the start heartbeat
+# before the imports below (seconds of CPU on a busy machine: bench.channel says why).
+CHANNEL: Channel | None = open_channel() if __name__ == "__main__" else None
+
+import numpy as np  # noqa: E402
+
+from bench import case_cache, conditions, measure, selfcheck  # noqa: E402
+from bench.energy import Meter, open_meter  # noqa: E402
+from bench.energy import window as energy_window  # noqa: E402
+from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported  # noqa: E402
+from bench.memory import peak_rss_bytes, reset_peak_rss  # noqa: E402
+from bench.plan import CaseMessage, case_seed  # noqa: E402
+from bench.precision import FORMATS, compare, to_storage  # noqa: E402
+from workloads import WORKLOADS, params_key  # noqa: E402
 
 
 def _bound_cpus() -> str | None:
@@ -233,52 +238,8 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip().rstrip(":")
 
 
-HEARTBEAT_S = 1.0  # between `starting` messages; the runner's progress window is 30 s or more
-
-
-class Channel:
-    """The protocol pipe to the runner, whole lines only: the heartbeat thread writes on it
-    too, and only until the hello has gone (after it the runner reads rows, nothing else)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-        self._starting = True
-
-    def send(self, message: dict[str, Any]) -> None:
-        with self._lock:
-            if message.get("type") == "hello":
-                self._starting = False
-            self._write(message)
-
-    def _write(self, message: dict[str, Any]) -> None:
-        self._stream.write(json.dumps(message, default=float) + "\n")
-        self._stream.flush()
-
-    def beat_until_hello(self, interval_s: float = HEARTBEAT_S) -> None:
-        """Send `starting` with the process's CPU seconds (less this thread's own, so a
-        sleeping import shows none) every interval until the hello, from a daemon thread:
-        an import holds the main thread, and a busy machine can stretch it past the runner's
-        start window while it is making progress all along."""
-
-        def beat() -> None:
-            while True:
-                with self._lock:
-                    if not self._starting:
-                        return
-                    try:
-                        self._write({"type": "starting", "cpu_s": round(time.process_time() - time.thread_time(), 3)})
-                    except (OSError, ValueError):  # the runner went away or closed the pipe
-                        return
-                time.sleep(interval_s)
-
-        threading.Thread(target=beat, name="bench-start-heartbeat", daemon=True).start()
-
-
-def serve(adapter_path: str, framework: str, device: str, threads: int | None, channel: TextIO) -> int:
-    pipe = Channel(channel)
-    send = pipe.send
-    pipe.beat_until_hello()
+def serve(adapter_path: str, framework: str, device: str, threads: int | None, channel: Channel) -> int:
+    send = channel.send
 
     module_name, _, class_name = adapter_path.partition(":")
     try:
@@ -340,9 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
-    channel = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # stray prints from frameworks go to the log, not into the protocol
-    sys.stdout = sys.stderr
+    channel = CHANNEL or open_channel()
     started = time.perf_counter()
     try:
         return serve(args.adapter, args.framework, args.device, args.threads, channel)
