@@ -721,7 +721,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             have = ", ".join(f"{fw} {mode}" for fw, mode in REFERENCES)
             raise UsageError(f"--reference-only: no reference beside the planned frameworks and modes (references exist beside: {have})")
     try:
-        with progress:
+        with progress, writer:  # the writer's file whole and its journal gone, however the run ends
             if not args.reference_only:
                 runner.run(cases)
             if args.reference or args.reference_only:

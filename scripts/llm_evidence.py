@@ -7,8 +7,10 @@ Steps, in this order (each gets the smaller of its cap and what is left of the d
 less a reserve for the tables; a step with too little left is skipped and says so):
 
   dense  `bench run -w generate` at Qwen2.5-0.5B's shape (bf16, batch 1, prompt 512, 128
-         greedy tokens, dense weights): torch, JAX and MLX, eager and compiled, with
-         --reference (transformers dynamic and static cache beside torch, mlx-lm beside MLX)
+         greedy tokens, dense weights): torch, JAX and MLX, eager and compiled
+  refs   the same case, --reference-only: mlx-lm beside MLX eager, transformers' dynamic
+         cache beside torch eager, its static cache beside torch compiled, each a process
+         of its own (a run of their own, so a slow reference cannot cost the suite's rows)
   quant  the same shape with int8 and int4 weights, each framework at its best mode
          (--mode torch=compiled,jax=compiled,mlx=eager), with --reference (mlx-lm q8/q4
          beside MLX eager): the quality rows (top-1 agreement and KL against the same
@@ -50,7 +52,7 @@ from workloads.generate import qwen25_05b, tiny  # noqa: E402
 
 TABLE_RESERVE_S = 15.0  # kept back from the deadline for the tables at the end
 MIN_STEP_S = 30.0  # a step with less than this left is skipped: it could not finish one case
-CAPS = {"dense": 240.0, "quant": 170.0, "sweep": 150.0}
+CAPS = {"dense": 220.0, "refs": 130.0, "quant": 170.0, "sweep": 150.0}
 SWEEP_GROUPS = "sweep-jax,sweep-mlx,sweep-torch"  # cheapest compile first
 BEST_MODES = "torch=compiled,jax=compiled,mlx=eager"  # each at its best on the H200 (docs/llm.md; decode_targets.BEST_MODE)
 
@@ -64,16 +66,28 @@ def shape(bits: int, small: bool) -> dict[str, Any]:
     return tiny(bits=bits) if small else qwen25_05b(bits=bits)
 
 
-def bench_run(run_id: str, cases: list[dict[str, Any]], modes: str, results: Path, args: argparse.Namespace, timeout: float) -> list[str]:
-    """The `bench run` command line of one step (the case time-out is the step's cap: one
-    slow case may use the step, never more)."""
+def bench_run(run_id: str, cases: list[dict[str, Any]], frameworks: str, modes: str, reference: str, results: Path,
+              args: argparse.Namespace, timeout: float) -> list[str]:
+    """The `bench run` command line of one step; `reference` is "", "--reference" or
+    "--reference-only". The case time-out is the step's cap: one slow case (or reference)
+    may use the step, never more."""
     cmd = [sys.executable, "-m", "bench", "run", "-w", "generate", "-d", "bf16", "--suite", "quick" if args.tiny else "full",
-           "--processes", str(args.processes), "--energy", "off", "--budget", "0.3", "-f", "torch,jax,mlx",
-           "--mode", modes, "--reference", "-o", str(results), "--run-id", run_id,
-           "--case-timeout", f"{max(timeout, 1.0):.0f}"]  # fmt: skip
+           "--processes", str(args.processes), "--energy", "off", "--budget", "0.3", "-f", frameworks, "--mode", modes,
+           "-o", str(results), "--run-id", run_id, "--case-timeout", f"{max(timeout, 1.0):.0f}", *([reference] if reference else [])]  # fmt: skip
     for p in cases:
         cmd += ["-p", params_arg(p)]
     return cmd
+
+
+def steps_of(args: argparse.Namespace, results: Path) -> dict[str, Any]:
+    """name -> (run id, cases, frameworks, modes, reference flag) of each `bench run` step."""
+    dense, quant = [shape(16, args.tiny)], [shape(8, args.tiny), shape(4, args.tiny)]
+    return {
+        "dense": ("llm-dense", dense, "torch,jax,mlx", "eager,compiled", ""),
+        # mlx first: mlx-lm (seconds), then transformers dynamic, then static (its compile)
+        "refs": ("llm-refs", dense, "mlx,torch", "eager,compiled", "--reference-only"),
+        "quant": ("llm-quant", quant, "torch,jax,mlx", BEST_MODES, "--reference"),
+    }
 
 
 def run_step(name: str, cmd: list[str], timeout: float, log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -183,13 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         return budget
 
     try:
-        if (cap := left("dense")) is not None:
-            steps.append(run_step("dense", bench_run("llm-dense", [shape(16, args.tiny)], "eager,compiled", results, args, cap), cap, log))
-            copy_back(scratch, args.out)
-        if (cap := left("quant")) is not None:
-            quant = [shape(8, args.tiny), shape(4, args.tiny)]
-            steps.append(run_step("quant", bench_run("llm-quant", quant, BEST_MODES, results, args, cap), cap, log))
-            copy_back(scratch, args.out)
+        for name, (run_id, cases, frameworks, modes, reference) in steps_of(args, results).items():
+            if (cap := left(name)) is not None:
+                steps.append(run_step(name, bench_run(run_id, cases, frameworks, modes, reference, results, args, cap), cap, log))
+                copy_back(scratch, args.out)
         if (cap := left("sweep")) is not None:
             cmd = [sys.executable, str(ROOT / "scripts" / "decode_targets.py"), "--only", SWEEP_GROUPS, "--shape", "tiny" if args.tiny else "qwen",
                    "--out", str(scratch / "sweep"), "--group-timeout", f"{cap / 3:.0f}"]  # fmt: skip

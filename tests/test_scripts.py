@@ -53,14 +53,17 @@ def test_llm_evidence_steps_are_valid_bench_runs_of_the_intended_cases(script, t
     evidence = script("llm_evidence")
     for small in (True, False):
         args = argparse.Namespace(tiny=small, processes=1)
-        for cases, modes in (([evidence.shape(16, small)], "eager,compiled"), ([evidence.shape(8, small), evidence.shape(4, small)], evidence.BEST_MODES)):
-            cmd = evidence.bench_run("r", cases, modes, tmp_path, args, 100.0)
+        steps = evidence.steps_of(args, tmp_path)
+        assert set(steps) | {"sweep"} == set(evidence.CAPS)
+        for name, (run_id, cases, frameworks, modes, reference) in steps.items():
+            cmd = evidence.bench_run(run_id, cases, frameworks, modes, reference, tmp_path, args, 100.0)
             assert cmd[1:4] == ["-m", "bench", "run"]
             parsed = cli.build_parser().parse_args(cmd[3:])
-            assert parsed.reference and parsed.processes == 1 and parsed.suite == ("quick" if small else "full")
+            assert parsed.processes == 1 and parsed.suite == ("quick" if small else "full")
+            assert parsed.reference_only == (name == "refs") and parsed.reference == (name == "quant")
             assert cli._resolve_grid(parsed, ["generate"]) == cases
-            planned = cli._plan_cases(_with(parsed, force_memory=True), ["torch", "jax", "mlx"], ["generate"], ["bf16"], cases)
-            assert {c.mode for c in planned if c.framework == "mlx"} == ({"eager"} if modes == evidence.BEST_MODES else {"eager", "compiled"})
+            planned = cli._plan_cases(_with(parsed, force_memory=True), parsed.framework, ["generate"], ["bf16"], cases)
+            assert {c.mode for c in planned if c.framework == "mlx"} == ({"eager"} if name == "quant" else {"eager", "compiled"})
 
 
 def _with(ns, **changes):
