@@ -559,7 +559,7 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
     for spec in FRAMEWORKS.values():
         try:
             worker = WorkerProcess(spec, spec.worker_env("fp32", args.device), config, log_dir / f"{spec.name}.log")
-            hello = worker.receive(config.start_timeout_s, f"starting {spec.name}")
+            hello = worker.await_hello(config)
             worker.close()
         except WorkerLost as lost:
             hello = {"ok": False, "status": lost.status, "reason": lost.reason}
@@ -721,7 +721,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             have = ", ".join(f"{fw} {mode}" for fw, mode in REFERENCES)
             raise UsageError(f"--reference-only: no reference beside the planned frameworks and modes (references exist beside: {have})")
     try:
-        with progress:
+        with progress, writer:  # the writer's file whole and its journal gone, however the run ends
             if not args.reference_only:
                 runner.run(cases)
             if args.reference or args.reference_only:

@@ -19,7 +19,8 @@ gate and the report all import it, it imports none of them.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -110,6 +111,64 @@ def _describe_failures(failed: pd.DataFrame) -> str:
     return f"{failed['process'].nunique()} process(es) {statuses}{first}"
 
 
+def case_index(df: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
+    """Each row's case as an integer, numbered in order of first appearance (null keys are
+    one value: a row without a mode is still one case with its own processes)."""
+    present = [c for c in keys if c in df]
+    if not present or df.empty:
+        return pd.Series(0, index=df.index, dtype="int64")
+    frame = df[present].astype(object).where(df[present].notna(), "")
+    return frame.groupby(present, sort=False, dropna=False).ngroup().astype("int64")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Who stands behind each case's figure, by one rule for every reader (`bench show`, the
+    gate's tables, the report): a process that died costs its own rows only.
+
+    `works`: the row's process measured the case (ok, with a positive median). `stands`: the
+    row is behind the case's line: it works, or no row of its case works (then the failure
+    is the case's outcome, its first row with its own reason). Per case (indexed by case
+    number): `n_processes` behind the figure (0 when none worked), `processes_run` that ran
+    it, and `note` for a case that stands on some of its processes, saying how many and what
+    happened to the others."""
+
+    works: pd.Series
+    stands: pd.Series
+    n_processes: pd.Series
+    processes_run: pd.Series
+    notes: dict[int, str]
+
+
+def outcome(df: pd.DataFrame, case: pd.Series) -> Outcome:
+    """The `Outcome` of `df`'s cases (`case`: `case_index`), over its `process` column."""
+    works = _works(df)
+    any_works = works.groupby(case).transform("any").astype(bool)
+    stands = works | ~any_works
+    process = df["process"]
+    n_processes = process[works].groupby(case[works]).nunique().reindex(case.unique(), fill_value=0).astype("int64")
+    processes_run = process.groupby(case).nunique().astype("int64")
+    good = pd.MultiIndex.from_arrays([case[works], process[works]])
+    lost = ~works & any_works & ~pd.MultiIndex.from_arrays([case, process]).isin(good)
+    notes: dict[int, str] = {}
+    for number, failed in df[lost].groupby(case[lost], sort=False):
+        notes[int(number)] = (f"{n_processes[number]} of {processes_run[number]} processes stand behind this row; "
+                              + _describe_failures(failed))
+    return Outcome(works, stands, n_processes, processes_run, notes)
+
+
+def with_note(reason: Any, note: str | None) -> str:
+    """A row's own reason with its case's `Outcome` note after it."""
+    own = "" if reason is None or (isinstance(reason, float) and math.isnan(reason)) else str(reason)
+    return "; ".join(filter(None, [own, note or ""]))
+
+
+def _per_process_median(good: pd.DataFrame, case: pd.Series, column: str) -> pd.Series:
+    """Per case, the median over its processes of each process's median of `column`."""
+    values = pd.to_numeric(good[column], errors="coerce")
+    return values.groupby([case, good["process"]]).median().groupby(level=0).median()
+
+
 def headline(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """One row per case within a run (CASE_IN_RUN) from the rows of its processes.
 
@@ -117,54 +176,62 @@ def headline(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     whose row is ok; `process_low_s`/`process_high_s` are the between-process interval of
     `median_s` (bench.stats.process_interval; nan from one process), `n_processes` the
     processes behind the figure and `processes_run` those that ran the case. A process that
-    died costs its own row only: the case stays ok on the others and the reason says what
-    happened to it. Rows of other tools (timing `reference`) pass through, one per process.
-    """
+    died costs its own row only (`outcome`): the case stays ok on the others and the reason
+    says what happened to it. Rows of other tools (timing `reference`) pass through, one per
+    process. Grouped operations over the whole table, not a loop of frame operations per case
+    (5 s at 432 rows under load, most of `bench show` and the report's summary)."""
     d = with_process(df)
     if d.empty:
         return d.assign(**{c: pd.Series(dtype=float) for c in HEADLINE_COLUMNS})
     reference = d["timing"].astype(object).eq("reference") if "timing" in d else pd.Series(False, index=d.index)
     passthrough = d[reference].assign(n_processes=1, processes_run=1, process_low_s=math.nan,
                                       process_high_s=math.nan, process_spread=math.nan)
-    rows = []
-    keys = [c for c in CASE_IN_RUN if c in d]
-    for _, part in d[~reference].groupby(keys, dropna=False, sort=False):
-        works = _works(part)
-        good = part[works]
-        template = (good if len(good) else part).iloc[0].copy()
-        template["n_processes"] = int(good["process"].nunique())
-        template["processes_run"] = int(part["process"].nunique())
-        template["process_low_s"] = template["process_high_s"] = template["process_spread"] = math.nan
-        if len(good):
-            for column in MEDIAN_COLUMNS:
-                if column in good:
-                    figures = pd.to_numeric(good[column], errors="coerce").groupby(good["process"]).median()
-                    template[column] = float(figures.median()) if figures.notna().any() else math.nan
-            summary = stats.summarize_processes(
-                pd.to_numeric(good["median_s"], errors="coerce").groupby(good["process"]).median().tolist(), confidence)
-            template["median_s"] = summary.median
-            template["process_low_s"], template["process_high_s"], template["process_spread"] = summary.low, summary.high, summary.spread
-            for column in ("correct", "precision_matches"):
-                if column in good and good[column].notna().any():
-                    template[column] = bool(good[column].dropna().astype(bool).all())
-            if "plausible" in good and good["plausible"].notna().any():
-                template["plausible"] = not bool((good["plausible"].dropna().astype(bool) == False).any())  # noqa: E712
-            for throughput, amount in (("tflops", "flops"), ("gbps", "bytes_moved")):
-                if throughput in template and amount in template:
-                    scale = 1e12 if throughput == "tflops" else 1e9
-                    value = template[amount]
-                    template[throughput] = (float(value) / summary.median / scale
-                                            if value is not None and pd.notna(value) and summary.median > 0 else math.nan)
-            failed = part[~works & ~part["process"].isin(good["process"])]
-            if len(failed):
-                note = f"{template['n_processes']} of {template['processes_run']} processes stand behind this row; " \
-                       + _describe_failures(failed)
-                template["reason"] = "; ".join(filter(None, [str(template.get("reason") or ""), note]))
-        rows.append(template)
-    out = pd.DataFrame(rows)
+    d = d[~reference]
+    if d.empty:
+        return passthrough.reset_index(drop=True)
+    case = case_index(d, CASE_IN_RUN)
+    result = outcome(d, case)
+    first = ~case[result.stands].duplicated()
+    out = d[result.stands][first.to_numpy()].copy()  # each case's first row that stands behind it
+    numbers = case[result.stands][first.to_numpy()].to_numpy()
+    out.index = numbers
+    out["n_processes"] = result.n_processes.reindex(numbers).to_numpy()
+    out["processes_run"] = result.processes_run.reindex(numbers).to_numpy()
+    out["process_low_s"] = out["process_high_s"] = out["process_spread"] = math.nan
+    good, good_case = d[result.works], case[result.works]
+    measured = numbers[np.isin(numbers, good_case.unique())]
+    if len(measured):
+        for column in MEDIAN_COLUMNS:
+            if column in good:
+                out.loc[measured, column] = _per_process_median(good, good_case, column).reindex(measured).to_numpy()
+        per_process = pd.to_numeric(good["median_s"], errors="coerce").groupby([good_case, good["process"]]).median()
+        summaries = {int(n): stats.summarize_processes(part.tolist(), confidence)
+                     for n, part in per_process.groupby(level=0, sort=False)}
+        out.loc[measured, "median_s"] = [summaries[n].median for n in measured]
+        out.loc[measured, "process_low_s"] = [summaries[n].low for n in measured]
+        out.loc[measured, "process_high_s"] = [summaries[n].high for n in measured]
+        out.loc[measured, "process_spread"] = [summaries[n].spread for n in measured]
+        for column in ("correct", "precision_matches", "plausible"):
+            if column not in good:
+                continue
+            known = good[column].notna()
+            if not known.any():
+                continue
+            # every known flag true: for `plausible` the same as "no process found it implausible"
+            decided = good.loc[known, column].astype(bool).groupby(good_case[known]).all()
+            out[column] = out[column].astype(object)
+            out.loc[decided.index, column] = decided.astype(bool).to_numpy()
+        for throughput, amount, scale in (("tflops", "flops", 1e12), ("gbps", "bytes_moved", 1e9)):
+            if throughput in out and amount in out:
+                figure = pd.to_numeric(out.loc[measured, "median_s"], errors="coerce")
+                value = pd.to_numeric(out.loc[measured, amount], errors="coerce")
+                out.loc[measured, throughput] = (value / figure / scale).where(figure > 0).to_numpy()
+    for number, note in result.notes.items():
+        out.loc[number, "reason"] = with_note(out.loc[number, "reason"] if "reason" in out else None, note)
+    out = out.reset_index(drop=True)
     if len(passthrough):
         out = pd.concat([out, passthrough], ignore_index=True)
-    return out.reset_index(drop=True)
+    return out
 
 
 def process_label(row: pd.Series) -> str:

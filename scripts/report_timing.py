@@ -12,8 +12,12 @@ LOADS times in fresh offline contexts and reads the page's own stamps on <html>
 * every chart: with `#selftest=1` the page draws every chart it has (the drill-in of one
   case included) and stamps when the last one is done, with its text-overlap and
   stacked-bar checks;
+* first paint: the browser's first-contentful-paint entry;
 * sort: one click on the table's "median" header, timed in the page around the click
-  (the sort is synchronous) plus the layout it forces.
+  (the sort is synchronous) plus the layout it forces;
+* filter: choosing the second dtype in the header's filter (every section re-rendered),
+  and case: opening the first matrix case's drill-in, each timed the same way (the charts
+  they add are drawn after, as they scroll into view).
 
 Prints one table, medians with [min–max]. Usage:
     .venv/bin/python scripts/report_timing.py [ROWS] [--loads N]
@@ -43,12 +47,28 @@ SORT = """(function () {
   return performance.now() - start; })()"""
 
 
+FIRST_PAINT = "(performance.getEntriesByName('first-contentful-paint')[0] || {startTime: NaN}).startTime"
+FILTER = """(function () {
+  const s = document.querySelector('#filters select[name=dtype]');
+  if (!s || s.options.length < 3) return NaN;
+  const start = performance.now(); s.value = s.options[2].value; s.dispatchEvent(new Event('change'));
+  void document.body.offsetHeight; return performance.now() - start; })()"""
+OPEN_CASE = """(function () {
+  const b = document.querySelector('#matrix button[data-group]');
+  if (!b) return NaN;
+  const start = performance.now(); b.click(); void document.body.offsetHeight;
+  return performance.now() - start; })()"""
+
+
 def spread(values: list[float], unit: str = "ms") -> str:
+    values = [v for v in values if v == v]  # NaN: the page had nothing to time (e.g. one dtype only)
+    if not values:
+        return "—"
     return f"{statistics.median(values):,.0f} {unit} [{min(values):,.0f}–{max(values):,.0f}]"
 
 
 def measure(browser, url: str, width: int, loads: int) -> dict[str, object]:
-    interactive, drawn, sorts, problems = [], [], [], []
+    interactive, drawn, sorts, problems, paints, filters, cases = [], [], [], [], [], [], []
     charts = overlaps = stacked = 0
     for _ in range(loads):
         context = browser.new_context(**context_args(width))
@@ -60,6 +80,9 @@ def measure(browser, url: str, width: int, loads: int) -> dict[str, object]:
         interactive.append(float(page.evaluate(f"{STAMP}.reportInteractiveMs")))
         page.wait_for_function("document.querySelectorAll('#all-rows tbody tr').length > 0", timeout=300_000)
         sorts.append(float(page.evaluate(SORT)))
+        paints.append(float(page.evaluate(FIRST_PAINT)))
+        cases.append(float(page.evaluate(OPEN_CASE)))
+        filters.append(float(page.evaluate(FILTER)))
         context.close()
         context = browser.new_context(**context_args(width))
         page = context.new_page()
@@ -71,7 +94,8 @@ def measure(browser, url: str, width: int, loads: int) -> dict[str, object]:
         result = json.loads(page.evaluate("document.getElementById('selftest').textContent"))
         charts, overlaps, stacked = result["drawn"], len(result["overlaps"]) + len(result["clipped"]), len(result["stacked"])
         context.close()
-    return {"width": width, "interactive": interactive, "drawn": drawn, "sorts": sorts, "charts": charts,
+    return {"width": width, "interactive": interactive, "drawn": drawn, "sorts": sorts, "paint": paints, "filter": filters,
+            "case": cases, "charts": charts,
             "overlaps": overlaps, "stacked": stacked, "problems": len(problems)}
 
 
@@ -97,11 +121,13 @@ def main() -> None:
             browser = p.chromium.launch(**launch_args(binary))
             results = [measure(browser, index.resolve().as_uri(), width, args.loads) for width in (1400, 390)]
             browser.close()
-    print(f"\n| width | interactive | every chart drawn | charts | overlaps | stacked bars | sort by median | console |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| width | first paint | interactive | every chart drawn | charts | overlaps | stacked bars | sort by median "
+          "| dtype filter | open a case | console |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['width']} px | {spread(r['interactive'])} | {spread(r['drawn'])} | {r['charts']} | {r['overlaps']} "
-              f"| {r['stacked']} | {spread(r['sorts'])} | {r['problems']} |")
+        print(f"| {r['width']} px | {spread(r['paint'])} | {spread(r['interactive'])} | {spread(r['drawn'])} | {r['charts']} "
+              f"| {r['overlaps']} | {r['stacked']} | {spread(r['sorts'])} | {spread(r['filter'])} | {spread(r['case'])} "
+              f"| {r['problems']} |")
     print(f"\n{args.loads} loads per cell; times since navigation start (sort: in the page, around the click). "
           f"Load average after: {os.getloadavg()[0]:.1f}")
 

@@ -328,3 +328,20 @@ def test_cli_serve_prints_its_address_and_stops_on_its_own(results_dir: Path, tm
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_rebuild_hashes_each_file_of_the_old_data_folder_once(results_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """data/ is checked before the build and again before it is replaced (bench.safe_write):
+    an unchanged file is hashed for the first check only (thousands of copies were hashed twice)."""
+    from bench import safe_write
+
+    out = tmp_path / "out"
+    build_report([results_dir], out)
+    getattr(safe_write, "_DIGESTS", {}).clear()
+    hashed: list[Path] = []
+    real = safe_write.sha256_file
+    monkeypatch.setattr(safe_write, "sha256_file", lambda path: (hashed.append(Path(path)), real(path))[1])
+    build_report([results_dir], out)
+    old = [p for p in hashed if p.parent == out / "data"]
+    assert old and len(old) == len(set(old))

@@ -168,6 +168,10 @@ def test_changes_name_the_slowed_cases_and_no_others(open_page: Opener, report: 
     assert {(n[0], n[4], n[5]) for n in named} == expected and len(named) == len(expected)
     headline = page.locator("#changes .gate-headline").first.text_content()
     assert headline.startswith("bench compare's verdict: FAIL:") and "slower" in headline
+    # the ratio beside the verdict, on screen without scrolling sideways (on a phone too)
+    text, right = page.evaluate("""(function () { const th = document.querySelector('#changes table.changes thead th:nth-child(2)');
+      return [th.textContent, th.getBoundingClientRect().right]; })()""")
+    assert text.startswith("after ÷ before") and right <= width
     if screenshot_dir():
         page.locator("#changes").screenshot(path=str(screenshot_dir() / f"report-changes-{width}.png"))
 
@@ -288,4 +292,22 @@ def test_best_available_shows_each_framework_at_its_fastest_mode_named(open_page
     lines = page.evaluate("document.querySelectorAll('#matrix table[data-workload=train_step] tbody tr').length")
     assert set(cells) == {"eager", "compiled"}
     assert lines == 2  # one line per machine's case (its newest run), not one per mode or run
+    assert page.problems == []
+
+
+def test_an_older_step_not_compared_names_the_command_that_judges_it(open_page: Opener, runs_dir: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the newest steps are compared when the page is built (bench.report.changes); a run
+    picked further back gets the `bench compare` command for its step, with its files."""
+    import bench.report.changes as changes
+
+    monkeypatch.setattr(changes, "RECENT_STEPS", 1)
+    report = build_report([runs_dir], tmp_path / "report")
+    data = page_data(report.read_text())
+    machine = sorted(data["runs"])[0]
+    first, middle, newest = data["runs"][machine]
+    page = open_page(report.resolve().as_uri() + "#run=" + middle["id"], 1400)
+    block = page.locator(f"#changes .change-block[data-machine='{machine}']")
+    assert block.get_attribute("data-pair") == f"{middle['id']}|{newest['id']}"  # the one step compared
+    assert block.locator(".older-steps code").text_content() == f"bench compare {first['file']} {middle['file']}"
     assert page.problems == []

@@ -12,13 +12,15 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from bench.report import build_report
-from bench.report.changes import comparison, pairs
+from bench.processes import CASE_IN_RUN, headline
+from bench.report.changes import RECENT_STEPS, changes_view, comparison, pairs
 from bench.report.data import load, prepare
 from bench.report.runs import between_process_interval, per_case, runs_view
 from tests.synthetic import write_runs, write_synthetic
@@ -58,7 +60,9 @@ def test_processes_of_one_run_fold_into_one_row_per_case(runs_dir: Path) -> None
     raw = load([runs_dir], print)
     folded = per_case(raw)
     assert len(raw) == 3 * len(folded)  # three processes per case, never merged across runs
-    assert set(folded["n_processes"]) == {3}
+    ok = folded["status"] == "ok"
+    assert set(folded.loc[ok, "n_processes"]) == {3}
+    assert set(folded.loc[~ok, "n_processes"]) == {0}  # no process stands behind a figure (bench.processes.outcome)
     assert folded.groupby("run_id").size().nunique() == 1
 
 
@@ -157,6 +161,62 @@ def test_one_process_per_run_is_insufficient_with_the_plain_ratio_beside_it(tmp_
 def test_pairs_offered() -> None:
     assert pairs(["a"]) == []
     assert pairs(list("abcd")) == [("a", "b"), ("b", "c"), ("c", "d")]
+    # only the newest steps: the cost of a report does not grow with every run ever kept
+    runs = [f"r{i:04d}" for i in range(2000)]
+    assert pairs(runs) == list(zip(runs, runs[1:]))[-RECENT_STEPS:]
+    assert pairs(runs, 1) == [("r1998", "r1999")]
+
+
+def test_older_steps_are_counted_not_compared(runs_dir: Path) -> None:
+    view = changes_view(load([runs_dir], print), steps=1)
+    for entry in view:
+        assert list(entry["pairs"]) == [entry["default"]] and entry["older"] == 1
+        assert entry["default"] == f"{entry['runs'][1]}|{entry['runs'][2]}"
+
+
+def test_runs_name_their_file_for_bench_compare(data: dict[str, Any]) -> None:
+    for runs in data["runs"].values():
+        assert all(Path(r["file"]).name == f"{r['id']}.parquet" for r in runs)
+
+
+def test_the_gate_notes_different_threads_in_the_changes_view(tmp_path: Path) -> None:
+    """The page's comparison hands the gate the settings it compares (bench.gate.settings):
+    a cut list of columns once left them out and the notes never reached the page."""
+    write_runs(tmp_path, copies=2, processes=3)
+    for path in tmp_path.glob("*-copy1.parquet"):
+        table = pq.read_table(path)
+        threads = table.schema.get_field_index("threads")
+        table = table.set_column(threads, "threads", pc.add(table["threads"], 1))
+        pq.write_table(table, path)
+    raw = load([tmp_path], print)
+    machine = sorted(raw["machine"].unique())[0]
+    runs = sorted(raw.loc[raw["machine"] == machine, "run_id"].unique())
+    view = comparison(raw, machine, runs[0], runs[1])
+    assert len(view["notes"]) == 1 and "threads" in view["notes"][0]
+    assert comparison(raw, machine, runs[0], runs[0])["notes"] == []
+
+
+def test_the_report_and_bench_show_agree_on_a_case_with_a_dead_process(runs_dir: Path) -> None:
+    """One rule for a process that died (bench.processes.outcome): the case stands on the
+    others in the page as in `bench show`; the report once made the whole case an error."""
+    raw = load([runs_dir], print)
+    key = next(k for k, part in raw.groupby(list(CASE_IN_RUN), sort=False) if len(part) == 3 and (part["status"] == "ok").all())
+
+    def pick(df: pd.DataFrame) -> dict[str, Any]:
+        rows = df[np.logical_and.reduce([df[c] == v for c, v in zip(CASE_IN_RUN, key)])]
+        assert len(rows) == 1
+        return rows.iloc[0].to_dict()
+
+    dead = raw.index[np.logical_and.reduce([raw[c] == v for c, v in zip(CASE_IN_RUN, key)]) & (raw["process"] == 1)]
+    assert len(dead) == 1
+    raw.loc[dead, ["status", "reason", "median_s"]] = ["error", "worker died while running (killed by SIGKILL)", math.nan]
+    raw.at[dead[0], "samples_s"] = None
+    page, show = pick(per_case(raw)), pick(headline(raw))
+    assert page["status"] == show["status"] == "ok"
+    assert page["n_processes"] == show["n_processes"] == 2
+    assert page["reason"] == show["reason"] and "2 of 3 processes stand behind this row" in page["reason"]
+    assert "SIGKILL" in page["reason"]
+    assert page["median_s"] == pytest.approx(show["median_s"])
 
 
 def test_a_single_run_has_no_changes_section_data(tmp_path: Path) -> None:

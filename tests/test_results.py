@@ -41,10 +41,92 @@ def test_rows_outside_the_schema_are_refused(tmp_path):
 
 
 def test_write_leaves_no_temporary_files(tmp_path):
-    w = ResultsWriter(tmp_path / "a.parquet")
-    for _ in range(3):
-        w.append(row())
+    with ResultsWriter(tmp_path / "a.parquet") as w:  # while it writes, its journal is beside it (bench.journal)
+        for _ in range(3):
+            w.append(row())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet"]
+    assert len(read_results(tmp_path / "a.parquet")) == 3
+
+
+# -- each row durable at once, at a cost that does not grow with the rows before it ------------
+CRASHING_RUN = """
+import os, sys
+from datetime import datetime, timezone
+from bench.results import ResultsWriter
+from tests.test_results import row
+w = ResultsWriter(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    w.append(row(median_s=1e-3 * (1 + i)))
+os._exit(9)  # a crash: no close, no finalizer, no atexit
+"""
+
+
+def crashed_run(tmp_path, rows: int):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "crashed.parquet"
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", CRASHING_RUN, str(path), str(rows)], cwd=repo, capture_output=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(repo)}, text=True)
+    assert done.returncode == 9, done.stderr
+    return path
+
+
+def test_a_run_that_crashes_loses_no_finished_row(tmp_path):
+    from bench import journal
+
+    path = crashed_run(tmp_path, 150)
+    assert journal.path_for(path).exists()  # left behind by the crash
+    assert pq.read_table(path).num_rows < 150  # the file alone lags behind the journal (it is not rewritten per row)
+    df = read_results(path)
+    assert df["median_s"].tolist() == pytest.approx([1e-3 * (1 + i) for i in range(150)])  # every row, in order, once
+    assert len(load_results([tmp_path])) == 150  # through a folder too, and the journal is no results file of its own
+
+
+def test_a_crash_in_the_middle_of_an_append_keeps_every_complete_row(tmp_path):
+    from bench import journal
+
+    path = crashed_run(tmp_path, 90)  # the file holds 80 (ResultsWriter's schedule), the journal 90
+    log = journal.path_for(path)
+    log.write_bytes(log.read_bytes()[:-40])  # the last row's batch torn
+    assert len(read_results(path)) == 89
+
+
+def test_writing_a_run_costs_linear_not_quadratic_rows(tmp_path, monkeypatch):
+    """Rewriting the whole file after each row wrote n(n+1)/2 rows for n (80,200 for 400)."""
+    import bench.results as results
+
+    written = []
+    real = results.write_table_atomically
+    monkeypatch.setattr(results, "write_table_atomically",
+                        lambda rows, path, exclusive=False: (written.append(len(rows)), real(rows, path, exclusive)))
+    n = 400
+    with ResultsWriter(tmp_path / "a.parquet") as w:
+        for i in range(n):
+            w.append(row(median_s=1e-3 * (1 + i)))
+    assert sum(written) <= 20 * n  # 64 small rewrites, then geometric: ~4,100 rows
+    df = read_results(tmp_path / "a.parquet")
+    assert df["median_s"].tolist() == pytest.approx([1e-3 * (1 + i) for i in range(n)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet"]
+
+
+def test_a_writer_nobody_closed_leaves_its_file_whole(tmp_path):
+    w = ResultsWriter(tmp_path / "a.parquet")
+    for i in range(100):
+        w.append(row(median_s=1e-3 * (1 + i)))
+    del w  # dropped: its finalizer writes every row and removes the journal
+    assert pq.read_table(tmp_path / "a.parquet").num_rows == 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet"]
+
+
+def test_a_journal_left_by_another_run_is_not_taken_over(tmp_path):
+    from bench import journal
+
+    journal.path_for(tmp_path / "a.parquet").write_bytes(b"another run's")
+    with pytest.raises(ResultsError, match="already exists"):
+        ResultsWriter(tmp_path / "a.parquet")
 
 
 def test_corrupt_file_is_one_clear_error(tmp_path):

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
+from bench.gate.settings import SETTINGS, setting_notes
 from bench.processes import PROCESS_KEY, count_processes, with_process
 from bench.results import KEY_COLUMNS, ResultsError, load_results
 
@@ -70,6 +71,12 @@ PASSING_VERDICTS = frozenset({NOW_CORRECT, FASTER, SAME, CHANGED_DEFINITION})
 # metric → prefix of the sample columns it reads; "" is the row's headline timing.
 METRICS = {"median_s": "", "latency_median_s": "latency_", "queued_median_s": "queued_"}
 MATCH_COLUMNS = (*KEY_COLUMNS, "timing")
+# Every column `compare` reads (its verdicts, and the settings its notes compare: a reader that
+# hands it fewer columns gets the same verdicts without the notes, so the report cuts its rows
+# to this one list rather than to a copy of it).
+INPUT_COLUMNS = (*MATCH_COLUMNS, "run_id", "process", "status", "correct", "reason", "workload_hash",
+                 "effective_precision", *METRICS, *(f"{prefix}samples_s" for prefix in METRICS.values()),
+                 *(column for column, _ in SETTINGS))
 MIN_SAMPLES_PER_RUN = 5
 MIN_BASELINE_PROCESSES = 3  # a spread needs at least two; three keep one stray process from setting it
 MIN_CANDIDATE_PROCESSES = 2
@@ -446,8 +453,6 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, config: GateConfig 
         _judge_all(measured, config)
     order = {v: i for i, v in enumerate(VERDICTS)}
     results.sort(key=lambda r: (order[r.verdict], -abs(math.log(r.ratio)) if r.ratio > 0 else 0.0))
-    from bench.gate.settings import setting_notes
-
     return Comparison(config, baseline_name, candidate_name, results, notes=setting_notes(baseline, candidate))
 
 

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from bench import safe_write
+from bench import journal, safe_write
 from bench.fmt import csv_safe
 from bench.paths import current_umask, output_dir_problem
 from bench.report import sections
@@ -98,6 +98,8 @@ def _fill_data(rows: pd.DataFrame, sources: Iterable[str], data_dir: Path) -> li
         name = copy_name(src_path, used)
         used.add(name)
         shutil.copy2(src_path, data_dir / name)
+        if journal.path_for(src_path).is_file():  # a run that crashed: the rows its file lacks (bench.journal)
+            shutil.copy2(journal.path_for(src_path), journal.path_for(data_dir / name))
         links.append({"href": f"data/{name}", "label": name})
     flat = rows.drop(columns=[c for c in rows.columns if c.endswith("samples_s") or c == "metrics_dict"])
     flat.map(csv_safe).to_csv(data_dir / "results.csv", index=False)  # a "=HYPERLINK(…)" stays text

@@ -4,8 +4,11 @@ For each machine with two or more runs the page opens on the newest run against 
 before it, case by case, with the statistics and verdicts of `bench compare`: this module
 calls `bench.gate.compare.compare` on the two runs' rows (each process a unit, as the gate
 counts them) at report-build time, so the page shows the gate's answer and never works one
-out again in JavaScript. Each earlier run against the one before it is computed too, so the
-page's selector can show any step of a machine's history.
+out again in JavaScript. The newest RECENT_STEPS steps of a machine's history (each run
+against the one before it) are compared, so the page's selector can show them; each is a
+full gate run (16 ms for runs of one row, seconds for a suite of a few hundred), so a folder
+of 2,000 runs once spent most of ten minutes here. An older step is named on the page with
+the `bench compare` command that judges it.
 
 A run measured by one process per case gives the gate nothing to judge between processes:
 its verdict is `insufficient` (the gate's own word and reason), and the page shows the plain
@@ -20,8 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.gate.compare import (CHANGED_DEFINITION, FASTER, INSUFFICIENT, MATCH_COLUMNS, MISSING, NEW, NOT_MEASURED,
-                                NOW_CORRECT, NOW_FAILING, PRECISION_CHANGED, SAME, SLOWER, GateConfig, compare)
+from bench.gate.compare import (CHANGED_DEFINITION, FASTER, INPUT_COLUMNS, INSUFFICIENT, MATCH_COLUMNS, MISSING, NEW,
+                                NOT_MEASURED, NOW_CORRECT, NOW_FAILING, PRECISION_CHANGED, SAME, SLOWER, GateConfig,
+                                compare)
 from bench.report.labels import case_label, params_text
 from bench.report.runs import run_table
 from bench.results import ResultsError
@@ -30,9 +34,8 @@ from bench.results import ResultsError
 ORDER = (SLOWER, FASTER, NOW_FAILING, NOW_CORRECT, PRECISION_CHANGED, CHANGED_DEFINITION, NEW, MISSING,
          INSUFFICIENT, SAME, NOT_MEASURED)
 CHANGED = frozenset({SLOWER, FASTER, NOW_FAILING, NOW_CORRECT, PRECISION_CHANGED})
-# The columns the gate reads (bench.gate.compare): slicing the other ~100 per case is most of its time.
-GATE_COLUMNS = (*MATCH_COLUMNS, "status", "correct", "reason", "workload_hash", "effective_precision", "median_s",
-                "samples_s", "latency_samples_s", "queued_samples_s", "run_id", "process")
+# Steps of a machine's history the page compares: the newest (the default) and the ones before it.
+RECENT_STEPS = 5
 
 
 def _num(value: Any) -> float | None:
@@ -43,11 +46,12 @@ def _num(value: Any) -> float | None:
     return float(f"{v:.4g}") if math.isfinite(v) else None
 
 
-def pairs(runs: list[str]) -> list[tuple[str, str]]:
-    """(before, after) pairs offered for a machine's runs, oldest first: each run against the
-    one before it (each comparison is a full gate run, seconds per few hundred rows, so not
-    every pair is computed)."""
-    return list(zip(runs, runs[1:]))
+def pairs(runs: list[str], steps: int = RECENT_STEPS) -> list[tuple[str, str]]:
+    """(before, after) pairs compared for a machine's runs (oldest first): each of the newest
+    `steps` runs against the one before it, oldest step first. Not every pair: each is a full
+    gate run, and the cost of a report must not grow with every run ever kept."""
+    every = list(zip(runs, runs[1:]))
+    return every[-steps:] if steps > 0 else []
 
 
 def _key(row: dict[str, Any]) -> tuple:
@@ -65,16 +69,27 @@ def _medians(rows: pd.DataFrame) -> dict[tuple, float]:
     return {k: float(np.median(v)) for k, v in out.items()}
 
 
+def gate_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """The columns the gate reads (bench.gate.compare.INPUT_COLUMNS: the settings behind its
+    notes included); slicing the other ~100 per case was most of its time."""
+    return raw[[c for c in INPUT_COLUMNS if c in raw]]
+
+
 def comparison(raw: pd.DataFrame, machine: str, before: str, after: str, config: GateConfig = GateConfig()) -> dict[str, Any]:
     """The gate's comparison of two runs of one machine, as the page's data."""
-    mine = raw[raw["machine"].astype(str) == machine]
-    mine = mine[[c for c in GATE_COLUMNS if c in mine]]
-    base, cand = mine[mine["run_id"].astype(str) == before], mine[mine["run_id"].astype(str) == after]
+    mine = gate_rows(raw[raw["machine"].astype(str) == machine])
+    run = mine["run_id"].astype(str)
+    return judged(mine[run == before], mine[run == after], before, after, config)
+
+
+def judged(base: pd.DataFrame, cand: pd.DataFrame, before: str, after: str, config: GateConfig = GateConfig()) -> dict[str, Any]:
+    """`bench compare`'s verdicts on two runs' rows (`gate_rows`), as the page's data: its
+    headline, its notes (the sides ran with different threads or CPUs), each case."""
     view: dict[str, Any] = {"before": before, "after": after}
     try:
         result = compare(base, cand, config, before, after)
     except ResultsError as exc:
-        return {**view, "error": str(exc), "cases": [], "counts": {}}
+        return {**view, "error": str(exc), "cases": [], "counts": {}, "notes": []}
     plain_before, plain_after = _medians(base), _medians(cand)
     order = {v: i for i, v in enumerate(ORDER)}
     cases = []
@@ -97,19 +112,29 @@ def comparison(raw: pd.DataFrame, machine: str, before: str, after: str, config:
     counts: dict[str, int] = {}
     for c in cases:
         counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-    return {**view, "headline": result.headline, "counts": counts, "cases": cases}
+    return {**view, "headline": result.headline, "counts": counts, "cases": cases, "notes": list(result.notes)}
 
 
-def changes_view(raw: pd.DataFrame, config: GateConfig = GateConfig()) -> list[dict[str, Any]]:
-    """Per machine with two or more runs: its runs (oldest first), the pairs compared, and the
-    default pair (the newest run against the one before it)."""
-    out = []
+def changes_view(raw: pd.DataFrame, config: GateConfig = GateConfig(), steps: int | None = None) -> list[dict[str, Any]]:
+    """Per machine with two or more runs: its runs (oldest first), the gate's comparison of
+    each of the newest `steps` (RECENT_STEPS) runs against the one before it (`pairs`), the default pair
+    (the newest run against the one before it), and how many older steps were not compared.
+
+    The rows are split by (machine, run) once; each compared step takes its two parts from
+    that split (a filter of the whole table per step was another cost growing with runs²)."""
+    steps = max(RECENT_STEPS if steps is None else steps, 1)
     table = run_table(raw)
-    for machine, part in table.groupby("machine", sort=True):
-        runs = part["run_id"].tolist()
-        if len(runs) < 2:
-            continue
-        compared = {f"{b}|{a}": comparison(raw, str(machine), b, a, config) for b, a in pairs(runs)}
-        out.append({"machine": str(machine), "runs": runs, "pairs": compared, "default": f"{runs[-2]}|{runs[-1]}",
+    chosen = {str(machine): (part["run_id"].tolist(), pairs(part["run_id"].tolist(), steps))
+              for machine, part in table.groupby("machine", sort=True) if len(part) >= 2}
+    needed = {(machine, run) for machine, (_, steps_) in chosen.items() for pair in steps_ for run in pair}
+    machines, run_ids = raw["machine"].astype(str), raw["run_id"].astype(str)
+    wanted = pd.Series([key in needed for key in zip(machines, run_ids)], index=raw.index, dtype=bool)
+    rows = gate_rows(raw[wanted])
+    parts = dict(tuple(rows.groupby([machines[wanted], run_ids[wanted]], sort=False)))
+    out = []
+    for machine, (runs, steps_) in chosen.items():
+        compared = {f"{b}|{a}": judged(parts[(machine, b)], parts[(machine, a)], b, a, config) for b, a in steps_}
+        out.append({"machine": machine, "runs": runs, "pairs": compared, "default": f"{runs[-2]}|{runs[-1]}",
+                    "older": len(runs) - 1 - len(steps_),
                     "gate": {"alpha": config.alpha, "threshold": config.threshold, "figure": config.figure}})
     return out

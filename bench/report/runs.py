@@ -12,7 +12,9 @@ of the per-process figures with their between-process interval (the interval is
 `bench.stats.summarize_processes`, as in `bench.processes.headline`, which the gate and
 `bench show` use). The report folds here rather than through `headline` because the page
 needs more of each case than its timing headline: the pooled samples for the distribution
-plots and the LLM figures (tg, pp, TTFT) with their own between-process intervals.
+plots and the LLM figures (tg, pp, TTFT) with their own between-process intervals. Which
+processes stand behind a case is decided once, by `bench.processes.outcome` (a process that
+died costs its own rows only), so the page and `bench show` never disagree on a case's status.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from bench.results import KEY_COLUMNS
 from bench.summary import with_conditions
 
 from bench import stats
-from bench.processes import with_process
+from bench.processes import case_index, outcome, with_note, with_process
 
 PROCESS = "process"  # 0-based index of a framework's fresh worker process within its run; absent = 0
 # One case of one run: the rows of its processes fold into one figure.
@@ -70,18 +72,11 @@ def _numbers(records: list[dict[str, Any]], column: str) -> list[float]:
 
 
 def _fold(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """One case's processes → its row: ok only if every process was ok (a failed process is
-    the case's outcome, with its reason); timings are the median of the per-process figures
-    with the between-process interval; samples are pooled for the distribution plots."""
+    """The processes that stand behind one case (`bench.processes.outcome`) → its row: the
+    timings are the median of the per-process figures with the between-process interval;
+    samples are pooled for the distribution plots; the LLM figures get their own intervals."""
     if len(records) == 1:  # one process: its own (within-process) interval is all there is
-        return {**records[0], "n_processes": 1}
-    failed = [r for r in records if r["status"] != "ok"]
-    if failed:
-        out = dict(failed[0])
-        if len(records) > 1:
-            out["reason"] = f"{len(failed)} of {len(records)} processes {failed[0]['status']}: {failed[0].get('reason') or ''}".rstrip(": ")
-        out["n_processes"] = len(records)
-        return out
+        return dict(records[0])
     out = dict(records[0])
     for prefix in TIMING_PREFIXES:
         median = f"{prefix}median_s"
@@ -105,42 +100,55 @@ def _fold(records: list[dict[str, Any]]) -> dict[str, Any]:
             if math.isfinite(lo):
                 metrics[f"{key}_ci"] = [lo, hi]
     out["metrics_dict"] = metrics
-    out["n_processes"] = len(records)
     return out
 
 
 def per_case(df: pd.DataFrame) -> pd.DataFrame:
     """One row per run and case (CASE_OF_RUN): a case measured by several processes of one
-    run becomes one row, its figure the median of theirs with the between-process interval
-    (`n_processes` says how many). Rows of different runs are never merged."""
+    run becomes one row, its figure the median of theirs with the between-process interval.
+    Which processes stand behind it is `bench.processes.outcome`, the rule `bench show` and
+    the gate's tables use: a process that died costs its own rows only, and the reason says
+    "2 of 3 processes stand behind this row; …"; a case no process measured shows its first
+    failure. `n_processes` says how many processes stand behind the figure (0: none).
+    Rows of different runs are never merged."""
     out = with_conditions(df).reset_index(drop=True)
     out[PROCESS] = process_index(out)
-    keys = [c for c in CASE_OF_RUN if c in out]
-    key_frame = out[keys].astype(object).where(out[keys].notna(), "")
-    case_ids = key_frame.groupby(keys, sort=False, dropna=False).ngroup()
-    if case_ids.nunique() == len(out):
-        return out.assign(n_processes=1)
-    records = out.sort_values(PROCESS, kind="stable").to_dict("records")
-    ids = case_ids.loc[out.sort_values(PROCESS, kind="stable").index].tolist()
+    case = case_index(out, CASE_OF_RUN)
+    result = outcome(out, case)
+    counts = result.n_processes.reindex(case).to_numpy()
+    if case.nunique() == len(out):  # one process per case: each row is its case
+        return out.assign(n_processes=counts)
+    standing = out[result.stands].sort_values(PROCESS, kind="stable")
     by_case: dict[int, list[dict[str, Any]]] = {}
-    for i, r in zip(ids, records):
-        by_case.setdefault(i, []).append(r)
-    folded = [_fold(part) for _, part in sorted(by_case.items())]
+    for number, record in zip(case[standing.index].tolist(), standing.to_dict("records")):
+        by_case.setdefault(number, []).append(record)
+    measured = set(case[result.works].tolist())
+    folded = []
+    for number, records in sorted(by_case.items()):
+        row = _fold(records) if number in measured else dict(records[0])
+        if number in result.notes:
+            row["reason"] = with_note(row.get("reason"), result.notes[number])
+        row["n_processes"] = int(result.n_processes[number])
+        folded.append(row)
     return pd.DataFrame(folded, columns=list(out.columns) + ["n_processes"])
 
 
 def run_table(df: pd.DataFrame) -> pd.DataFrame:
-    """(machine, run_id, started, rows, processes) per run, oldest first within a machine."""
+    """(machine, run_id, started, rows, processes, file) per run, oldest first within a
+    machine; `file` is the results file its first row was read from (what `bench compare`
+    takes)."""
     stamps = pd.to_datetime(df["timestamp"], utc=True, errors="coerce")
+    source = df["source"].astype(str) if "source" in df else pd.Series("", index=df.index)
     frame = pd.DataFrame({"machine": df["machine"].astype(str), "run_id": df["run_id"].astype(str), "started": stamps,
-                          "process": process_index(df), "framework": df["framework"].astype(str)})
+                          "process": process_index(df), "file": source})
     table = frame.groupby(["machine", "run_id"], sort=False).agg(
-        started=("started", "min"), rows=("run_id", "size"), processes=("process", lambda p: int(p.max()) + 1)).reset_index()
+        started=("started", "min"), rows=("run_id", "size"), processes=("process", "max"), file=("file", "first")).reset_index()
+    table["processes"] = table["processes"].astype("int64") + 1
     return table.sort_values(["machine", "started", "run_id"], na_position="first", kind="stable").reset_index(drop=True)
 
 
 def runs_view(df: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    """Per machine, its runs oldest first, each {id, started, rows, processes, newest}: what the
+    """Per machine, its runs oldest first, each {id, started, rows, processes, file, newest}: what the
     page's run selector offers; the last one is what each machine shows by default."""
     out: dict[str, list[dict[str, Any]]] = {}
     for machine, part in run_table(df).groupby("machine", sort=True):
@@ -148,14 +156,9 @@ def runs_view(df: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
         for i, r in enumerate(part.itertuples(index=False)):
             started = r.started.strftime("%Y-%m-%d %H:%M UTC") if isinstance(r.started, pd.Timestamp) else "unknown date"
             runs.append({"id": r.run_id, "started": started, "rows": int(r.rows), "processes": int(r.processes),
-                         "newest": i == len(part) - 1})
+                         "file": r.file, "newest": i == len(part) - 1})
         out[str(machine)] = runs
     return out
-
-
-def newest_runs(df: pd.DataFrame) -> set[str]:
-    """The run each machine shows by default."""
-    return {runs[-1]["id"] for runs in runs_view(df).values() if runs}
 
 
 NEWEST = "newest"  # the default view's pseudo-run: each case at the newest run that measured it

@@ -163,14 +163,17 @@
     const text = params.toString();
     history.replaceState(null, "", text ? "#" + text : location.pathname + location.search);
   }
-  function rowMatches(r) {
-    return rowShown(r) && (!state.machine || r.machine === state.machine) && (!state.dtype || r.dtype === state.dtype) &&
-      (!state.mode || state.mode === "best" || r.mode === state.mode) && (!state.timing || !r.timing || r.timing === state.timing);
+  // The page's one filter, for rows and groups alike. Every view obeys the machine filter;
+  // `shown` (rowShown or groupShown: the run selector) and `facets` (dtype, mode, timing) say
+  // what else it obeys. The matrix and charts obey both; the table every facet but not the run
+  // (every run is in it, the run a column); the status counts and the failures list the run
+  // only (every failure of the runs shown, whatever the dtype).
+  function matches(x, shown, facets) {
+    return (!state.machine || x.machine === state.machine) && (!shown || shown(x)) &&
+      (!facets || ((!state.dtype || x.dtype === state.dtype) && (!state.mode || state.mode === "best" || x.mode === state.mode) &&
+        (!state.timing || !x.timing || x.timing === state.timing)));
   }
-  function groupMatches(g) {
-    return groupShown(g) && (!state.machine || g.machine === state.machine) && (!state.dtype || g.dtype === state.dtype) &&
-      (!state.mode || state.mode === "best" || g.mode === state.mode) && (!state.timing || !g.timing || g.timing === state.timing);
-  }
+  function rowMatches(r) { return matches(r, rowShown, true); }
   const narrow = function () { return document.documentElement.clientWidth < 640; };
 
   // -- derived per row -------------------------------------------------------------------
@@ -424,8 +427,8 @@
   }
   let BEST = null;
   function visibleGroups() {
-    if (state.mode === "best") { BEST = BEST || bestAvailableGroups(); return BEST.filter(groupMatches); }
-    return GROUPS.filter(groupMatches);
+    if (state.mode === "best") { BEST = BEST || bestAvailableGroups(); return BEST.filter(function (g) { return matches(g, groupShown, true); }); }
+    return GROUPS.filter(function (g) { return matches(g, groupShown, true); });
   }
   function ratioColour(ratio) {
     // 1× → green, 3× and beyond → red, on a log scale
@@ -542,7 +545,7 @@
 
   // -- status counts and the failures list -------------------------------------------------
   const STATUS_ORDER = ["error", "timeout", "unsupported", "skipped"];
-  function shownRows() { return ROWS.filter(function (r) { return rowShown(r) && (!state.machine || r.machine === state.machine); }); }
+  function shownRows() { return ROWS.filter(function (r) { return matches(r, rowShown, false); }); }
   function renderStatus() {
     const box = document.getElementById("status-counts");
     if (!box) return;
@@ -607,16 +610,17 @@
   function changeRow(c, many) {
     const line = el("tr", { class: "v-" + c.verdict.replace(/ /g, "-"), dataset: { verdict: c.verdict, framework: c.framework,
       workload: c.workload, params: c.params, dtype: c.dtype, mode: c.mode, timing: c.timing } });
-    const cells = [c.verdict, c.framework, c.workload, c.case, c.dtype, c.mode, c.timing, fmtChange(c),
+    // the ratio next to the verdict: on a phone the table scrolls sideways and these two are what a reader came for
+    const cells = [c.verdict, fmtChange(c), c.framework, c.workload, c.case, c.dtype, c.mode, c.timing,
       fmtTime(c.before_s) + " → " + fmtTime(c.after_s), c.processes.join(" → "), c.detail];
     cells.forEach(function (t, j) { line.appendChild(el("td", j === 0 ? { class: "verdict" } : null, t || "")); });
-    line.cells[3].title = c.params;
+    line.cells[4].title = c.params;
     return line;
   }
   function changeTable(cases) {
     const table = el("table", { class: "changes" });
     const tr = el("tr");
-    ["verdict", "framework", "workload", "case", "dtype", "mode", "timing", "after ÷ before (95% CI)", "time before → after", "processes", "detail"]
+    ["verdict", "after ÷ before (95% CI)", "framework", "workload", "case", "dtype", "mode", "timing", "time before → after", "processes", "detail"]
       .forEach(function (h) { tr.appendChild(el("th", null, h)); });
     table.appendChild(el("thead")).appendChild(tr);
     const body = table.appendChild(el("tbody"));
@@ -656,6 +660,20 @@
     return { data: data, layout: layout };
   }
   const HISTORY_CHARTS = 8;
+  // Only the newest steps are compared when the page is built (each is a full gate run); an
+  // older one gets the command that judges it: the run picked in the run filter, or else the
+  // step just before the oldest compared one.
+  function olderSteps(entry) {
+    const i = entry.runs.indexOf(state.run);
+    const picked = i > 0 && !entry.pairs[entry.runs[i - 1] + "|" + state.run];
+    const after = picked ? i : entry.older;
+    const p = el("p", { class: "muted older-steps" }, (picked ? "Run " + runLabel(state.run) + " against the run before it is"
+      : entry.older + (entry.older > 1 ? " older steps of these " + entry.runs.length + " runs are" : " older step is")) +
+      " not compared on this page (each step is a full gate run); older steps: run ");
+    const file = function (run) { return (RUN_INFO[run] || {}).file || run; };
+    p.appendChild(el("code", null, "bench compare " + file(entry.runs[after - 1]) + " " + file(entry.runs[after])));
+    return p;
+  }
   function renderChanges() {
     const section = document.getElementById("changes");
     const box = section.querySelector(".changes-list");
@@ -676,8 +694,10 @@
       select.addEventListener("change", function () { pairChoice[entry.machine] = select.value; renderChanges(); });
       head.appendChild(select);
       block.appendChild(head);
+      if (entry.older) block.appendChild(olderSteps(entry));
       if (view.error) { block.appendChild(el("p", { class: "note" }, view.error)); box.appendChild(block); return; }
       block.appendChild(el("p", { class: "gate-headline" }, "bench compare's verdict: " + view.headline));
+      (view.notes || []).forEach(function (n) { block.appendChild(el("p", { class: "note setting-note" }, n)); });
       const changed = view.cases.filter(function (c) { return CHANGE_TABLE.includes(c.verdict); });
       const rest = view.cases.filter(function (c) { return !CHANGE_TABLE.includes(c.verdict); });
       if (changed.length) block.appendChild(changeTable(changed));
@@ -1239,10 +1259,6 @@
   let tableOrder = [];
   let tableMatched = [];
   let tableLimit = TABLE_PAGE;
-  function tableMatches(r) {
-    return (!state.machine || r.machine === state.machine) && (!state.dtype || r.dtype === state.dtype) &&
-      (!state.mode || state.mode === "best" || r.mode === state.mode) && (!state.timing || !r.timing || r.timing === state.timing);
-  }
   function rowElement(x) {
     if (x.tr) return x.tr;
     const r = x.r;
@@ -1306,7 +1322,7 @@
     if (!tableBuilt) return;
     const words = state.q.toLowerCase().split(/\s+/).filter(Boolean);
     tableMatched = tableOrder.filter(function (x) {
-      return tableMatches(x.r) && (!state.status || x.r.status === state.status) && words.every(function (w) { return x.text.includes(w); });
+      return matches(x.r, null, true) && (!state.status || x.r.status === state.status) && words.every(function (w) { return x.text.includes(w); });
     });
     showTable();
   }
