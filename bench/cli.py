@@ -559,7 +559,7 @@ def cmd_env(args: argparse.Namespace, console: Console) -> int:
     for spec in FRAMEWORKS.values():
         try:
             worker = WorkerProcess(spec, spec.worker_env("fp32", args.device), config, log_dir / f"{spec.name}.log")
-            hello = worker.receive(config.start_timeout_s, f"starting {spec.name}")
+            hello = worker.await_hello(config)
             worker.close()
         except WorkerLost as lost:
             hello = {"ok": False, "status": lost.status, "reason": lost.reason}

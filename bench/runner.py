@@ -41,6 +41,9 @@ class RunConfig:
     case_timeout_s: float = 300.0
     max_start_timeout_s: float = 180.0
     min_start_timeout_s: float = 30.0
+    # However busy the machine, a start still using CPU but without a hello after this long
+    # is given up (an import spinning forever must end too); see WorkerProcess.await_hello.
+    start_limit_s: float = 600.0
     pythons: Mapping[str, str] = field(default_factory=dict)  # framework -> interpreter
     cpus: tuple[int, ...] = ()  # bind every worker to these CPUs (Linux); () = where the OS puts it
     # A persistent compile cache shared by the run's processes (JAX's compilation cache): the
@@ -53,10 +56,12 @@ class RunConfig:
 
     @property
     def start_timeout_s(self) -> float:
-        """How long a worker may take to import its framework and answer hello: --case-timeout,
-        but at least 30 s (importing TensorFlow on a busy CPU takes seconds; a short case
-        limit must not fail every start) and at most 180 s. It once was a fixed 180 s, so a
-        worker hanging while starting cost 3 minutes whatever --case-timeout said."""
+        """How long a starting worker may go without answering and without using CPU:
+        --case-timeout, but at least 30 s (importing TensorFlow on a busy CPU takes seconds; a
+        short case limit must not fail every start) and at most 180 s. It once was a fixed
+        180 s, so a worker hanging while starting cost 3 minutes whatever --case-timeout said.
+        A start that keeps using CPU is waited on longer, up to start_limit_s (await_hello):
+        on a machine at load 17 a torch start took over 30 s, and the run gave torch up."""
         return min(self.max_start_timeout_s, max(self.case_timeout_s, self.min_start_timeout_s))
 
 
@@ -64,6 +69,10 @@ class RunConfig:
 # a numpy.py lying there never runs inside it; with --cpus it binds itself before importing.
 WORKER_BOOTSTRAP = child.bootstrap("bench.worker")
 
+
+# CPU seconds a starting worker must use to count as progressing: its heartbeat thread's own
+# CPU is left out of the figure, so a sleeping import never reaches it
+START_PROGRESS_CPU_S = 0.05
 
 MAX_STRAY_LINES = 1000  # non-protocol lines tolerated on a worker's pipe (banners), then it is not one
 
@@ -134,6 +143,42 @@ class WorkerProcess:
                 first = line.decode(errors="replace")
             self._log.write(b"[not a worker message] " + line[:2000] + b"\n")
             self._log.flush()
+
+    def await_hello(self, config: RunConfig) -> dict[str, Any]:
+        """The worker's hello, waited on for as long as the start makes progress.
+
+        A worker that is still importing its framework sends `starting` heartbeats carrying
+        the CPU time its process has used (bench.worker.Channel). Each window of
+        `config.start_timeout_s` in which that CPU time grew buys another window, up to
+        `config.start_limit_s` in all: a start slowed by a busy machine is waited on, while an
+        import that sleeps, waits on a lock or is stopped (SIGSTOP sends nothing) is killed
+        after one window without progress, as before. Telling the two apart is what lets
+        the runner give a framework up after one failed start (Runner._lost_at_start)
+        without giving up one that was only slow."""
+        what = f"starting {self.spec.name}"
+        window = config.start_timeout_s
+        began = time.monotonic()
+        limit = began + max(config.start_limit_s, window)
+        progress_at, progress_cpu, beats = began, 0.0, 0
+        while True:
+            deadline = min(progress_at + window, limit)
+            try:
+                message = self.receive(deadline - time.monotonic() if beats else window, what)
+            except WorkerLost as lost:
+                if lost.status != "timeout" or not beats:
+                    raise  # died while starting, or never said a word: as receive says
+                waited = time.monotonic() - began
+                if deadline == limit:
+                    raise WorkerLost("timeout", f"no answer within {waited:.0f}s while {what}, though it kept "
+                                                f"using CPU (limit {config.start_limit_s:g}s); worker killed") from None
+                raise WorkerLost("timeout", f"no answer within {waited:.0f}s while {what}, and no CPU used in its "
+                                            f"last {window:g}s (hung); worker killed") from None
+            if message.get("type") != "starting":
+                return message
+            beats += 1
+            cpu = message.get("cpu_s")
+            if isinstance(cpu, (int, float)) and cpu - progress_cpu >= START_PROGRESS_CPU_S:
+                progress_at, progress_cpu = time.monotonic(), cpu
 
     def send(self, message: Mapping[str, Any]) -> None:
         try:
@@ -292,7 +337,7 @@ class Runner:
         log = self.log_dir / f"{spec.name}.log"
         worker = WorkerProcess(spec, env, self.config, log)
         try:
-            hello = worker.receive(self.config.start_timeout_s, f"starting {spec.name}")
+            hello = worker.await_hello(self.config)
         except BaseException:  # Ctrl-C while it starts: its own session would outlive us
             worker.kill()
             raise

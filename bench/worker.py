@@ -4,9 +4,11 @@ Started by the runner as `python -m bench.worker --adapter MODULE:CLASS ...`, po
 with another interpreter (one virtual environment per framework). Protocol: JSON lines.
 The runner writes one case per line on stdin; the worker answers with one message per
 line on a private copy of the original stdout, and points fd 1 at stderr so nothing a
-framework prints can corrupt the protocol. The worker never writes results; the only
-files it writes are caches in the run's own folder that the runner made for it (JAX's
-compilation cache, bench.case_cache).
+framework prints can corrupt the protocol. Until its hello, a heartbeat thread sends a
+`starting` message every second with the CPU time the process has used, so the runner can
+tell a slow start from a hung one (bench.runner.WorkerProcess.await_hello). The worker never
+writes results; the only files it writes are caches in the run's own folder that the runner
+made for it (JAX's compilation cache, bench.case_cache).
 """
 
 from __future__ import annotations
@@ -19,18 +21,24 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import numpy as np
+from bench.channel import Channel, open_channel
 
-from bench import case_cache, conditions, measure, selfcheck
-from bench.energy import Meter, open_meter
-from bench.energy import window as energy_window
-from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported
-from bench.memory import peak_rss_bytes, reset_peak_rss
-from bench.plan import CaseMessage, case_seed
-from bench.precision import FORMATS, compare, to_storage
-from workloads import WORKLOADS, params_key
+# Started by the runner, the worker opens its protocol pipe and starts the start heartbeat
+# before the imports below (seconds of CPU on a busy machine: bench.channel says why).
+CHANNEL: Channel | None = open_channel() if __name__ == "__main__" else None
+
+import numpy as np  # noqa: E402
+
+from bench import case_cache, conditions, measure, selfcheck  # noqa: E402
+from bench.energy import Meter, open_meter  # noqa: E402
+from bench.energy import window as energy_window  # noqa: E402
+from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported  # noqa: E402
+from bench.memory import peak_rss_bytes, reset_peak_rss  # noqa: E402
+from bench.plan import CaseMessage, case_seed  # noqa: E402
+from bench.precision import FORMATS, compare, to_storage  # noqa: E402
+from workloads import WORKLOADS, params_key  # noqa: E402
 
 
 def _bound_cpus() -> str | None:
@@ -230,10 +238,8 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip().rstrip(":")
 
 
-def serve(adapter_path: str, framework: str, device: str, threads: int | None, channel: TextIO) -> int:
-    def send(message: dict[str, Any]) -> None:
-        channel.write(json.dumps(message, default=float) + "\n")
-        channel.flush()
+def serve(adapter_path: str, framework: str, device: str, threads: int | None, channel: Channel) -> int:
+    send = channel.send
 
     module_name, _, class_name = adapter_path.partition(":")
     try:
@@ -295,9 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
-    channel = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # stray prints from frameworks go to the log, not into the protocol
-    sys.stdout = sys.stderr
+    channel = CHANNEL or open_channel()
     started = time.perf_counter()
     try:
         return serve(args.adapter, args.framework, args.device, args.threads, channel)

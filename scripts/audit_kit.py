@@ -9,6 +9,7 @@ stderr with exit 2; no traceback; plus the case's own expectation from the table
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import signal
@@ -182,6 +183,24 @@ def edit(src: Path, dst: Path, changes: dict[str, pa.Array | list], metadata: di
     pq.write_table(table.replace_schema_metadata(meta), dst)
     return dst
 
+
+
+def fill_up(path: Path) -> int:
+    """Write zeros to `path` until its file system is full (ENOSPC); the bytes written. The
+    disk-full case fills a tmpfs while a run writes to it, so the next row cannot fit."""
+    written, block = 0, b"\0" * (64 * 1024)
+    with open(path, "wb", buffering=0) as fh:
+        while True:
+            try:
+                n = fh.write(block)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                if len(block) == 1:
+                    return written
+                block = block[: len(block) // 2]  # the last pages, down to the last byte
+                continue
+            written += n
 
 
 def workers_of(runner_pid: int) -> list[int]:

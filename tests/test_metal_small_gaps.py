@@ -62,7 +62,7 @@ def test_env_offers_no_install_command_for_an_installed_framework_without_the_ba
         def __init__(self, spec, *args):
             self.spec = spec
 
-        def receive(self, *args):  # as a worker answers: installed without Metal, or not installed
+        def await_hello(self, *args):  # as a worker answers: installed without Metal, or not installed
             if self.spec.name == "torch":
                 return {"type": "hello", "ok": False, "status": "error",
                         "reason": "torch: backend 'metal' is not available here (available: cpu)"}

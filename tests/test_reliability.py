@@ -269,33 +269,27 @@ def test_output_paths_that_cannot_be_written_are_one_line_before_any_work(good, 
 def test_disk_full_mid_run_is_one_line_and_keeps_the_finished_rows(tmp_path, capsys, monkeypatch):
     import errno
 
-    from bench import results, runner
+    from bench import journal, results, runner
 
-    from bench import journal
+    def full_after_the_first_row(real):
+        """Every write after the first one fails, as on a disk that filled up: the parquet
+        rewrite and the run's journal (bench.journal) alike."""
+        calls = []
 
-    real, real_append = results.write_table_atomically, journal.Journal.append
-    calls = []
+        def write(*args, **kwargs):
+            calls.append(1)
+            if len(calls) > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(*args, **kwargs)
 
-    def fill(rows, path, exclusive=False):  # the disk is full after the first row: the file cannot be rewritten
-        calls.append(1)
-        if len(calls) > 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(rows, path, exclusive)
-
-    appended = []
-
-    def append(self, batch):  # nor can the second row reach the run's journal (bench.journal)
-        appended.append(1)
-        if len(appended) > 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_append(self, batch)
+        return write
 
     def run(self, cases):
         for case in cases:
             self.writer.append(row(case.framework, run_id=self.run_id, workload=case.workload, params='{"n":64}'))
 
-    monkeypatch.setattr(results, "write_table_atomically", fill)
-    monkeypatch.setattr(journal.Journal, "append", append)
+    monkeypatch.setattr(results, "write_table_atomically", full_after_the_first_row(results.write_table_atomically))
+    monkeypatch.setattr(journal.Journal, "append", full_after_the_first_row(journal.Journal.append))
     monkeypatch.setattr(runner.Runner, "run", run)
     err = one_line_exit_2(capsys, ["run", "-f", "torch", "-w", "stream", "-d", "fp32,bf16", "-o", str(tmp_path),
                                    "--run-id", "full"], "No space left on device")
