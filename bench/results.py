@@ -578,20 +578,29 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     return df
 
 
-def _joined(tables: list[pa.Table]) -> pd.DataFrame:
-    """Many files' validated tables as one DataFrame: joined in Arrow, converted once. A
-    file's pandas metadata (its index columns, written by pandas' to_parquet) says nothing
-    about the results, and one file's cannot describe the others', so it is left out, as
-    pandas' concat with ignore_index left their indexes out. Columns outside the schema that
-    two files hold in different types fall back to one DataFrame per file."""
-    plain = []
-    for t in tables:
-        t = t.drop_columns([c for c in t.column_names if c.startswith("__index_level_")])
-        plain.append(t.replace_schema_metadata({k: v for k, v in (t.schema.metadata or {}).items() if k != b"pandas"}))
+def _plain(table: pa.Table) -> pa.Table:
+    """A file's validated table without its pandas metadata and index columns (written by
+    pandas' to_parquet): they say nothing about the results, and one file's cannot describe
+    the others' once joined, as pandas' concat with ignore_index left their indexes out."""
+    table = table.drop_columns([c for c in table.column_names if c.startswith("__index_level_")])
+    return table.replace_schema_metadata({k: v for k, v in (table.schema.metadata or {}).items() if k != b"pandas"})
+
+
+def _join(tables: list[pa.Table]) -> pa.Table | None:
+    """`tables` as one table in contiguous columns, or None when columns outside the schema
+    hold different types in two of them."""
     try:
-        joined = pa.concat_tables(plain, promote_options="permissive")
+        return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return pd.concat([_frame(t) for t in plain], ignore_index=True)
+        return None
+
+
+def _joined(tables: list[pa.Table]) -> pd.DataFrame:
+    """Many files' validated tables (`_plain`) as one DataFrame: joined in Arrow, converted
+    once; one DataFrame per file where they cannot be joined."""
+    joined = _join(tables)
+    if joined is None:
+        return pd.concat([_frame(t) for t in tables], ignore_index=True)
     return _frame(joined)
 
 
@@ -711,6 +720,9 @@ def _check_values(table: pa.Table, path: Path) -> None:
                 raise ResultsError(f"{path}: {column} {str(value)[:40]!r} is not a JSON object")
 
 
+JOIN_EVERY = 64  # files read are joined into one table this many at a time (load_results)
+
+
 def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Any mix of files and folders of them, concatenated; the `source` column says which file.
 
@@ -719,7 +731,7 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
     every file when `warn` is None (the gate's strict mode), is refused with ResultsError."""
     paths = list(paths)
     named = {Path(p) for p in paths}
-    tables, skipped, notes = [], [], []
+    tables, pending, skipped, notes = [], [], [], []
     for f in _files(paths, notes):
         try:
             table = read_table(f)
@@ -728,7 +740,12 @@ def load_results(paths: Iterable[Path | str], warn: Callable[[str], None] | None
                 raise
             skipped.append(str(exc))
             continue
-        tables.append(table.append_column("source", pa.array([str(f)] * table.num_rows, pa.string())))
+        pending.append(_plain(table.append_column("source", pa.array([str(f)] * table.num_rows, pa.string()))))
+        if len(pending) == JOIN_EVERY:  # thousands of one-row tables held at once cost 400 MB more at 2,000 files
+            batch = _join(pending)
+            tables.extend([batch] if batch is not None else pending)
+            pending = []
+    tables.extend(pending)
     if not tables:  # one line: the error, with the first reason, not a warning per file before it
         raise ResultsError(f"no readable results files in {', '.join(map(str, paths))} (skipped {skipped[0]})")
     for reason in skipped:

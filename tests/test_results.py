@@ -185,3 +185,25 @@ def test_older_file_of_the_same_version_reads_with_later_columns_null(tmp_path):
     pq.write_table(table.drop_columns(["status"]), tmp_path / "broken.parquet")
     with pytest.raises(ResultsError, match="missing columns status"):
         read_results(tmp_path / "broken.parquet")
+
+
+def test_many_files_join_in_batches_with_each_row_and_its_source(tmp_path, monkeypatch):
+    """load_results joins files' tables a batch at a time (bench.results.JOIN_EVERY); a column
+    outside the schema held in two types by two files falls back to one frame per file."""
+    import bench.results as results
+
+    for i in range(5):
+        ResultsWriter(tmp_path / f"r{i}.parquet").append(row(run_id=f"r{i}", median_s=1e-3 * (i + 1)))
+    odd = tmp_path / "r5.parquet"
+    table = pq.read_table(tmp_path / "r4.parquet")
+    renamed = table.set_column(table.schema.get_field_index("run_id"), "run_id", pa.array(["r5"]))
+    pq.write_table(renamed.append_column("extra", pa.array(["text"])), odd)
+    table = pq.read_table(tmp_path / "r3.parquet")
+    pq.write_table(table.append_column("extra", pa.array([7])), tmp_path / "r3.parquet")
+    whole = load_results([tmp_path])
+    monkeypatch.setattr(results, "JOIN_EVERY", 2)
+    batched = load_results([tmp_path])
+    assert whole["run_id"].tolist() == batched["run_id"].tolist() == [f"r{i}" for i in range(6)]
+    assert [s.rsplit("/", 1)[-1] for s in batched["source"]] == [f"r{i}.parquet" for i in range(6)]
+    extra = batched["extra"].tolist()
+    assert extra[3] == 7 and extra[5] == "text" and all(pd.isna(x) for x in extra[:3] + extra[4:5])
