@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
-import subprocess
 import sys
 import time
-import timeit
 from pathlib import Path
 from typing import Any
 
@@ -58,34 +55,14 @@ def label(workload: str, p: dict, dtype: str) -> str:
 
 # -- the direct side (a child process) --------------------------------------------------------
 def child_direct(framework: str, device: str, cases: list[tuple], repeat: int, warmup_s: float = 0.0) -> list[dict]:
-    """One fresh process: every case's deep-queue figure, written against the framework's API.
+    """One fresh process: every case's deep-queue figure, as `bench fidelity`'s direct side
+    measures it (`bench.direct.measure_process`; `warmup_s` of untimed deep batches first,
+    since a power-capped GPU kernel reads its burst clock in its first ~0.1 s)."""
+    from bench.direct import measure_process
 
-    `warmup_s` of deep batches run untimed first. A kernel that holds a GPU at its power cap
-    (8192³ bf16 matmul on the H200: 700 W, SM clock 1980 → 1245–1560 MHz) reads faster in its
-    first ~0.1 s than once the cap has pulled the clock down; the suite reads it after its
-    warm-up and queue sweep, so a 0.1 s direct timing compares a burst with a sustained rate."""
-    from bench.direct import DEEP_QUEUE, OUTPUTS_IN_FLIGHT, deep_queue, direct_op
-
-    rows = []
-    for workload, p, dtype in cases:
-        started = time.perf_counter()
-        call, start, barrier, out_bytes = direct_op(framework, workload, p, dtype, device)
-        first = time.perf_counter()
-        barrier(call())
-        first_call = time.perf_counter() - first
-        for _ in range(3):
-            barrier(call())
-        one = min(timeit.repeat(lambda: barrier(call()), number=1, repeat=3))
-        depth = int(max(2, min(DEEP_QUEUE, OUTPUTS_IN_FLIGHT // max(out_bytes, 1), math.ceil(0.05 / one))))
-        deep = deep_queue(call, start, barrier, depth)
-        deep()
-        until = time.perf_counter() + warmup_s
-        while time.perf_counter() < until:
-            deep()
-        per_call = [t / depth for t in timeit.repeat(deep, number=1, repeat=repeat)]
-        rows.append({"case": label(workload, p, dtype), "queued": statistics.median(per_call), "depth": depth,
-                     "first_call_s": first_call, "case_wall_s": time.perf_counter() - started})
-    return rows
+    rows = measure_process(framework, device, cases, repeat, warmup_s)
+    return [{**{k: v for k, v in r.items() if k not in ("workload", "params", "dtype")},
+             "case": label(r["workload"], r["params"], r["dtype"])} for r in rows]
 
 
 def spawn_direct(framework: str, args: argparse.Namespace, cases: list[tuple]) -> list[dict] | str:
