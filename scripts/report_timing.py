@@ -68,7 +68,7 @@ def spread(values: list[float], unit: str = "ms") -> str:
 
 
 def measure(browser, url: str, width: int, loads: int) -> dict[str, object]:
-    interactive, drawn, sorts, problems, paints, filters, cases = [], [], [], [], [], [], []
+    interactive, drawn, sorts, problems, paints, filters, cases, checks = [], [], [], [], [], [], [], []
     charts = overlaps = stacked = 0
     for _ in range(loads):
         context = browser.new_context(**context_args(width))
@@ -90,12 +90,13 @@ def measure(browser, url: str, width: int, loads: int) -> dict[str, object]:
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.goto(url + "#selftest=1", timeout=300_000)
         page.wait_for_function(f"{STAMP}.reportOverlaps && document.getElementById('selftest').textContent", timeout=300_000)
-        drawn.append(float(page.evaluate(f"{STAMP}.reportSelftestMs")))
+        drawn.append(float(page.evaluate(f"{STAMP}.reportSelftestMs")))  # stamped when the last chart is drawn
+        checks.append(float(page.evaluate(f"{STAMP}.reportChecksMs")))  # the self-test's layout checks after it
         result = json.loads(page.evaluate("document.getElementById('selftest').textContent"))
         charts, overlaps, stacked = result["drawn"], len(result["overlaps"]) + len(result["clipped"]), len(result["stacked"])
         context.close()
     return {"width": width, "interactive": interactive, "drawn": drawn, "sorts": sorts, "paint": paints, "filter": filters,
-            "case": cases, "charts": charts,
+            "case": cases, "charts": charts, "checks": checks,
             "overlaps": overlaps, "stacked": stacked, "problems": len(problems)}
 
 
@@ -128,6 +129,8 @@ def main() -> None:
         print(f"| {r['width']} px | {spread(r['paint'])} | {spread(r['interactive'])} | {spread(r['drawn'])} | {r['charts']} "
               f"| {r['overlaps']} | {r['stacked']} | {spread(r['sorts'])} | {spread(r['filter'])} | {spread(r['case'])} "
               f"| {r['problems']} |")
+    for r in results:
+        print(f"{r['width']} px: the self-test's layout checks after the last chart: {spread(r['checks'])} (not in 'every chart drawn')")
     print(f"\n{args.loads} loads per cell; times since navigation start (sort: in the page, around the click). "
           f"Load average after: {os.getloadavg()[0]:.1f}")
 
