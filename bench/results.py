@@ -555,7 +555,11 @@ def read_table(path: Path | str) -> pa.Table:
         raise ResultsError(f"{path}: schema version {version[:20]!r} in its metadata is not a number") from None
     if number != SCHEMA_VERSION:
         raise ResultsError(f"{path}: results schema version {number}, this metalbench reads {SCHEMA_VERSION}")
-    present = set(table.column_names)  # a property that builds a new list on every access: once, not per column
+    names = table.column_names  # a property that builds a new list on every access: once, not per column
+    present = set(names)
+    if len(present) < len(names):  # pq.ParquetFile reads such a file; every lookup by name below would raise
+        twice = next(c for c in names if names.count(c) > 1)
+        raise ResultsError(f"{path}: column {twice[:60]} appears {names.count(twice)} times")
     missing = [c for c in COLUMNS if c not in present]
     core_missing = [c for c in CORE_COLUMNS if c in missing]
     if core_missing:

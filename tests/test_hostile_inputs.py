@@ -98,6 +98,22 @@ def test_hostile_pandas_metadata_is_ignored(good, tmp_path, capsys, pandas_meta)
     assert len(load_results([folder], warn=lambda _: None)) == 3
 
 
+# a column name twice --------------------------------------------------------------------------
+def test_a_column_named_twice_is_one_line_in_every_reader(good, tmp_path, capsys):
+    """N53: pq.read_table refused such a file; read through pq.ParquetFile (faster over 2,000
+    files) it was read, and the schema check's field lookup raised a raw KeyError: a
+    traceback in show, report, baseline, export and compare."""
+    import pyarrow as pa
+
+    table = pq.read_table(good)
+    dup = tmp_path / "dup.parquet"
+    pq.write_table(table.append_column(pa.field("framework", pa.string()), pa.array(["x"] * table.num_rows)), dup)
+    for argv in (["show", str(dup)], ["report", str(dup), "-o", str(tmp_path / "rep")],
+                 ["baseline", str(dup), "--dir", str(tmp_path / "bl")],
+                 ["export", "--pytest-benchmark", str(tmp_path / "x.json"), str(dup)], ["compare", str(good), str(dup)]):
+        one_line_exit_2(capsys, argv, "column framework appears 2 times")
+
+
 # --cpus ------------------------------------------------------------------------------------
 def test_a_huge_cpu_range_is_refused_without_building_it():
     """N1/D26: `--cpus 0-100000000` built a 10^8-element set (3 GiB) while parsing. Here a
