@@ -31,7 +31,8 @@ FRAMEWORK_ENVS := torch tensorflow $(JAX_ENV) mlx
 else
 DEVICE ?= auto
 PYTHON ?= python3
-EXTRAS ?= all,dev,docs
+# reference: transformers and mlx-lm, for `bench run --reference` and the tests of its rows (CI runs them)
+EXTRAS ?= all,dev,docs,reference
 INSTALL_LOCK := $(if $(filter Linux-%,$(PLATFORM)),constraints/linux-cpu.txt)
 FRAMEWORK_ENVS :=
 endif
