@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from bench.argtypes import UsageError
 from bench.frameworks.base import DEVICE_CHOICES
 from bench.precision import DTYPES
 from workloads import WORKLOADS
@@ -125,6 +126,20 @@ def parse_params(workload: str, text: str) -> dict[str, object]:
         raise ValueError(f"{workload} needs every parameter: missing {', '.join(missing)} (e.g. {params_example(workload)})")
     return given
 
+
+
+def params_grid(workloads: list[str], texts: list[str] | None) -> list[dict[str, object]] | None:
+    """The cases' parameters from `--params` (each text through parse_params), or None for the
+    suite's grid; one usage error when they name no single workload or do not parse. One
+    reading for `bench run` and `bench noise`."""
+    if not texts:
+        return None
+    if len(workloads) != 1:
+        raise UsageError("--params needs exactly one --workload")
+    try:
+        return [parse_params(workloads[0], text) for text in texts]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 def _parse_value(workload: str, key: str, value: str, like: object) -> object:
     """`value` as the type of `like` (the quick suite's value for this key)."""

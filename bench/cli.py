@@ -48,7 +48,7 @@ from bench.catalog import (
     SUITES,
     TIMINGS,
     WORKLOADS,
-    parse_params,
+    params_grid,
     resolve_choice,
     resolve_framework,
     resolve_workload,
@@ -603,14 +603,7 @@ def check_model_config(folder: Path) -> None:
 def _resolve_grid(args: argparse.Namespace, workloads: list[str]) -> list[Any] | None:
     """The cases' parameters from --params and --model, or None for the suite's grid: apart
     from cmd_run because each of the two options has its own usage errors."""
-    grid = None
-    if args.params:
-        if len(workloads) != 1:
-            raise UsageError("--params needs exactly one --workload")
-        try:
-            grid = [parse_params(workloads[0], text) for text in args.params]
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    grid = params_grid(workloads, args.params)
     if args.model:
         if workloads != ["generate"]:
             raise UsageError("--model needs --workload generate")

@@ -234,19 +234,12 @@ def run_cases(args: Any, cases: Sequence[Case], out: Path, run_id: str, console:
 
 
 def _planned(args: Any) -> list[Case]:
-    from bench.catalog import DTYPES, FRAMEWORKS, parse_params
+    from bench.catalog import DTYPES, FRAMEWORKS, params_grid
     from bench.plan import plan
     from workloads.base import MODES
 
     workloads = list(dict.fromkeys(args.workload or DEFAULT_WORKLOADS))
-    grid = None
-    if args.params:
-        if len(workloads) != 1:
-            raise UsageError("--params needs exactly one --workload")
-        try:
-            grid = [parse_params(workloads[0], text) for text in args.params]
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    grid = params_grid(workloads, args.params)
     cases = plan(list(dict.fromkeys(args.framework or FRAMEWORKS)), workloads, list(dict.fromkeys(args.dtype or DTYPES)),
                  args.suite, grid, modes=MODES)
     if not cases:
