@@ -32,13 +32,14 @@ CHANNEL: Channel | None = open_channel() if __name__ == "__main__" else None
 import numpy as np  # noqa: E402
 
 from bench import case_cache, conditions, measure, selfcheck  # noqa: E402
+from bench.phases import Phases  # noqa: E402
 from bench.energy import Meter, open_meter  # noqa: E402
 from bench.energy import window as energy_window  # noqa: E402
 from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported  # noqa: E402
 from bench.memory import peak_rss_bytes, reset_peak_rss  # noqa: E402
 from bench.plan import CaseMessage, case_seed  # noqa: E402
 from bench.precision import FORMATS, compare, to_storage  # noqa: E402
-from workloads import WORKLOADS, params_key  # noqa: E402
+from workloads import WORKLOADS, parallel, params_key  # noqa: E402
 
 
 def _bound_cpus() -> str | None:
@@ -169,8 +170,9 @@ def _inputs_and_reference(case: CaseMessage) -> tuple[dict[str, np.ndarray], Any
         else:
             rng = np.random.default_rng(case_seed(workload.name, case.params, case.dtype))
             # integer arrays (token ids) are data, not numbers in the dtype: they pass unrounded
-            inputs = {k: v if v.dtype.kind in "iu" else to_storage(v, case.dtype) for k, v in workload.make_inputs(case.params, rng).items()}
-            reference = workload.reference({k: v.astype(np.float64) for k, v in inputs.items()}, case.params)
+            # the arrays rounded and converted side by side (workloads.parallel: a 0.5B model is seconds per pass)
+            inputs = parallel.map_values(lambda v: v if v.dtype.kind in "iu" else to_storage(v, case.dtype), workload.make_inputs(case.params, rng))
+            reference = workload.reference(parallel.map_values(lambda v: v.astype(np.float64), inputs), case.params)
             if entry is not None:
                 case_cache.store(entry, inputs, reference)
         _LAST_CASE.update(key=key, inputs=inputs, reference=reference)
@@ -178,11 +180,22 @@ def _inputs_and_reference(case: CaseMessage) -> tuple[dict[str, np.ndarray], Any
 
 
 def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
-    """Check then time one case; returns the worker's part of the row."""
+    """Check then time one case; returns the worker's part of the row. Its steps' wall
+    seconds go to the row's metrics (`phase_s`) and, refused or not, to the log."""
+    phases = Phases()
+    try:
+        return _run_case(adapter, case, phases)
+    finally:
+        mode = f" {case.mode}" if len(WORKLOADS[case.workload].modes) > 1 else ""
+        print(f"{case.workload} {case.dtype}{mode} {params_key(case.params)}: {phases.line()}", file=sys.stderr, flush=True)
+
+
+def _run_case(adapter: Adapter, case: CaseMessage, phases: Phases) -> dict[str, Any]:
     workload = WORKLOADS[case.workload]
     params, dtype = case.params, case.dtype
     row: dict[str, Any] = {"status": "ok", "reason": "", "cache_state": "warm", "threads": adapter.threads(), "cpus": _bound_cpus()}
-    barrier = selfcheck.barrier_once(adapter)  # once per worker and backend (bench.selfcheck)
+    with phases("barrier check"):
+        barrier = selfcheck.barrier_once(adapter)  # once per worker and backend (bench.selfcheck)
     row["barrier_check"] = barrier.summary
     if barrier.valid is False:
         return {**row, "status": "error", "reason": f"barrier check failed: {barrier.summary}"}
@@ -192,29 +205,35 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     row["math_mode"] = adapter.set_math_mode(dtype)
     adapter.mode, adapter.suite = case.mode, case.suite
     if len(workload.modes) > 1:  # the skips are about setting up a whole step, not one op
-        adapter.check_suite_budget()
-        adapter.check_case_budget(workload.name, params, dtype)
+        with phases("budget check"):
+            adapter.check_suite_budget()
+            adapter.check_case_budget(workload.name, params, dtype)
 
-    inputs, reference = _inputs_and_reference(case)
+    with phases("inputs"):
+        inputs, reference = _inputs_and_reference(case)
 
     adapter.release()
     adapter.reset_peak_memory()
     row["rss_scope"] = reset_peak_rss()
     with adapter.observing_placement():
-        prepared = adapter.prepare(workload.name, params, dtype, inputs)
+        with phases("prepare"):
+            prepared = adapter.prepare(workload.name, params, dtype, inputs)
         row["implementation"] = prepared.implementation
         if prepared.mode != case.mode:  # an adapter that ignored the mode would label eager timings compiled
             raise RuntimeError(f"the {case.mode} case was built as {prepared.mode} ({prepared.implementation})")
-        out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
+        with phases("first call"):
+            out, row["first_call_s"] = measure.time_first_call(prepared.call, adapter.barrier)
     placement = selfcheck.check_placement(adapter, out)
     row["placement_check"] = placement.summary
     if placement.ok is False:
         return {**row, "status": "error", "reason": f"placement check failed: {placement.where}"}
-    metrics, output_bytes = _check(adapter, case, prepared, out, inputs, reference, placement, row)
+    with phases("check"):
+        metrics, output_bytes = _check(adapter, case, prepared, out, inputs, reference, placement, row)
     del out
 
     before = conditions.snapshot(adapter.backend)
-    primary = _time(adapter, case, prepared, output_bytes, row)
+    with phases("timing"):
+        primary = _time(adapter, case, prepared, output_bytes, row)
 
     flops = workload.flops(params)
     moved = workload.bytes_moved(params, FORMATS[dtype].itemsize)
@@ -222,8 +241,10 @@ def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
     row.update(flops=flops, bytes_moved=moved, tflops=flops / median / 1e12, gbps=moved / median / 1e9)
     rates = dict(workload.rates(params, FORMATS[dtype].itemsize)) if workload.rates else {}
     metrics.update({name: work / median for name, work in rates.items()})
-    row["metrics"] = metrics or None
-    row.update(_energy(adapter, case, prepared, primary, flops, rates))
+    with phases("energy"):
+        row.update(_energy(adapter, case, prepared, primary, flops, rates))
+    metrics["phase_s"] = phases.rounded()
+    row["metrics"] = metrics
     row.update(conditions.columns(before, conditions.snapshot(adapter.backend)))
 
     peak = adapter.peak_memory()

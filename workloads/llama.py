@@ -30,7 +30,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-from workloads import quant
+from workloads import parallel, quant
 from workloads.base import Params
 
 NORM_EPS = 1e-6  # Qwen2.5's rms_norm_eps (params may override: `norm_eps`, from a checkpoint's config)
@@ -137,15 +137,20 @@ def init(p: Params, rng: np.random.Generator, keep_dense: bool = False) -> dict[
     else:
         dense = _random_weights(p, rng)
     out = {k: v for k, v in dense.items() if k not in linear_shapes(p)}
-    for name in linear_shapes(p):
-        w = dense["embed"] if name == "head" and p["tied"] else dense[name]
+
+    def weight(name: str) -> np.ndarray:
+        return dense["embed"] if name == "head" and p["tied"] else dense[name]
+
+    if p["bits"] != 16:  # the matrices quantized side by side (workloads.parallel)
+        coded = parallel.thread_map(lambda name: quant.quantize(weight(name), p["bits"], "affine", p["group"]), linear_shapes(p))
+    for i, name in enumerate(linear_shapes(p)):
         if p["bits"] == 16:
             if not (name == "head" and p["tied"]):
-                out[name] = w
+                out[name] = weight(name)
         else:
-            out[f"{name}.q"], out[f"{name}.scale"], out[f"{name}.bias"] = quant.quantize(w, p["bits"], "affine", p["group"])
+            out[f"{name}.q"], out[f"{name}.scale"], out[f"{name}.bias"] = coded[i]
             if keep_dense and not (name == "head" and p["tied"]):
-                out[DENSE + name] = w
+                out[DENSE + name] = weight(name)
     return out
 
 
@@ -155,30 +160,22 @@ def dense_of(flat: Mapping[str, Any]) -> dict[str, Any]:
     return {k[len(DENSE) :] if k.startswith(DENSE) else k: v for k, v in flat.items() if k.startswith(DENSE) or not k.endswith((".q", ".scale", ".bias"))}
 
 
-def _normal(rng: np.random.Generator, std: float, shape: Any, mean: float = 0.0) -> np.ndarray:
-    """N(mean, std²) drawn in float32: every row's dtype (fp32, bf16) is float32 or narrower,
-    so float64 draws were rounded away anyway, and drawing 0.5 billion of them in float64
-    (then converting) was the largest part of a Qwen-shaped case's set-up."""
-    out = rng.standard_normal(shape, dtype=np.float32)
-    out *= np.float32(std)
-    if mean:
-        out += np.float32(mean)
-    return out
-
-
 def _random_weights(p: Params, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Drawn in float32 (every row's dtype, fp32 or bf16, is float32 or narrower, so float64
+    draws were rounded away anyway), in row blocks side by side (workloads.parallel: the
+    0.5B draws were the largest part of a Qwen-shaped case's set-up on one core)."""
     d = p["d_model"]
-    out: dict[str, np.ndarray] = {"embed": _normal(rng, 1.0 / np.sqrt(d), (p["vocab"], d))}
+    specs: dict[str, tuple[Any, float, float]] = {"embed": ((p["vocab"], d), 1.0 / np.sqrt(d), 0.0)}
     for name in [f"blocks.{i}.{n}" for i in range(p["layers"]) for n in NORMS] + ["norm"]:
-        out[name] = _normal(rng, 0.1, d, mean=1.0)
+        specs[name] = ((d,), 0.1, 1.0)
     for name, shape in linear_shapes(p).items():
         if name == "head" and p["tied"]:
             continue
         std = 1.0 / np.sqrt(shape[1])
         if name.endswith(("wo", "w_down")):
             std /= np.sqrt(2 * p["layers"])
-        out[name] = _normal(rng, std, shape)
-    return out
+        specs[name] = (shape, std, 0.0)
+    return parallel.normal_arrays(rng, specs)
 
 
 def nest(flat: Mapping[str, Any], p: Params, linear: Any = None, leaf: Any = None) -> dict[str, Any]:

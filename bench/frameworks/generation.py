@@ -38,6 +38,7 @@ import numpy as np
 from bench import measure
 from bench.frameworks import llm_quality
 from bench.frameworks.base import Prepared, Unsupported
+from bench.phases import Phases
 from bench.precision import FORMATS
 from workloads import checkpoint, generate, llama, quant
 
@@ -135,16 +136,21 @@ def _generation_metrics(
     whole generations, memory): apart from generation_prepared so it reads as the set-up."""
     n_prompt, batch = p["prompt"], p["batch"]
     found: dict[str, Any] = {}
+    phases = Phases()  # where the row's check time goes (bench.phases); assess adds its float64 greedy
     # cache vs recompute: this framework's decode logits against its own prefill of prompt+1
-    recomputed = adapter.to_numpy(prefill(full))
+    with phases("cache vs recompute"):
+        recomputed = adapter.to_numpy(prefill(full))
     found["cache_vs_recompute_max_rel"] = _rel(first_logits, recomputed)
-    pp = measure.repeat(lambda: prefill(context), adapter.barrier, PREFILL_REPEATS)
-    ttft = measure.repeat(lambda: argmax(prefill(context)), _no_barrier, PREFILL_REPEATS)
+    with phases("prefill"):
+        pp = measure.repeat(lambda: prefill(context), adapter.barrier, PREFILL_REPEATS)
+    with phases("ttft"):
+        ttft = measure.repeat(lambda: argmax(prefill(context)), _no_barrier, PREFILL_REPEATS)
     found.update(_figure("prefill", pp), **_figure("ttft", ttft))
     found.update(pp_label=f"pp{n_prompt}", pp_tokens_per_s=batch * n_prompt / pp.summary.median)
-    first = argmax(prefill(context))  # the first token comes from the prefill (timed above as TTFT)
-    tokens = decode_from(first)  # the tokens checked; then the timed repetitions of the same decoding
-    generation = measure.repeat(lambda: decode_from(first), _no_barrier, GENERATE_REPEATS)
+    with phases("generations"):
+        first = argmax(prefill(context))  # the first token comes from the prefill (timed above as TTFT)
+        tokens = decode_from(first)  # the tokens checked; then the timed repetitions of the same decoding
+        generation = measure.repeat(lambda: decode_from(first), _no_barrier, GENERATE_REPEATS)
     found.update(_figure("generate", generation))
     found.update(
         tg_label=f"tg{p['new_tokens']}",
@@ -155,9 +161,12 @@ def _generation_metrics(
     )
     found["peak_memory_bytes"] = adapter.peak_memory().device_bytes
     if quality is not None:  # quantized rows: agreement with the same weights unquantized
-        found.update(quality(tokens))
+        with phases("quality"):
+            found.update(quality(tokens))
     if text is not None:  # a checkpoint's rows: perplexity on a short real text
-        found.update(text())
+        with phases("perplexity"):
+            found.update(text())
+    found["check_phase_s"] = phases.rounded()
     adapter.barrier(prefill(context))  # restore the context of the timed step
     return found
 
