@@ -14,6 +14,7 @@ made for it (JAX's compilation cache, bench.case_cache).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -109,6 +110,9 @@ def _time(adapter: Adapter, case: CaseMessage, prepared: Any, output_bytes: int,
     """Time a checked case in the kinds asked for, apart from the check so run_case reads as
     check-then-time: fills the row's timing columns and returns the primary timing."""
     timings, protocol = case.timings, case.protocol
+    cap = WORKLOADS[case.workload].timing_budget_s
+    if cap is not None and protocol.budget_s > cap:
+        protocol = dataclasses.replace(protocol, budget_s=cap)
     per_call = measure.warm_up(prepared.call, adapter.barrier, protocol)
     latency = queued = None
     if "latency" in timings:

@@ -229,13 +229,14 @@ BEST_MODE = {"torch": "compiled", "jax": "compiled", "mlx": "eager"}  # each fra
 
 
 def group_sweep(framework: str) -> Callable[[str, int], None]:
-    """Decode tokens/s at each batch of SWEEP_BATCHES, the framework at its best mode, with
-    the KV cache each batch needs (prompt + new tokens, at bf16)."""
+    """Decode tokens/s at each batch of SWEEP_BATCHES (or --batches), the framework at its
+    best mode, with the KV cache each batch needs (prompt + new tokens, at bf16)."""
 
     def run(shape: str, repeats: int) -> None:
         if framework == "jax":
             os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-        for b in SWEEP_BATCHES:
+        batches = [int(b) for b in os.environ.get("DECODE_TARGETS_BATCHES", "").split(",") if b] or SWEEP_BATCHES
+        for b in batches:
             ours(framework, BEST_MODE[framework], 16, shape, repeats, batch=b, group=f"sweep-{framework}")
 
     return run
@@ -302,6 +303,8 @@ def main() -> int:
     ap.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated groups: {', '.join(GROUPS)}")
     ap.add_argument("--out", type=Path, default=Path("results"))
     ap.add_argument("--group-timeout", type=float, default=400.0)
+    ap.add_argument("--batches", default=",".join(map(str, SWEEP_BATCHES)),
+                    help="the sweep groups' batch sizes, comma-separated (default %(default)s; the full generate suite has 1 and 4)")
     ap.add_argument("--child", choices=GROUPS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -312,6 +315,14 @@ def main() -> int:
     if bad:
         print(f"decode_targets: unknown group(s) {', '.join(bad)} (choose from: {', '.join(GROUPS)})", file=sys.stderr)
         return 2
+    try:
+        batches = [int(b) for b in args.batches.split(",") if b.strip()]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        print(f"decode_targets: --batches takes positive whole numbers, comma-separated (got {args.batches!r})", file=sys.stderr)
+        return 2
+    os.environ["DECODE_TARGETS_BATCHES"] = ",".join(map(str, batches))  # the sweep children read it
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "decode_targets.log"
     rows = []

@@ -81,6 +81,12 @@ class Workload:
     a float64 forward over them): the run builds them once per case and its worker
     processes share them (bench.case_cache) instead of each drawing them again."""
 
+    timing_budget_s: float | None = None
+    """The most seconds each timing kind of a case gets, whatever the suite's budget
+    (`--budget` still lowers it). For a workload whose row already runs its call hundreds
+    of times for its own figures (generate: ~900 decode steps of greedy generations, with
+    their own intervals), the full suite's 5 s per kind bought little but minutes."""
+
     def cases(self, suite: str) -> list[Params]:
         return [dict(p) for p in self.suites[suite]]
 
