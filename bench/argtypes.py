@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from pathlib import Path
 
 
 class UsageError(Exception):
@@ -68,3 +69,14 @@ def positive_float(text: str) -> float:
     if not value > 0 or not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def new_output_file(text: str) -> Path:
+    """An output file (--json, --markdown, ...) checked at parse time, before any work: a
+    file bench did not write is never replaced (bench.safe_write says why, in one line)."""
+    from bench import safe_write
+
+    problem = safe_write.problem(Path(text))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return Path(text)

@@ -38,7 +38,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench import direct, doctor, fidelity, measure, noise
-from bench.argtypes import UsageError, cpu_list, positive_float, positive_int
+from bench.argtypes import UsageError, cpu_list, new_output_file, positive_float, positive_int
 from bench.fmt import fmt_num, fmt_time
 from bench.catalog import (
     DEVICE_CHOICES,
@@ -343,16 +343,6 @@ def _non_negative_seconds(text: str) -> float:
     return value
 
 
-def _new_output_file(text: str) -> Path:
-    """--json of fidelity and noise: checked before any work; a file bench did not write is never replaced."""
-    from bench import safe_write
-
-    problem = safe_write.problem(Path(text))
-    if problem:
-        raise argparse.ArgumentTypeError(problem)
-    return Path(text)
-
-
 def add_fidelity_parser(sub: Any) -> None:
     """`bench fidelity` (bench.fidelity): the suite against a direct call of the same op."""
     fid = sub.add_parser("fidelity", help="does the suite measure what a direct call measures on this machine?",
@@ -390,7 +380,7 @@ def add_fidelity_parser(sub: Any) -> None:
     fid.add_argument("-o", "--out", type=Path, default=None, metavar="DIR",
                      help="keep the suite's rows as DIR/<run-id>.parquet (default: not kept)")
     fid.add_argument("--run-id", type=_run_id, default=None, help="default: fidelity-<UTC timestamp>-<random suffix>")
-    fid.add_argument("--json", type=_new_output_file, default=None, metavar="FILE",
+    fid.add_argument("--json", type=new_output_file, default=None, metavar="FILE",
                      help="also write the pairs and every direct process's figures as JSON")
 
 
@@ -434,7 +424,7 @@ def add_noise_parser(sub: Any) -> None:
     nz.add_argument("-o", "--out", type=Path, default=None, metavar="DIR",
                     help="keep the run's rows as DIR/<run-id>.parquet (default: not kept)")
     nz.add_argument("--run-id", type=_run_id, default=None, help="default: noise-<UTC timestamp>-<random suffix>")
-    nz.add_argument("--json", type=_new_output_file, default=None, metavar="FILE",
+    nz.add_argument("--json", type=new_output_file, default=None, metavar="FILE",
                     help="also write each case's figures as JSON")
 
 

@@ -264,21 +264,65 @@ def tool_rows(tool: str, p: Mapping[str, Any], dtype: str, mode: str = "eager", 
     }]  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    """python -m bench.reference TOOL PARAMS_JSON DTYPE [MODE]: one JSON line of rows on stdout."""
-    import json
-    import sys
+def _rows_or_error(tool: str, params: Mapping[str, Any], dtype: str, mode: str) -> list[dict[str, Any]]:
+    """tool_rows, or the one error row of a tool that failed (its traceback to the log)."""
     import traceback
 
+    try:
+        return tool_rows(tool, params, dtype, mode)
+    except Exception as exc:  # a tool that fails costs its row, not the run
+        traceback.print_exc()
+        return [{"status": "error", "reason": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]}]
+
+
+def _forget_compiles() -> None:
+    """Before a case in a serving process: dynamo's state from the previous case forgotten,
+    so a static cache's compile sees this case's shapes as a fresh process would (a second
+    shape of the same compiled forward is otherwise compiled with dynamic shapes); the
+    on-disk inductor and Triton caches still serve what they hold."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "compiler"):
+        torch.compiler.reset()
+
+
+def serve(tool: str) -> int:
+    """python -m bench.reference --serve TOOL: one tool imported once for a run's rows. Each
+    line on stdin is a case ({"params", "dtype", "mode"}; {"op": "exit"} ends); each answer is
+    one line {"type": "rows", "rows": [...]} on a private copy of stdout (fd 1 points at the
+    log, so nothing the tool prints can corrupt it). One process per reference row paid the
+    tool's imports and start-up, ~18 s a row on the lent H200, again for every row."""
+    import json
+    import os
+    import sys
+
+    from bench.channel import Channel
+
+    channel = Channel(os.fdopen(os.dup(1), "w", buffering=1))
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        job = json.loads(line)
+        if job.get("op") == "exit":
+            break
+        _forget_compiles()
+        channel.send({"type": "rows", "rows": _rows_or_error(tool, job["params"], job["dtype"], job.get("mode", "eager"))})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m bench.reference TOOL PARAMS_JSON DTYPE [MODE]: one JSON line of rows on stdout;
+    python -m bench.reference --serve TOOL: rows for a case per line on stdin (the runner's way)."""
+    import json
+    import sys
+
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--serve"]:
+        return serve(args[1])
     tool, params, dtype = args[0], json.loads(args[1]), args[2]
     mode = args[3] if len(args) > 3 else "eager"
-    try:
-        rows = tool_rows(tool, params, dtype, mode)
-    except Exception as exc:  # a tool that fails costs its row, not the run (its traceback goes to the run's log)
-        traceback.print_exc()
-        rows = [{"status": "error", "reason": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400]}]
-    sys.stdout.write(json.dumps(rows, default=float) + "\n")
+    sys.stdout.write(json.dumps(_rows_or_error(tool, params, dtype, mode), default=float) + "\n")
     return 0
 
 

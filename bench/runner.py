@@ -84,33 +84,24 @@ class WorkerLost(Exception):
         self.reason = reason
 
 
-class WorkerProcess:
-    """One live worker: a framework imported in a process of its own."""
+class PipeProcess:
+    """A child process that answers JSON lines on stdin with JSON lines on stdout (one
+    message per line, each with a `type`), its stderr appended to a log: the receiving,
+    the time-outs and the clean-up a worker and a reference tool's process share."""
 
-    def __init__(self, spec: FrameworkSpec, env_extra: Mapping[str, str], config: RunConfig, log_path: Path) -> None:
-        self.spec = spec
+    noun = "worker"  # what the row's reason calls it when it dies or hangs
+
+    def __init__(self, cmd: list[str], env: Mapping[str, str], log_path: Path) -> None:
         self.log_path = log_path
-        python = config.pythons.get(spec.name, sys.executable)
-        cmd = child.command(python, "bench.worker", "--adapter", spec.adapter, "--framework", spec.name, "--device", config.device)
-        env = child.environment({"PYTHONUNBUFFERED": "1"}, cpus=config.cpus)
-        if config.threads:
-            cmd += ["--threads", str(config.threads)]
-            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "PJRT_NPROC"):
-                env[var] = str(config.threads)
-        if config.compile_cache_dir is not None and "JAX_COMPILATION_CACHE_DIR" not in env:
-            env["JAX_COMPILATION_CACHE_DIR"] = str(Path(config.compile_cache_dir).absolute() / "jax")
-            # JAX keeps only compiles over 1 s by default; the quick suite's take 0.1-10 s each
-            env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-        env.update(env_extra)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env, start_new_session=True
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=dict(env), start_new_session=True
             )
         except OSError as exc:  # the interpreter vanished or lost its x bit since the CLI checked it
             self._log.close()
-            raise WorkerLost("error", f"cannot start {python}: {exc.strerror or exc}") from None
+            raise WorkerLost("error", f"cannot start {cmd[0]}: {exc.strerror or exc}") from None  # cmd[0]: the interpreter
         self._buffer = b""
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.proc.stdout, selectors.EVENT_READ)
@@ -123,11 +114,11 @@ class WorkerProcess:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._selector.select(remaining):
                     self.kill()
-                    raise WorkerLost("timeout", f"no answer within {timeout_s:g}s while {what}; worker killed")
+                    raise WorkerLost("timeout", f"no answer within {timeout_s:g}s while {what}; {self.noun} killed")
                 chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
                 if not chunk:
                     code = self.proc.wait()
-                    raise WorkerLost("error", f"worker died while {what} ({_exit_description(code)}){self._log_tail()}")
+                    raise WorkerLost("error", f"{self.noun} died while {what} ({_exit_description(code)}){self._log_tail()}")
                 self._buffer += chunk
             line, self._buffer = self._buffer.split(b"\n", 1)
             message = _protocol_message(line)
@@ -137,12 +128,75 @@ class WorkerProcess:
             stray += 1
             if stray > MAX_STRAY_LINES:  # something that only talks (`yes`-like): not a worker
                 self.kill()
-                raise WorkerLost("error", f"no worker message while {what}: the interpreter printed "
+                raise WorkerLost("error", f"no {self.noun} message while {what}: the interpreter printed "
                                           f"{MAX_STRAY_LINES} other lines, the first: {first[:120]!r}")
             if stray == 1:
                 first = line.decode(errors="replace")
             self._log.write(b"[not a worker message] " + line[:2000] + b"\n")
             self._log.flush()
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            code = self.proc.wait()
+            raise WorkerLost("error", f"{self.noun} gone before the case started ({_exit_description(code)}){self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        self._log.flush()
+        try:
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return f"; last log line: {lines[-1][:300]}" if lines else ""
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self._close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send({"op": "exit"})
+                self.proc.wait(timeout=30)
+            except (WorkerLost, subprocess.TimeoutExpired):
+                self.kill()
+        self._close()
+
+    def _close(self) -> None:
+        self._selector.close()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._log.close()
+
+
+class WorkerProcess(PipeProcess):
+    """One live worker: a framework imported in a process of its own."""
+
+    def __init__(self, spec: FrameworkSpec, env_extra: Mapping[str, str], config: RunConfig, log_path: Path) -> None:
+        self.spec = spec
+        python = config.pythons.get(spec.name, sys.executable)
+        cmd = child.command(python, "bench.worker", "--adapter", spec.adapter, "--framework", spec.name, "--device", config.device)
+        env = child.environment({"PYTHONUNBUFFERED": "1"}, cpus=config.cpus)
+        if config.threads:
+            cmd += ["--threads", str(config.threads)]
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "PJRT_NPROC"):
+                env[var] = str(config.threads)
+        if config.compile_cache_dir is not None and "JAX_COMPILATION_CACHE_DIR" not in env:
+            env["JAX_COMPILATION_CACHE_DIR"] = str(Path(config.compile_cache_dir).absolute() / "jax")
+            # JAX keeps only compiles over 1 s by default; the quick suite's take 0.1-10 s each
+            env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        env.update(env_extra)
+        super().__init__(cmd, env, log_path)
 
     def await_hello(self, config: RunConfig) -> dict[str, Any]:
         """The worker's hello, waited on for as long as the start makes progress.
@@ -179,49 +233,6 @@ class WorkerProcess:
             cpu = message.get("cpu_s")
             if isinstance(cpu, (int, float)) and cpu - progress_cpu >= START_PROGRESS_CPU_S:
                 progress_at, progress_cpu = time.monotonic(), cpu
-
-    def send(self, message: Mapping[str, Any]) -> None:
-        try:
-            self.proc.stdin.write((json.dumps(message) + "\n").encode())
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            code = self.proc.wait()
-            raise WorkerLost("error", f"worker gone before the case started ({_exit_description(code)}){self._log_tail()}")
-
-    def _log_tail(self) -> str:
-        self._log.flush()
-        try:
-            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
-        except OSError:
-            return ""
-        return f"; last log line: {lines[-1][:300]}" if lines else ""
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-        self._close()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.send({"op": "exit"})
-                self.proc.wait(timeout=30)
-            except (WorkerLost, subprocess.TimeoutExpired):
-                self.kill()
-        self._close()
-
-    def _close(self) -> None:
-        self._selector.close()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        self._log.close()
 
 
 def _protocol_message(line: bytes) -> dict[str, Any] | None:
@@ -267,6 +278,7 @@ class Runner:
         self._worker_key: tuple[str, int, tuple[tuple[str, str], ...]] | None = None
         self._hello: dict[str, dict[str, Any]] = {}  # framework -> its last worker's hello
         self._unavailable: dict[str, dict[str, Any]] = {}  # framework -> failed hello (skip the rest)
+        self._references: dict[tuple[Any, ...], ReferenceProcess] = {}  # the live reference tool's process (run_references)
 
     def run(self, cases: Iterable[Case]) -> list[dict[str, Any]]:
         """Run each case; return its rows as written (the results schema's shape)."""
@@ -358,39 +370,59 @@ class Runner:
         self._worker, self._worker_key = None, None
 
 
+class ReferenceProcess(PipeProcess):
+    """`python -m bench.reference --serve TOOL`: one reference tool imported once, answering
+    one case at a time (bench.reference.serve)."""
+
+    noun = "reference process"
+
+
 def _reference_process(runner: Runner, tool: str, case: Case, env: Mapping[str, str]) -> list[dict[str, Any]]:
-    """One reference row from its own process (python -m bench.reference), within the case
-    time-out; what the tool printed goes to the run's log folder."""
+    """One reference row from the tool's serving process, started on first use and kept for
+    the tool's next rows (runner._references), within the case time-out: a row that hangs
+    or kills its process costs that row, and the next row starts a new process. What the
+    tool prints goes to the run's log folder."""
     from workloads import params_key
 
     python = runner.config.pythons.get(case.framework, sys.executable)
-    runner.log_dir.mkdir(parents=True, exist_ok=True)
+    key = (tool, python, tuple(sorted(env.items())))
+    live = runner._references
+    if key not in live:
+        for other in list(live):  # one tool's process at a time: its model and device memory, not two
+            live.pop(other).close()
+        try:
+            live[key] = ReferenceProcess(child.command(python, "bench.reference", "--serve", tool), env, runner.log_dir / f"reference-{tool}.log")
+        except WorkerLost as lost:
+            return [{"status": lost.status, "reason": f"{tool} reference: {lost.reason}"}]
+    process = live[key]
     try:
-        with open(runner.log_dir / f"reference-{tool}.log", "ab") as log:
-            done = subprocess.run(child.command(python, "bench.reference", tool, params_key(case.params), case.dtype, case.mode), env=env,
-                                  stdout=subprocess.PIPE, stderr=log, timeout=runner.config.case_timeout_s)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return [{"status": "timeout", "reason": f"{tool} reference took over {runner.config.case_timeout_s:g}s"}]
-    if not done.stdout.strip():
-        return [{"status": "error", "reason": f"{tool} reference died ({_exit_description(done.returncode)})"}]
-    return json.loads(done.stdout.decode().strip().splitlines()[-1])
+        process.send({"op": "case", "params": dict(case.params), "dtype": case.dtype, "mode": case.mode})
+        message = process.receive(runner.config.case_timeout_s, f"running the {tool} reference for {params_key(case.params)}")
+    except WorkerLost as lost:
+        live.pop(key, None)
+        process.kill()
+        return [{"status": lost.status, "reason": f"{tool} reference: {lost.reason}"}]
+    rows = message.get("rows")
+    if message.get("type") != "rows" or not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return [{"status": "error", "reason": f"{tool} reference answered something else: {str(message)[:200]}"}]
+    return rows
 
 
 def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]]:
     """Reference rows (bench.reference) beside the generate cases among `cases`: for each
     case's framework and mode that has one (bench.reference.REFERENCES: transformers'
     dynamic cache beside torch eager, its static cache beside torch compiled, mlx-lm beside
-    MLX eager), one process of its own with one model build and the case time-out, each
-    row completed and written as it lands (a reference that cannot run the case, e.g.
-    transformers at int4, is written without starting one). Their `timing` is
-    "reference": never ranked."""
+    MLX eager), one model build per row and the case time-out, each row completed and
+    written as it lands (a reference that cannot run the case, e.g. transformers at int4,
+    is written without starting anything). A tool's rows run one after another in one
+    process of its own (its imports paid once); tools in the order they first appear.
+    Their `timing` is "reference": never ranked."""
     import dataclasses
 
     from bench.reference import REFERENCES, refusal
     from workloads import params_key
 
-    rows = []
-    env = child.environment()
+    jobs: list[tuple[str, Case]] = []
     seen = set()
     for case in cases:
         tool = REFERENCES.get((case.framework, case.mode))
@@ -398,21 +430,32 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
         if case.workload != "generate" or tool is None or key in seen:
             continue
         seen.add(key)
-        env.update(runner.frameworks[case.framework].worker_env(case.dtype, runner.config.device))
-        runner.on_start(case)
-        started = time.perf_counter()
-        refused = refusal(tool, case.params, case.dtype, case.mode)
-        for row in [refused] if refused is not None else _reference_process(runner, tool, case, env):
-            row.setdefault("timing", "reference")
-            row.setdefault("implementation", tool)  # a row that never ran still names its tool
-            row["case_wall_s"] = time.perf_counter() - started
-            full = complete_row(
-                dataclasses.replace(case, mode=row.get("mode", case.mode)), row, run_id=runner.run_id, suite=runner.config.suite,
-                device_requested=runner.config.device, machine=runner.machine, hello=runner._hello.get(case.framework, {}),
-            )
-            runner.writer.append(full)
-            rows.append(full)
-            runner.on_row(case, full)
+        jobs.append((tool, case))
+    tools = list(dict.fromkeys(tool for tool, _ in jobs))
+    jobs.sort(key=lambda job: tools.index(job[0]))  # stable: each tool's rows together, in case order
+    rows = []
+    try:
+        for tool, case in jobs:
+            env = child.environment()
+            env.update(runner.frameworks[case.framework].worker_env(case.dtype, runner.config.device))
+            runner.on_start(case)
+            started = time.perf_counter()
+            refused = refusal(tool, case.params, case.dtype, case.mode)
+            for row in [refused] if refused is not None else _reference_process(runner, tool, case, env):
+                row.setdefault("timing", "reference")
+                row.setdefault("implementation", tool)  # a row that never ran still names its tool
+                row["case_wall_s"] = time.perf_counter() - started
+                full = complete_row(
+                    dataclasses.replace(case, mode=row.get("mode", case.mode)), row, run_id=runner.run_id, suite=runner.config.suite,
+                    device_requested=runner.config.device, machine=runner.machine, hello=runner._hello.get(case.framework, {}),
+                )
+                runner.writer.append(full)
+                rows.append(full)
+                runner.on_row(case, full)
+    finally:
+        for process in runner._references.values():
+            process.close()
+        runner._references.clear()
     return rows
 
 

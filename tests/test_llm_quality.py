@@ -166,7 +166,7 @@ def test_llm_table_prints_the_committed_h200_generate_rows():
     table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table)
     text = "\n".join(table.rows([str(baseline)]))
-    qwen = text[text.index("case: layers 24 d 896 vocab 151936 prompt 512") :]
+    qwen = text[text.index("case: layers 24 d 896 vocab 151936 prompt 512 new 128 batch 1 dense") :].split("\ncase:")[0]
     for who in ("torch eager", "torch compiled", "jax compiled", "mlx eager"):
         assert who in qwen and "[" in qwen.split(who, 1)[1].splitlines()[0], who  # a figure with its 95% interval
     assert "op-by-op JAX would need" in qwen and "mx.compile does not speed this decode step up" in qwen

@@ -1,7 +1,8 @@
-"""The reference rows (bench.reference): one process per reference (transformers dynamic
-beside torch eager, static beside torch compiled, mlx-lm beside MLX eager), each with one
-model build and the suite's own repetitions, written as it lands; rows a tool cannot run
-written without starting it; `--reference-only` runs them alone."""
+"""The reference rows (bench.reference): transformers dynamic beside torch eager, static
+beside torch compiled, mlx-lm beside MLX eager, each with one model build and the suite's
+own repetitions, written as it lands; one serving process per tool, replaced after a row
+that killed or hung it; rows a tool cannot run written without starting it;
+`--reference-only` runs them alone."""
 
 from __future__ import annotations
 
@@ -94,3 +95,56 @@ def test_transformers_static_reference_reuses_one_cache_across_its_calls(monkeyp
     out = reference.hf_generate(reference.hf_model(p, "cpu", "fp32"), p, "static")
     assert len(made) == 1 and "one StaticCache reset per call" in out["implementation"]
     assert len(out["generate_samples_s"]) == FIGURE_REPEATS and out["graphs_compiled_later"] == 0
+
+
+_FAKE_SERVE = r"""
+import json, os, sys, time
+log = os.environ["FAKE_SERVE_LOG"]
+with open(log, "a") as f:
+    f.write("start\n")
+for line in sys.stdin:
+    job = json.loads(line)
+    if job.get("op") == "exit":
+        break
+    what = job["params"]["new_tokens"]
+    if what == 3:
+        os._exit(7)  # dies in the middle of its row
+    if what == 5:
+        time.sleep(60)  # hangs past the case time-out
+    print(json.dumps({"type": "rows", "rows": [{"status": "ok", "reason": "", "mode": job["mode"], "median_s": 1e-3,
+                      "implementation": f"fake {what}"}]}), flush=True)
+"""
+
+
+def _fake_serving(monkeypatch, tmp_path):
+    """The tool's serving process replaced by a tiny script (no transformers needed): it
+    answers each case, dies on new_tokens=3, hangs on new_tokens=5, and logs each start."""
+    import sys
+
+    log = tmp_path / "starts.log"
+    monkeypatch.setenv("FAKE_SERVE_LOG", str(log))
+    monkeypatch.setattr(runner_module.child, "command", lambda python, module, *args: [sys.executable, "-c", _FAKE_SERVE])
+    return log
+
+
+def test_one_process_serves_a_tools_rows(tmp_path, monkeypatch):
+    log = _fake_serving(monkeypatch, tmp_path)
+    runner = Runner(RunConfig(case_timeout_s=20), ResultsWriter(tmp_path / "r.parquet"), "r")
+    cases = [Case("torch", "generate", tiny(new_tokens=n), "bf16", mode) for n in (8, 16) for mode in ("eager", "compiled")]
+    rows = run_references(runner, cases)
+    assert [r["status"] for r in rows] == ["ok"] * 4
+    assert [r["implementation"] for r in rows] == ["fake 8", "fake 8", "fake 16", "fake 16"]
+    assert log.read_text().count("start") == 1  # the tool's imports paid once, not per row
+
+
+def test_a_reference_that_dies_or_hangs_costs_its_row_only(tmp_path, monkeypatch):
+    log = _fake_serving(monkeypatch, tmp_path)
+    runner = Runner(RunConfig(case_timeout_s=3), ResultsWriter(tmp_path / "r.parquet"), "r")
+    cases = [Case("torch", "generate", tiny(new_tokens=n), "bf16", "eager") for n in (8, 3, 5, 16)]
+    rows = run_references(runner, cases)
+    assert [r["status"] for r in rows] == ["ok", "error", "timeout", "ok"]
+    assert "reference process died" in rows[1]["reason"] and "exit code 7" in rows[1]["reason"]
+    assert "no answer within 3s" in rows[2]["reason"] and "reference process killed" in rows[2]["reason"]
+    assert rows[3]["implementation"] == "fake 16"
+    assert log.read_text().count("start") == 3  # a new process after the death and after the hang
+    assert len(load_results([str(tmp_path / "r.parquet")])) == 4  # every row written

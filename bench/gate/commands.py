@@ -18,6 +18,7 @@ from bench.textsafe import markup as escape  # file text: no markup, no terminal
 
 from bench.gate.baseline import BASELINE_DIR, write_baselines
 from bench import safe_write
+from bench.argtypes import new_output_file
 from bench.paths import output_dir_problem
 from bench.gate.compare import FIGURES, METRICS, Comparison, GateConfig, compare_paths, parse_threshold
 from bench.results import ResultsError, load_results
@@ -55,14 +56,6 @@ def names_of(resolver: Any) -> Any:
     return parse
 
 
-def _output_file(text: str) -> Path:
-    """Checked at parse time, before any work: a file bench did not write is never replaced."""
-    problem = safe_write.problem(Path(text))
-    if problem:
-        raise argparse.ArgumentTypeError(problem)
-    return Path(text)
-
-
 def _output_dir(text: str) -> Path:
     problem = output_dir_problem(Path(text))
     if problem:
@@ -85,8 +78,8 @@ def add_verdict_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spread", choices=("both", "baseline"), default="both",
                    help="the bar from both sides' between-process spread, whichever is wider (both), or from the "
                    "baseline's alone (baseline: what make gate's first look uses before confirming alarms; default both)")
-    p.add_argument("--markdown", type=_output_file, metavar="FILE", help="also write a Markdown summary (CI job summary)")
-    p.add_argument("--json", type=_output_file, metavar="FILE", help="also write every case as JSON")
+    p.add_argument("--markdown", type=new_output_file, metavar="FILE", help="also write a Markdown summary (CI job summary)")
+    p.add_argument("--json", type=new_output_file, metavar="FILE", help="also write every case as JSON")
 
 
 def add_parsers(sub: Any) -> None:
@@ -113,7 +106,7 @@ def add_parsers(sub: Any) -> None:
     e = sub.add_parser("export", help="write results in another tool's format (pytest-benchmark JSON)",
                        description="Export results so other tools can read them, e.g. "
                        "'pytest-benchmark compare FILE.json'.")
-    e.add_argument("--pytest-benchmark", type=_output_file, required=True, metavar="FILE", help="JSON file to write")
+    e.add_argument("--pytest-benchmark", type=new_output_file, required=True, metavar="FILE", help="JSON file to write")
     e.add_argument("paths", nargs="+", type=Path, metavar="RESULTS", help="parquet files or folders of them")
 
 

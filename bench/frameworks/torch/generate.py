@@ -238,6 +238,12 @@ def _compiled_decode(adapter: Any, tree: Any, caches: list[Any], p: Mapping[str,
         pos_buf.add_(1)  # the next step's position, in the graph
         return logits
 
+    # Every case's `step` has the same code object, so dynamo would treat the next case's shapes
+    # (another batch or cache length) as the same function's second shape and compile it with
+    # dynamic shapes ("automatic dynamic"): a case's graph, and its figure, would depend on which
+    # cases ran before it in the process. Forgetting dynamo's state compiles each case as a fresh
+    # process does; inductor's and Triton's on-disk caches still serve what they hold.
+    torch.compiler.reset()
     compiled, how = torch_compile(adapter, step, fullgraph=True)
     cuda = adapter.backend == "cuda"
     at = {"pos": -1}  # the position pos_buf holds, as the host knows it (no read-back)
