@@ -116,6 +116,11 @@ def test_fp32_decode_matches_float64_and_greedy_tokens_are_equal(rows, framework
     for key in ("pp_tokens_per_s", "tg_tokens_per_s", "ttft_s", "decode_tokens_per_s", "model_bytes"):
         assert m[key] > 0, key
     assert m["model_bytes"] == llama.model_bytes(tiny(), 4)
+    # where the row's time went (bench.phases): the worker's steps and the check's own, each a duration
+    assert {"inputs", "prepare", "first call", "check", "timing"} <= set(m["phase_s"]) and all(v >= 0 for v in m["phase_s"].values())
+    assert {"cache vs recompute", "prefill", "ttft", "generations", "float64 greedy"} <= set(m["check_phase_s"])
+    assert sum(m["check_phase_s"].values()) <= m["phase_s"]["check"] + 1e-3 and 0 <= m["prepare_first_prefill_s"] <= m["phase_s"]["prepare"] + 1e-3
+    assert r["case_wall_s"] >= sum(m["phase_s"].values()) - 1e-3
 
 
 @pytest.mark.integration

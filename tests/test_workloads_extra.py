@@ -146,3 +146,43 @@ def test_frameworks_agree_on_the_loss_curve(rows, workload):
     finals = np.array([c[-1] for c in curves.values()])
     spread = (finals.max() - finals.min()) / finals.mean()
     assert spread <= training.AGREEMENT_RTOL, curves
+
+
+# -- host work side by side (workloads.parallel) -----------------------------------------
+def test_seeded_weights_do_not_depend_on_the_thread_count(monkeypatch):
+    """A Qwen-shaped case draws its weights in row blocks on every CPU; the arrays must be
+    the same whatever the count, or two machines (or two runs) would not time one model."""
+    import numpy as np
+
+    from workloads import llama, parallel
+    from workloads.generate import tiny
+
+    p = {**tiny(), "vocab": 3000}  # an embedding of several blocks
+    monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", 1 << 14)
+    drawn = []
+    for count in (1, 4):
+        monkeypatch.setattr(parallel, "cpus", lambda count=count: count)
+        drawn.append(llama.init(p, np.random.default_rng(7)))
+    assert drawn[0].keys() == drawn[1].keys()
+    for name in drawn[0]:
+        np.testing.assert_array_equal(drawn[0][name], drawn[1][name], err_msg=name)
+    embed = drawn[0]["embed"]
+    assert embed.dtype == np.float32 and abs(float(embed.std()) * np.sqrt(p["d_model"]) - 1) < 0.05  # N(0, 1/D)
+    assert len({embed[i : i + 128].tobytes() for i in range(0, 3000 - 128, 128)}) > 1  # blocks are not one stream repeated
+
+
+def test_thread_map_keeps_order_and_raises_the_first_error(monkeypatch):
+    import pytest
+
+    from workloads import parallel
+
+    monkeypatch.setattr(parallel, "cpus", lambda: 3)
+    assert parallel.thread_map(lambda x: x * x, range(10)) == [x * x for x in range(10)]
+
+    def boom(x: int) -> int:
+        if x == 4:
+            raise ValueError("four")
+        return x
+
+    with pytest.raises(ValueError, match="four"):
+        parallel.thread_map(boom, range(8))

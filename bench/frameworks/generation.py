@@ -31,6 +31,7 @@ through the framework's compiler); it lands on the Prepared the worker checks.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -194,7 +195,9 @@ def generation_prepared(
     prompt = np.asarray(prompt, dtype=np.int64)
     context, full = put(prompt[:, :n_prompt]), put(prompt)
     step_token = put(prompt[:, n_prompt])
+    started = time.perf_counter()
     adapter.barrier(prefill(context))  # the context the timed decode step sees (and compiles prefill)
+    first_prefill_s = time.perf_counter() - started  # part of the worker's "prepare": its compile or first-use kernels
     first_out: dict[str, np.ndarray] = {}
 
     def call() -> Any:
@@ -241,6 +244,8 @@ def generation_prepared(
             return {"perplexity": llm_quality.perplexity(logits, ids), "perplexity_tokens": int(ids.size), "perplexity_text": what}
 
     def metrics() -> dict[str, Any]:
-        return _generation_metrics(adapter, p, dtype, context, full, first_out["logits"], prefill, argmax, decode_from, quality, text)
+        found = _generation_metrics(adapter, p, dtype, context, full, first_out["logits"], prefill, argmax, decode_from, quality, text)
+        found["prepare_first_prefill_s"] = round(first_prefill_s, 3)
+        return found
 
     return Prepared(call, implementation, checked=checked, metrics=metrics, mode=mode)
