@@ -1,30 +1,25 @@
-"""The LLM evidence docs/llm.md asks for, in one device call: each step capped, all under OUT.
+"""The LLM evidence docs/llm.md asks for, from one device call: each step capped, all under OUT.
 
 Usage (from the repository root):
-  python scripts/llm_evidence.py OUT --deadline SECONDS [--processes N] [--tiny]
+  python scripts/llm_evidence.py OUT --deadline SECONDS [--cases 1,2] [--skip sweep] [--batches 1,4,16,32] [--tiny]
 
 Steps, in this order (each gets the smaller of its cap and what is left of the deadline
 less a reserve for the tables; a step with too little left is skipped and says so):
 
-  dense  `bench run -w generate` at Qwen2.5-0.5B's shape (bf16, batch 1, prompt 512, 128
-         greedy tokens, dense weights): torch, JAX and MLX, eager and compiled
-  refs   the same case, --reference-only: mlx-lm beside MLX eager, transformers' dynamic
-         cache beside torch eager, its static cache beside torch compiled, each a process
-         of its own (a run of their own, so a slow reference cannot cost the suite's rows)
-  quant  the same shape with int8 and int4 weights, each framework at its best mode
-         (--mode torch=compiled,jax=compiled,mlx=eager), with --reference (mlx-lm q8/q4
-         beside MLX eager): the quality rows (top-1 agreement and KL against the same
-         weights unquantized, over the 128 greedy tokens)
-  sweep  scripts/decode_targets.py --only sweep-jax,sweep-mlx,sweep-torch: decode tokens/s at
-         batch 1, 4, 16, 32, each framework at its best mode, with the KV cache each needs
+  suite  `bench run -w generate -d bf16 --suite full -f torch,jax,mlx --mode eager,compiled
+         --reference --processes 1 --energy off`: the full generate suite (pp512/tg128 at
+         batch 1 dense, int8 and int4, and batch 4 dense), or the suite's cases numbered in
+         --cases (1-based; a device call is capped at 10 minutes, so the suite may take two
+         calls: --cases 1,2 then --cases 3,4, and the suite's wall is the sum)
+  sweep  scripts/decode_targets.py --only sweep-jax,sweep-mlx,sweep-torch --batches ...:
+         decode tokens/s at each batch, each framework at its best mode, with the KV cache
+         each needs
 
-Every `bench run` is one process per framework (--processes, default 1), --energy off,
---budget 0.3. Results go to a scratch folder this script makes (the runs' shared case
-cache lives beside their logs there, and is not copied back); the parquet files, logs and
-the sweep's JSON are copied to OUT after each step, and the scratch folder is removed.
-Last, it prints each step's wall time, each case's wall time (the sum of its rows'
-case_wall_s: what a full-suite run of it costs), scripts/llm_table.py over the runs, and
-the sweep's table.
+Results go to a scratch folder this script makes (the run's case cache lives beside its
+logs there, and is not copied back); parquet files, logs and the sweep's JSON are copied to
+OUT after each step, and the scratch folder is removed. Last, it prints each step's wall
+time, every row's wall and where it went (metrics.phase_s, check_phase_s: bench.phases),
+scripts/llm_table.py over the rows, and the sweep's table.
 
 --tiny: the same steps on the 2-layer tiny shape with the quick suite (a CPU dry run of the
 plumbing: compiled torch and MLX are skipped there, and the sweep runs their compilers off).
@@ -48,13 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT / "scripts"))  # llm_table, for the table at the end
 
-from workloads.generate import qwen25_05b, tiny  # noqa: E402
+from workloads import WORKLOADS  # noqa: E402
 
 TABLE_RESERVE_S = 15.0  # kept back from the deadline for the tables at the end
 MIN_STEP_S = 30.0  # a step with less than this left is skipped: it could not finish one case
-CAPS = {"dense": 220.0, "refs": 130.0, "quant": 170.0, "sweep": 150.0}
+CAPS = {"suite": 560.0, "sweep": 300.0}
 SWEEP_GROUPS = "sweep-jax,sweep-mlx,sweep-torch"  # cheapest compile first
-BEST_MODES = "torch=compiled,jax=compiled,mlx=eager"  # each at its best on the H200 (docs/llm.md; decode_targets.BEST_MODE)
+RUN_ID = "llm-suite"
 
 
 def params_arg(p: dict[str, Any]) -> str:
@@ -62,32 +57,23 @@ def params_arg(p: dict[str, Any]) -> str:
     return ",".join(f"{k}={str(p[k]).lower() if isinstance(p[k], bool) else p[k]}" for k in keys)
 
 
-def shape(bits: int, small: bool) -> dict[str, Any]:
-    return tiny(bits=bits) if small else qwen25_05b(bits=bits)
+def suite_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The generate suite's cases (full, or quick with --tiny), those numbered in --cases."""
+    cases = WORKLOADS["generate"].cases("quick" if args.tiny else "full")
+    if not args.cases:
+        return cases
+    return [cases[i - 1] for i in args.cases]
 
 
-def bench_run(run_id: str, cases: list[dict[str, Any]], frameworks: str, modes: str, reference: str, results: Path,
-              args: argparse.Namespace, timeout: float) -> list[str]:
-    """The `bench run` command line of one step; `reference` is "", "--reference" or
-    "--reference-only". The case time-out is the step's cap: one slow case (or reference)
-    may use the step, never more."""
+def bench_run(cases: list[dict[str, Any]], results: Path, args: argparse.Namespace, timeout: float) -> list[str]:
+    """The suite step's `bench run` command line. The case time-out is the step's cap: one
+    slow case may use the step, never more."""
     cmd = [sys.executable, "-m", "bench", "run", "-w", "generate", "-d", "bf16", "--suite", "quick" if args.tiny else "full",
-           "--processes", str(args.processes), "--energy", "off", "--budget", "0.3", "-f", frameworks, "--mode", modes,
-           "-o", str(results), "--run-id", run_id, "--case-timeout", f"{max(timeout, 1.0):.0f}", *([reference] if reference else [])]  # fmt: skip
+           "--processes", str(args.processes), "--energy", "off", "-f", "torch,jax,mlx", "--mode", "eager,compiled", "--reference",
+           "-o", str(results), "--run-id", RUN_ID, "--case-timeout", f"{max(timeout, 1.0):.0f}"]  # fmt: skip
     for p in cases:
         cmd += ["-p", params_arg(p)]
     return cmd
-
-
-def steps_of(args: argparse.Namespace, results: Path) -> dict[str, Any]:
-    """name -> (run id, cases, frameworks, modes, reference flag) of each `bench run` step."""
-    dense, quant = [shape(16, args.tiny)], [shape(8, args.tiny), shape(4, args.tiny)]
-    return {
-        "dense": ("llm-dense", dense, "torch,jax,mlx", "eager,compiled", ""),
-        # mlx first: mlx-lm (seconds), then transformers dynamic, then static (its compile)
-        "refs": ("llm-refs", dense, "mlx,torch", "eager,compiled", "--reference-only"),
-        "quant": ("llm-quant", quant, "torch,jax,mlx", BEST_MODES, "--reference"),
-    }
 
 
 def run_step(name: str, cmd: list[str], timeout: float, log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -109,12 +95,12 @@ def run_step(name: str, cmd: list[str], timeout: float, log: Path, env: dict[str
                 proc.wait()
             code = f"stopped at its {timeout:.0f} s cap"
     wall = time.perf_counter() - started
-    print(f"[{name}: {wall:.0f} s, exit {code}]", flush=True)
+    print(f"[{name}: {wall:.1f} s, exit {code}]", flush=True)
     return {"step": name, "wall_s": wall, "exit": code}
 
 
 def copy_back(scratch: Path, out: Path) -> None:
-    """Parquet files, logs (not the run's caches) and JSON from the scratch folder to OUT."""
+    """Parquet files (the run's journal too), logs (not the run's caches) and JSON from the scratch folder to OUT."""
     for path in scratch.rglob("*"):
         rel = path.relative_to(scratch)
         if not path.is_file() or any(part in ("case-cache", "compile-cache") for part in rel.parts):
@@ -124,24 +110,27 @@ def copy_back(scratch: Path, out: Path) -> None:
         shutil.copy2(path, target)
 
 
-def case_walls(results: Path) -> list[str]:
-    """Each case's wall time: the sum of case_wall_s over its rows (frameworks, modes,
-    references), what a full-suite run of that case costs."""
+def row_walls(results: Path) -> list[str]:
+    """Every row's wall (case_wall_s) and where it went: the worker's steps (phase_s) and the
+    check's (check_phase_s), steps under 0.5 s left out; the sum, what the suite's rows cost."""
     import pandas as pd
 
     from bench.results import load_results
 
-    files = sorted(results.glob("*.parquet"))
+    files = sorted(str(f) for f in results.glob("*.parquet"))
     if not files:
         return ["(no rows)"]
-    df = load_results([str(f) for f in files])
-    lines = []
-    for params, case in df.groupby("params", sort=False):
-        p = json.loads(params)
-        label = f"prompt {p['prompt']} batch {p['batch']} {'dense' if p['bits'] == 16 else 'int%d' % p['bits']}"
-        parts = ", ".join(f"{r['framework']} {r['mode']}{' ref' if r['timing'] == 'reference' else ''} {r['case_wall_s']:.0f}"
-                          for _, r in case.iterrows() if pd.notna(r["case_wall_s"]))
-        lines.append(f"{label}: {case['case_wall_s'].sum():.0f} s ({parts})")
+    df = load_results(files)
+    lines, total = [], 0.0
+    for _, r in df.iterrows():
+        p, m = json.loads(r["params"]), json.loads(r["metrics"]) if isinstance(r["metrics"], str) else {}
+        wall = float(r["case_wall_s"]) if pd.notna(r["case_wall_s"]) else 0.0
+        total += wall
+        case = f"p{p['prompt']} b{p['batch']} {'dense' if p['bits'] == 16 else 'int%d' % p['bits']}"
+        who = f"{r['framework']} {r['mode']}{' ref' if r['timing'] == 'reference' else ''}"
+        steps = " · ".join(f"{k} {v:.1f}" for k, v in {**(m.get("phase_s") or {}), **(m.get("check_phase_s") or {})}.items() if v >= 0.5)
+        lines.append(f"{case:<15} {who:<18} {r['status']:<11} {wall:6.1f} s  {steps}")
+    lines.append(f"sum of the rows' walls: {total:.0f} s over {len(df)} rows")
     return lines
 
 
@@ -149,7 +138,7 @@ def sweep_table(path: Path) -> list[str]:
     """The sweep's rows: decode tokens/s (tg, and batch / timed step), KV cache, peak memory."""
     if not path.is_file():
         return ["(no sweep rows)"]
-    lines = [f"{'what':<22} {'batch':>5} {'tg tok/s':>9} {'step ms':>8} {'step tok/s':>10} {'KV MiB':>7} {'peak GiB':>8}"]
+    lines = [f"{'what':<22} {'batch':>5} {'tg tok/s':>9} {'step ms':>8} {'step tok/s':>10} {'KV MiB':>7} {'peak GiB':>8} {'1st s':>6}"]
     for r in json.loads(path.read_text()):
         if "error" in r:
             lines.append(f"{r.get('label', '?'):<22} {r.get('batch', ''):>5}  {r['error'][:150]}")
@@ -157,15 +146,29 @@ def sweep_table(path: Path) -> list[str]:
         step = r.get("step_s")
         lines.append(f"{r['label']:<22} {r['batch']:>5} {r['tg_tokens_per_s']:>9.0f} {step * 1e3 if step else float('nan'):>8.2f} "
                      f"{r['batch'] / step if step else float('nan'):>10.0f} {r['kv_cache_bytes'] / 2**20:>7.1f} "
-                     f"{(r.get('peak_memory_bytes') or float('nan')) / 2**30:>8.2f}")
+                     f"{(r.get('peak_memory_bytes') or float('nan')) / 2**30:>8.2f} {r.get('first_call_s', float('nan')):>6.1f}")
     return lines
+
+
+def _numbers(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what}: whole numbers, comma-separated (got {text!r})") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{what}: whole numbers of at least 1, comma-separated (got {text!r})")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="folder for everything the steps write (made if missing)")
     ap.add_argument("--deadline", type=float, required=True, metavar="SECONDS", help="total seconds this script may take")
-    ap.add_argument("--processes", type=int, default=1, help="fresh worker processes per framework in each bench run (default 1)")
+    ap.add_argument("--processes", type=int, default=1, help="fresh worker processes per framework in the suite step (default 1)")
+    ap.add_argument("--cases", type=lambda t: _numbers(t, "--cases"), default=None, metavar="I,J",
+                    help="the suite's cases to run, numbered from 1 in workloads/generate.py's order (default: all)")
+    ap.add_argument("--batches", type=lambda t: _numbers(t, "--batches"), default=[1, 4, 16, 32], metavar="B,...",
+                    help="the sweep's batch sizes (default 1,4,16,32)")
     ap.add_argument("--tiny", action="store_true", help="the 2-layer tiny shape and the quick suite: a CPU dry run")
     ap.add_argument("--caps", default="", metavar="STEP=S,...",
                     help="seconds per step instead of the defaults: " + ",".join(f"{k}={v:g}" for k, v in CAPS.items()))
@@ -180,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if skip - set(CAPS):
         ap.error(f"--skip: unknown step(s) {', '.join(sorted(skip - set(CAPS)))} (choose from: {', '.join(CAPS)})")
+    count = len(WORKLOADS["generate"].cases("quick" if args.tiny else "full"))
+    if args.cases and max(args.cases) > count:
+        ap.error(f"--cases: the {'quick' if args.tiny else 'full'} suite has {count} generate case(s), numbered 1-{count}")
     deadline = time.perf_counter() + args.deadline
     args.out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="llm-evidence-"))  # this script's own: removed at the end
@@ -197,20 +203,20 @@ def main(argv: list[str] | None = None) -> int:
         return budget
 
     try:
-        for name, (run_id, cases, frameworks, modes, reference) in steps_of(args, results).items():
-            if (cap := left(name)) is not None:
-                steps.append(run_step(name, bench_run(run_id, cases, frameworks, modes, reference, results, args, cap), cap, log))
-                copy_back(scratch, args.out)
+        if (cap := left("suite")) is not None:
+            steps.append(run_step("suite", bench_run(suite_cases(args), results, args, cap), cap, log))
+            copy_back(scratch, args.out)
         if (cap := left("sweep")) is not None:
+            groups = SWEEP_GROUPS.count(",") + 1
             cmd = [sys.executable, str(ROOT / "scripts" / "decode_targets.py"), "--only", SWEEP_GROUPS, "--shape", "tiny" if args.tiny else "qwen",
-                   "--out", str(scratch / "sweep"), "--group-timeout", f"{cap / 3:.0f}"]  # fmt: skip
+                   "--batches", ",".join(map(str, args.batches)), "--out", str(scratch / "sweep"), "--group-timeout", f"{cap / groups:.0f}"]  # fmt: skip
             env = dict(os.environ, **({"TORCHDYNAMO_DISABLE": "1", "MLX_DISABLE_COMPILE": "1"} if args.tiny else {}))
             steps.append(run_step("sweep", cmd, cap, log, env))
             copy_back(scratch, args.out)
         (args.out / "steps.json").write_text(json.dumps(steps, indent=1, default=str))
-        print("\nsteps: " + ", ".join(f"{s['step']} {s['wall_s']:.0f} s ({s['exit']})" for s in steps))
-        print("\ncase walls (sum of each case's rows' case_wall_s):")
-        for line in case_walls(args.out / "results"):
+        print("\nsteps: " + ", ".join(f"{s['step']} {s['wall_s']:.1f} s ({s['exit']})" for s in steps))
+        print("\nrows (case_wall_s and where it went: metrics.phase_s and check_phase_s, steps of 0.5 s or more):")
+        for line in row_walls(args.out / "results"):
             print("  " + line)
         import llm_table
 

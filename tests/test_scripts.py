@@ -44,26 +44,37 @@ def test_gate_simulation_judges_each_gate_block_against_each_baseline_block(scri
 
 
 def test_llm_evidence_steps_are_valid_bench_runs_of_the_intended_cases(script, tmp_path):
-    """The device call's script (scripts/llm_evidence.py) cannot fail on a flag: each step's
-    command line parses with bench's own parser, and its -p texts give back its cases."""
+    """The device call's script (scripts/llm_evidence.py) cannot fail on a flag: the suite
+    step's command line parses with bench's own parser, runs both modes of every framework
+    with --reference at one process, and its -p texts give back the suite's cases (or those
+    numbered in --cases)."""
     import argparse
 
     from bench import cli
+    from workloads import WORKLOADS
 
     evidence = script("llm_evidence")
-    for small in (True, False):
-        args = argparse.Namespace(tiny=small, processes=1)
-        steps = evidence.steps_of(args, tmp_path)
-        assert set(steps) | {"sweep"} == set(evidence.CAPS)
-        for name, (run_id, cases, frameworks, modes, reference) in steps.items():
-            cmd = evidence.bench_run(run_id, cases, frameworks, modes, reference, tmp_path, args, 100.0)
-            assert cmd[1:4] == ["-m", "bench", "run"]
-            parsed = cli.build_parser().parse_args(cmd[3:])
-            assert parsed.processes == 1 and parsed.suite == ("quick" if small else "full")
-            assert parsed.reference_only == (name == "refs") and parsed.reference == (name == "quant")
-            assert cli._resolve_grid(parsed, ["generate"]) == cases
-            planned = cli._plan_cases(_with(parsed, force_memory=True), parsed.framework, ["generate"], ["bf16"], cases)
-            assert {c.mode for c in planned if c.framework == "mlx"} == ({"eager"} if name == "quant" else {"eager", "compiled"})
+    assert set(evidence.CAPS) == {"suite", "sweep"}
+    for small, numbers in ((True, None), (False, None), (False, [2, 4])):
+        args = argparse.Namespace(tiny=small, processes=1, cases=numbers)
+        cases = evidence.suite_cases(args)
+        suite = WORKLOADS["generate"].cases("quick" if small else "full")
+        assert cases == (suite if numbers is None else [suite[i - 1] for i in numbers])
+        cmd = evidence.bench_run(cases, tmp_path, args, 100.0)
+        assert cmd[1:4] == ["-m", "bench", "run"]
+        parsed = cli.build_parser().parse_args(cmd[3:])
+        assert parsed.processes == 1 and parsed.suite == ("quick" if small else "full") and parsed.reference and not parsed.reference_only
+        assert cli._resolve_grid(parsed, ["generate"]) == cases
+        planned = cli._plan_cases(_with(parsed, force_memory=True), parsed.framework, ["generate"], ["bf16"], cases)
+        assert {(c.framework, c.mode) for c in planned} == {(f, m) for f in ("torch", "jax", "mlx") for m in ("eager", "compiled")}
+
+
+def test_llm_evidence_refuses_a_case_the_suite_does_not_have(script, tmp_path, capsys):
+    evidence = script("llm_evidence")
+    with pytest.raises(SystemExit) as exit_:
+        evidence.main([str(tmp_path / "out"), "--deadline", "10", "--cases", "9"])
+    assert exit_.value.code == 2 and "the full suite has 4 generate case(s), numbered 1-4" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def _with(ns, **changes):
