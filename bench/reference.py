@@ -131,8 +131,8 @@ def hf_generate(model: Any, p: Mapping[str, Any], cache: str, repeats: int = FIG
     sync(run(1 + p["new_tokens"]))  # the first call: compiles the static-cache step
     first_call = time.perf_counter() - t0
     compiled = _dynamo_graphs() - graphs
-    if static is not None:  # CUDA graphs are recorded on a later call than the compile; the dynamic cache has nothing to record
-        sync(run(1 + p["new_tokens"]))
+    sync(run(1 + p["new_tokens"]))  # a warm-up: CUDA graphs are recorded on a later call than the compile, and without it
+    # the dynamic cache's first 1-token runs (on a busy 2-core CPU) took longer than its whole generations
     prefix = measure.repeat(lambda: run(1), sync, repeats)
     full = measure.repeat(lambda: run(1 + p["new_tokens"]), sync, repeats)
     later = _dynamo_graphs() - graphs - compiled

@@ -452,10 +452,14 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
                 runner.writer.append(full)
                 rows.append(full)
                 runner.on_row(case, full)
-    finally:
+    except BaseException:  # Ctrl-C or a failed write: a busy tool is killed, not waited on
         for process in runner._references.values():
-            process.close()
+            process.kill()
         runner._references.clear()
+        raise
+    for process in runner._references.values():
+        process.close()
+    runner._references.clear()
     return rows
 
 
