@@ -39,7 +39,7 @@ from bench.energy import window as energy_window  # noqa: E402
 from bench.frameworks.base import Adapter, BackendUnavailable, Skipped, Unsupported  # noqa: E402
 from bench.memory import peak_rss_bytes, reset_peak_rss  # noqa: E402
 from bench.plan import CaseMessage, case_seed  # noqa: E402
-from bench.precision import FORMATS, compare, to_storage  # noqa: E402
+from bench.precision import FORMATS, compare, stored_inputs  # noqa: E402
 from workloads import WORKLOADS, parallel, params_key  # noqa: E402
 
 
@@ -173,9 +173,7 @@ def _inputs_and_reference(case: CaseMessage) -> tuple[dict[str, np.ndarray], Any
             print(f"{case.workload}: inputs and reference loaded from the run's case cache ({entry.name})", file=sys.stderr)
         else:
             rng = np.random.default_rng(case_seed(workload.name, case.params, case.dtype))
-            # integer arrays (token ids) are data, not numbers in the dtype: they pass unrounded
-            # the arrays rounded and converted side by side (workloads.parallel: a 0.5B model is seconds per pass)
-            inputs = parallel.map_values(lambda v: v if v.dtype.kind in "iu" else to_storage(v, case.dtype), workload.make_inputs(case.params, rng))
+            inputs = stored_inputs(workload.make_inputs(case.params, rng), case.dtype)
             reference = workload.reference(parallel.map_values(lambda v: v.astype(np.float64), inputs), case.params)
             if entry is not None:
                 case_cache.store(entry, inputs, reference)

@@ -73,7 +73,7 @@ def ours(framework: str, mode: str, bits: int, shape: str, repeats: int, profile
     from bench.frameworks.base import Skipped, Unsupported
     from bench import measure
     from bench.catalog import FRAMEWORKS
-    from bench.precision import to_storage
+    from bench.precision import stored_inputs
     from bench.worker import case_seed
     from workloads import WORKLOADS
 
@@ -92,7 +92,7 @@ def ours(framework: str, mode: str, bits: int, shape: str, repeats: int, profile
         if key not in _WEIGHTS:  # one model per shape and width: a batch sweep redraws only the prompts
             _WEIGHTS.clear()
             rng = np.random.default_rng(case_seed("generate", p, "bf16"))
-            _WEIGHTS[key] = {k: v if v.dtype.kind in "iu" else to_storage(v, "bf16") for k, v in workload.make_inputs(p, rng).items()}
+            _WEIGHTS[key] = stored_inputs(workload.make_inputs(p, rng), "bf16")
         inputs = dict(_WEIGHTS[key])
         inputs["prompt"] = np.random.default_rng(batch).integers(0, p["vocab"], size=(batch, p["prompt"] + 1), dtype=np.int64)
         t0 = time.perf_counter()

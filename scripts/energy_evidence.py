@@ -70,11 +70,11 @@ def _prepare(adapter: Any, workload: str, params: dict, dtype: str, mode: str) -
     import numpy as np
 
     from bench.plan import case_seed
-    from bench.precision import to_storage
+    from bench.precision import stored_inputs
     from workloads import WORKLOADS
 
     rng = np.random.default_rng(case_seed(workload, params, dtype))
-    inputs = {k: v if v.dtype.kind in "iu" else to_storage(v, dtype) for k, v in WORKLOADS[workload].make_inputs(params, rng).items()}
+    inputs = stored_inputs(WORKLOADS[workload].make_inputs(params, rng), dtype)
     adapter.set_math_mode(dtype)
     adapter.mode, adapter.suite = mode, "full"
     return adapter.prepare(workload, params, dtype, inputs)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import struct
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pytest
@@ -83,8 +85,33 @@ def unpack_nibbles(packed: np.ndarray) -> np.ndarray:
     return np.stack([hi, lo], axis=-1).reshape(packed.shape[0], -1)
 
 
-__all__ = ["FAKE", "QUICK_PROTOCOL", "each_framework", "installed", "installed_frameworks", "metrics", "one_row", "params_key",
-           "rows_where", "unpack_nibbles", "write_safetensors"]
+def compiled_jax_generate(p: Mapping[str, Any], dtype: str = "fp32") -> tuple[Any, dict[str, np.ndarray]]:
+    """A JAX adapter on the CPU set to build generate compiled, and the case's inputs as the
+    worker hands them (seed 0): what the tests of JAX's compiles prepare from."""
+    from bench.frameworks.jax.adapter import JaxAdapter
+    from bench.precision import stored_inputs
+    from workloads import WORKLOADS
+
+    adapter = JaxAdapter(device="cpu")
+    adapter.mode, adapter.suite = "compiled", "quick"
+    return adapter, stored_inputs(WORKLOADS["generate"].make_inputs(p, np.random.default_rng(0)), dtype)
+
+
+@contextmanager
+def jax_compiles_logged(caplog: Any) -> Iterator[None]:
+    """JAX logs each compile (jax_log_compiles) into caplog for the block, and stops after."""
+    import jax
+
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            yield
+    finally:
+        jax.config.update("jax_log_compiles", False)
+
+
+__all__ = ["FAKE", "QUICK_PROTOCOL", "compiled_jax_generate", "each_framework", "installed", "installed_frameworks", "jax_compiles_logged",
+           "metrics", "one_row", "params_key", "rows_where", "unpack_nibbles", "write_safetensors"]
 
 # The mode each framework's multi-op workloads (train_step, lora, generate) run in the quick
 # suite on a CPU; the other mode is skipped there (a C++ build per compiled function for

@@ -224,28 +224,18 @@ def test_greedy_from_a_shared_prefill_equals_greedy_from_its_own():
 
 
 def test_jax_compiles_one_step_function_for_the_timed_step_and_greedy_generation(caplog):
-    jax = pytest.importorskip("jax")
-    import logging
-
+    pytest.importorskip("jax")
     from bench import measure
-    from bench.frameworks.jax.adapter import JaxAdapter
-    from bench.precision import to_storage
-    from workloads import WORKLOADS
+    from tests.helpers import compiled_jax_generate, jax_compiles_logged
 
     p = tiny(prompt=8, new_tokens=4)
-    x = {k: v if v.dtype.kind in "iu" else to_storage(v, "fp32") for k, v in WORKLOADS["generate"].make_inputs(p, np.random.default_rng(0)).items()}
-    adapter = JaxAdapter(device="cpu")
-    adapter.mode, adapter.suite = "compiled", "quick"
-    jax.config.update("jax_log_compiles", True)
-    try:
-        with caplog.at_level(logging.DEBUG):
-            prepared = adapter.prepare("generate", p, "fp32", x)
-            out, _ = measure.time_first_call(prepared.call, adapter.barrier)
-            prepared.checked(out)
-            prepared.metrics()  # greedy generation, prefill, TTFT
-            compiled = {name for name in ("prefill_fn", "step_fn", "decode_fn", "greedy_fn") if any(name in r.getMessage() for r in caplog.records)}
-    finally:
-        jax.config.update("jax_log_compiles", False)
+    adapter, x = compiled_jax_generate(p)
+    with jax_compiles_logged(caplog):
+        prepared = adapter.prepare("generate", p, "fp32", x)
+        out, _ = measure.time_first_call(prepared.call, adapter.barrier)
+        prepared.checked(out)
+        prepared.metrics()  # greedy generation, prefill, TTFT
+        compiled = {name for name in ("prefill_fn", "step_fn", "decode_fn", "greedy_fn") if any(name in r.getMessage() for r in caplog.records)}
     assert compiled == {"prefill_fn", "step_fn"}
 
 

@@ -5,7 +5,6 @@ built where it can be and skipped or refused with the reason where it cannot."""
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import pandas as pd
@@ -125,29 +124,21 @@ def test_torch_compiled_generate_is_skipped_on_cpu_in_the_quick_suite(run_cases)
 
 
 def test_jax_compiled_decode_step_compiles_on_its_first_call_and_not_after(caplog):
-    jax = pytest.importorskip("jax")
-    from bench.frameworks.jax.adapter import JaxAdapter
-    from bench.precision import to_storage
-    from workloads import WORKLOADS
+    pytest.importorskip("jax")
+    from tests.helpers import compiled_jax_generate, jax_compiles_logged
     from workloads.generate import tiny
 
     p = tiny(prompt=8, new_tokens=4)
-    x = {k: v if v.dtype.kind in "iu" else to_storage(v, "fp32") for k, v in WORKLOADS["generate"].make_inputs(p, np.random.default_rng(0)).items()}
-    adapter = JaxAdapter(device="cpu")
-    adapter.mode, adapter.suite = "compiled", "quick"
+    adapter, x = compiled_jax_generate(p)
     prepared = adapter.prepare("generate", p, "fp32", x)
     assert prepared.mode == "compiled" and prepared.implementation.startswith("jax.jit")
-    jax.config.update("jax_log_compiles", True)
-    try:
-        with caplog.at_level(logging.DEBUG):
-            measure.time_first_call(prepared.call, adapter.barrier)
-            first = [r.getMessage() for r in caplog.records if "step_fn" in r.getMessage() and "ompil" in r.getMessage()]
-            caplog.clear()
-            for _ in range(3):
-                adapter.barrier(prepared.call())
-            later = [r.getMessage() for r in caplog.records if "step_fn" in r.getMessage() and "ompil" in r.getMessage()]
-    finally:
-        jax.config.update("jax_log_compiles", False)
+    with jax_compiles_logged(caplog):
+        measure.time_first_call(prepared.call, adapter.barrier)
+        first = [r.getMessage() for r in caplog.records if "step_fn" in r.getMessage() and "ompil" in r.getMessage()]
+        caplog.clear()
+        for _ in range(3):
+            adapter.barrier(prepared.call())
+        later = [r.getMessage() for r in caplog.records if "step_fn" in r.getMessage() and "ompil" in r.getMessage()]
     assert first and not later
 
 
