@@ -59,11 +59,13 @@ class Channel:
         threading.Thread(target=beat, name="bench-start-heartbeat", daemon=True).start()
 
 
-def open_channel() -> Channel:
+def open_channel(heartbeat: bool = True) -> Channel:
     """The protocol pipe on a private copy of stdout, with fd 1 pointed at stderr so nothing
-    a framework prints can corrupt the protocol, and the start heartbeat beating."""
+    a framework prints can corrupt the protocol, and (for a worker) the start heartbeat
+    beating; a reference tool's serving process has no hello to beat until."""
     channel = Channel(os.fdopen(os.dup(1), "w", buffering=1))
     os.dup2(2, 1)  # stray prints from frameworks go to the log, not into the protocol
     sys.stdout = sys.stderr
-    channel.beat_until_hello()
+    if heartbeat:
+        channel.beat_until_hello()
     return channel

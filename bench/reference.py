@@ -208,8 +208,8 @@ TOOLS = {"transformers": "torch", "mlx-lm": "mlx"}  # tool -> the framework it r
 REFERENCES = {("torch", "eager"): "transformers", ("torch", "compiled"): "transformers", ("mlx", "eager"): "mlx-lm"}
 """(framework, mode) of a run's case -> the tool whose row sits beside it: transformers'
 dynamic cache (eager) beside torch eager, its static cache (generate compiles the step)
-beside torch compiled, mlx-lm (it does not compile its step) beside MLX eager. Each is a
-process of its own with one model build, so one that runs long costs its own row only."""
+beside torch compiled, mlx-lm (it does not compile its step) beside MLX eager. A tool's
+rows share one serving process (serve), each with one model build and the case time-out."""
 
 
 def refusal(tool: str, p: Mapping[str, Any], dtype: str, mode: str) -> dict[str, Any] | None:
@@ -230,7 +230,7 @@ def tool_rows(tool: str, p: Mapping[str, Any], dtype: str, mode: str = "eager", 
     """The worker-side part of one reference row for one generate case and mode: status,
     reason, implementation, mode, first_call_s, metrics, and median_s = the median time
     per decoded token (generate time / new_tokens) so the row reads in the same unit as a
-    decode step. Runs in a process of its own (python -m bench.reference)."""
+    decode step. Runs in the tool's serving process (python -m bench.reference --serve TOOL)."""
     if tool not in TOOLS:
         raise ValueError(f"unknown reference tool {tool!r} (choose from: {', '.join(TOOLS)})")
     if (refused := refusal(tool, p, dtype, mode)) is not None:
@@ -294,14 +294,11 @@ def serve(tool: str) -> int:
     log, so nothing the tool prints can corrupt it). One process per reference row paid the
     tool's imports and start-up, ~18 s a row on the lent H200, again for every row."""
     import json
-    import os
     import sys
 
-    from bench.channel import Channel
+    from bench.channel import open_channel
 
-    channel = Channel(os.fdopen(os.dup(1), "w", buffering=1))
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    channel = open_channel(heartbeat=False)
     for line in sys.stdin:
         job = json.loads(line)
         if job.get("op") == "exit":
@@ -312,18 +309,14 @@ def serve(tool: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m bench.reference TOOL PARAMS_JSON DTYPE [MODE]: one JSON line of rows on stdout;
-    python -m bench.reference --serve TOOL: rows for a case per line on stdin (the runner's way)."""
-    import json
+    """python -m bench.reference --serve TOOL: the runner starts one per tool (serve)."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--serve"]:
-        return serve(args[1])
-    tool, params, dtype = args[0], json.loads(args[1]), args[2]
-    mode = args[3] if len(args) > 3 else "eager"
-    sys.stdout.write(json.dumps(_rows_or_error(tool, params, dtype, mode), default=float) + "\n")
-    return 0
+    if len(args) != 2 or args[0] != "--serve" or args[1] not in TOOLS:
+        print(f"usage: python -m bench.reference --serve TOOL (TOOL: {', '.join(TOOLS)}; bench run --reference starts it)", file=sys.stderr)
+        return 2
+    return serve(args[1])
 
 
 if __name__ == "__main__":

@@ -278,7 +278,6 @@ class Runner:
         self._worker_key: tuple[str, int, tuple[tuple[str, str], ...]] | None = None
         self._hello: dict[str, dict[str, Any]] = {}  # framework -> its last worker's hello
         self._unavailable: dict[str, dict[str, Any]] = {}  # framework -> failed hello (skip the rest)
-        self._references: dict[tuple[Any, ...], ReferenceProcess] = {}  # the live reference tool's process (run_references)
 
     def run(self, cases: Iterable[Case]) -> list[dict[str, Any]]:
         """Run each case; return its rows as written (the results schema's shape)."""
@@ -377,16 +376,16 @@ class ReferenceProcess(PipeProcess):
     noun = "reference process"
 
 
-def _reference_process(runner: Runner, tool: str, case: Case, env: Mapping[str, str]) -> list[dict[str, Any]]:
-    """One reference row from the tool's serving process, started on first use and kept for
-    the tool's next rows (runner._references), within the case time-out: a row that hangs
-    or kills its process costs that row, and the next row starts a new process. What the
-    tool prints goes to the run's log folder."""
+def _reference_process(runner: Runner, tool: str, case: Case, env: Mapping[str, str],
+                       live: dict[tuple[Any, ...], ReferenceProcess]) -> list[dict[str, Any]]:
+    """One reference row from the tool's serving process, started on first use and kept in
+    `live` for the tool's next rows, within the case time-out: a row that hangs or kills its
+    process costs that row, and the next row starts a new process. What the tool prints
+    goes to the run's log folder."""
     from workloads import params_key
 
     python = runner.config.pythons.get(case.framework, sys.executable)
     key = (tool, python, tuple(sorted(env.items())))
-    live = runner._references
     if key not in live:
         for other in list(live):  # one tool's process at a time: its model and device memory, not two
             live.pop(other).close()
@@ -434,6 +433,7 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
     tools = list(dict.fromkeys(tool for tool, _ in jobs))
     jobs.sort(key=lambda job: tools.index(job[0]))  # stable: each tool's rows together, in case order
     rows = []
+    live: dict[tuple[Any, ...], ReferenceProcess] = {}  # the tool's serving process, at most one
     try:
         for tool, case in jobs:
             env = child.environment()
@@ -441,7 +441,7 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
             runner.on_start(case)
             started = time.perf_counter()
             refused = refusal(tool, case.params, case.dtype, case.mode)
-            for row in [refused] if refused is not None else _reference_process(runner, tool, case, env):
+            for row in [refused] if refused is not None else _reference_process(runner, tool, case, env, live):
                 row.setdefault("timing", "reference")
                 row.setdefault("implementation", tool)  # a row that never ran still names its tool
                 row["case_wall_s"] = time.perf_counter() - started
@@ -453,13 +453,11 @@ def run_references(runner: Runner, cases: Iterable[Case]) -> list[dict[str, Any]
                 rows.append(full)
                 runner.on_row(case, full)
     except BaseException:  # Ctrl-C or a failed write: a busy tool is killed, not waited on
-        for process in runner._references.values():
+        for process in live.values():
             process.kill()
-        runner._references.clear()
         raise
-    for process in runner._references.values():
+    for process in live.values():
         process.close()
-    runner._references.clear()
     return rows
 
 

@@ -21,7 +21,7 @@ from workloads.generate import tiny
 def _recording(monkeypatch):
     calls = []
 
-    def process(runner, tool, case, env):
+    def process(runner, tool, case, env, live):
         calls.append((tool, case.mode, case.params["bits"]))
         return [{"status": "ok", "reason": "", "mode": case.mode, "implementation": f"{tool} stub", "median_s": 1e-3}]
 
