@@ -127,7 +127,6 @@ def parse_params(workload: str, text: str) -> dict[str, object]:
     return given
 
 
-
 def params_grid(workloads: list[str], texts: list[str] | None) -> list[dict[str, object]] | None:
     """The cases' parameters from `--params` (each text through parse_params), or None for the
     suite's grid; one usage error when they name no single workload or do not parse. One
@@ -140,6 +139,7 @@ def params_grid(workloads: list[str], texts: list[str] | None) -> list[dict[str,
         return [parse_params(workloads[0], text) for text in texts]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
 
 def _parse_value(workload: str, key: str, value: str, like: object) -> object:
     """`value` as the type of `like` (the quick suite's value for this key)."""

@@ -124,7 +124,7 @@ DENSE = "dense."  # prefix of the unquantized linears a quantized case also carr
 
 def init(p: Params, rng: np.random.Generator, keep_dense: bool = False) -> dict[str, np.ndarray]:
     """Weights: a local checkpoint's when the params name one (`model`, see
-    workloads.checkpoint; float64), else seeded random ones in float32 (`_normal`): embedding N(0, 1/D) per entry (so a
+    workloads.checkpoint; float64), else seeded random ones in float32 (`_random_weights`): embedding N(0, 1/D) per entry (so a
     tied head gives O(1) logits), linears N(0, 1/in) (output projections further by
     1/sqrt(2·layers)), norm gains 1 + N(0, 0.1) (not ones, so a skipped gain shows in the
     logits). Quantized linears are replaced by their codes, scales and biases
@@ -137,20 +137,16 @@ def init(p: Params, rng: np.random.Generator, keep_dense: bool = False) -> dict[
     else:
         dense = _random_weights(p, rng)
     out = {k: v for k, v in dense.items() if k not in linear_shapes(p)}
-
-    def weight(name: str) -> np.ndarray:
-        return dense["embed"] if name == "head" and p["tied"] else dense[name]
-
-    if p["bits"] != 16:  # the matrices quantized side by side (workloads.parallel)
-        coded = parallel.thread_map(lambda name: quant.quantize(weight(name), p["bits"], "affine", p["group"]), linear_shapes(p))
-    for i, name in enumerate(linear_shapes(p)):
-        if p["bits"] == 16:
-            if not (name == "head" and p["tied"]):
-                out[name] = weight(name)
-        else:
-            out[f"{name}.q"], out[f"{name}.scale"], out[f"{name}.bias"] = coded[i]
-            if keep_dense and not (name == "head" and p["tied"]):
-                out[DENSE + name] = weight(name)
+    tied = {"head"} if p["tied"] else set()  # a tied head is the embedding: stored once, as `embed`
+    weights = {name: dense["embed"] if name in tied else dense[name] for name in linear_shapes(p)}
+    if p["bits"] == 16:
+        out.update({name: w for name, w in weights.items() if name not in tied})
+        return out
+    coded = parallel.thread_map(lambda name: quant.quantize(weights[name], p["bits"], "affine", p["group"]), weights)  # side by side
+    for (name, w), (q, scale, bias) in zip(weights.items(), coded):
+        out[f"{name}.q"], out[f"{name}.scale"], out[f"{name}.bias"] = q, scale, bias
+        if keep_dense and name not in tied:
+            out[DENSE + name] = w
     return out
 
 
