@@ -30,6 +30,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_ints(text: str) -> tuple[int, ...]:
+    """Whole numbers ≥ 1, comma-separated ("1,4,16"): batch sizes, case numbers."""
+    try:
+        values = tuple(positive_int(part.strip()) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected positive integers, comma-separated, got {text!r}") from None
+    return values
+
+
 def cpu_list(text: str) -> tuple[int, ...]:
     """CPUs to bind workers to, as taskset writes them ("2,3", "0-3,8"), each one this
     process may run on. Binding exists where the OS has sched_setaffinity (Linux); macOS

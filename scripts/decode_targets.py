@@ -47,6 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.argtypes import positive_ints  # noqa: E402
 from workloads.generate import qwen25_05b, tiny  # noqa: E402
 
 GROUPS = ("torch", "hf", "jax", "mlx", "sweep-torch", "sweep-jax", "sweep-mlx")
@@ -303,8 +304,8 @@ def main() -> int:
     ap.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated groups: {', '.join(GROUPS)}")
     ap.add_argument("--out", type=Path, default=Path("results"))
     ap.add_argument("--group-timeout", type=float, default=400.0)
-    ap.add_argument("--batches", default=",".join(map(str, SWEEP_BATCHES)),
-                    help="the sweep groups' batch sizes, comma-separated (default %(default)s; the full generate suite has 1 and 4)")
+    ap.add_argument("--batches", type=positive_ints, default=SWEEP_BATCHES, metavar="B,...",
+                    help="the sweep groups' batch sizes, comma-separated (default 1,4,16,32; the full generate suite has 1 and 4)")
     ap.add_argument("--child", choices=GROUPS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -315,14 +316,7 @@ def main() -> int:
     if bad:
         print(f"decode_targets: unknown group(s) {', '.join(bad)} (choose from: {', '.join(GROUPS)})", file=sys.stderr)
         return 2
-    try:
-        batches = [int(b) for b in args.batches.split(",") if b.strip()]
-    except ValueError:
-        batches = []
-    if not batches or min(batches) < 1:
-        print(f"decode_targets: --batches takes positive whole numbers, comma-separated (got {args.batches!r})", file=sys.stderr)
-        return 2
-    os.environ["DECODE_TARGETS_BATCHES"] = ",".join(map(str, batches))  # the sweep children read it
+    os.environ["DECODE_TARGETS_BATCHES"] = ",".join(map(str, args.batches))  # the sweep children read it
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "decode_targets.log"
     rows = []

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT / "scripts"))  # llm_table, for the table at the end
 
+from bench.argtypes import positive_ints  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
 TABLE_RESERVE_S = 15.0  # kept back from the deadline for the tables at the end
@@ -115,6 +116,7 @@ def row_walls(results: Path) -> list[str]:
     check's (check_phase_s), steps under 0.5 s left out; the sum, what the suite's rows cost."""
     import pandas as pd
 
+    from bench.report.data import parse_metrics
     from bench.results import load_results
 
     files = sorted(str(f) for f in results.glob("*.parquet"))
@@ -123,7 +125,7 @@ def row_walls(results: Path) -> list[str]:
     df = load_results(files)
     lines, total = [], 0.0
     for _, r in df.iterrows():
-        p, m = json.loads(r["params"]), json.loads(r["metrics"]) if isinstance(r["metrics"], str) else {}
+        p, m = json.loads(r["params"]), parse_metrics(r["metrics"])
         wall = float(r["case_wall_s"]) if pd.notna(r["case_wall_s"]) else 0.0
         total += wall
         case = f"p{p['prompt']} b{p['batch']} {'dense' if p['bits'] == 16 else 'int%d' % p['bits']}"
@@ -150,24 +152,14 @@ def sweep_table(path: Path) -> list[str]:
     return lines
 
 
-def _numbers(text: str, what: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what}: whole numbers, comma-separated (got {text!r})") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{what}: whole numbers of at least 1, comma-separated (got {text!r})")
-    return values
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="folder for everything the steps write (made if missing)")
     ap.add_argument("--deadline", type=float, required=True, metavar="SECONDS", help="total seconds this script may take")
     ap.add_argument("--processes", type=int, default=1, help="fresh worker processes per framework in the suite step (default 1)")
-    ap.add_argument("--cases", type=lambda t: _numbers(t, "--cases"), default=None, metavar="I,J",
+    ap.add_argument("--cases", type=positive_ints, default=None, metavar="I,J",
                     help="the suite's cases to run, numbered from 1 in workloads/generate.py's order (default: all)")
-    ap.add_argument("--batches", type=lambda t: _numbers(t, "--batches"), default=[1, 4, 16, 32], metavar="B,...",
+    ap.add_argument("--batches", type=positive_ints, default=(1, 4, 16, 32), metavar="B,...",
                     help="the sweep's batch sizes (default 1,4,16,32)")
     ap.add_argument("--tiny", action="store_true", help="the 2-layer tiny shape and the quick suite: a CPU dry run")
     ap.add_argument("--caps", default="", metavar="STEP=S,...",

@@ -81,3 +81,19 @@ def _with(ns, **changes):
     import argparse
 
     return argparse.Namespace(**{**vars(ns), **changes})
+
+
+def test_the_evidence_scripts_read_number_lists_one_way(script, capsys):
+    """--cases and --batches (llm_evidence) and --batches (decode_targets) go through
+    bench.argtypes.positive_ints: whole numbers of at least 1, comma-separated."""
+    import argparse
+
+    from bench.argtypes import positive_ints
+
+    assert positive_ints("1,4, 16") == (1, 4, 16)
+    for bad in ("0", "x", "", "2,,3", "-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="positive integers, comma-separated"):
+            positive_ints(bad)
+    with pytest.raises(SystemExit) as exit_:
+        script("llm_evidence").main(["/nonexistent-out", "--deadline", "1", "--batches", "4,0"])
+    assert exit_.value.code == 2 and "expected positive integers, comma-separated, got '4,0'" in capsys.readouterr().err
