@@ -2,8 +2,8 @@
 
 A `generate` case at Qwen2.5-0.5B's shape draws ~0.5 billion seeded weights (and, when
 quantized, their codes and the dense copy the quality figures need), rounds them to the
-dtype and runs a float64 forward for the reference: ~25 s of CPU per worker process on
-the lent H200's host. Every framework, and every fresh process of one (`--processes N`),
+dtype and runs a float64 forward for the reference and a float64 greedy decoding for its
+reference extras: ~25 s of CPU per worker process on the lent H200's host. Every framework, and every fresh process of one (`--processes N`),
 draws exactly the same arrays (bench.plan.case_seed), so the first worker that reaches
 the case stores what it built here and the others load it (~1 s from the page cache).
 
@@ -29,7 +29,8 @@ import numpy as np
 from workloads import params_key
 
 FOLDER = "case-cache"
-REFERENCE = "reference"  # the entry's reference array; the inputs are `input.<name>.npy`
+REFERENCE = "reference"  # the entry's reference array; the inputs are `input.<name>.npy`, the
+EXTRA = "extra."  # workload's reference_extras `extra.<name>.npy`
 
 
 def case_key(workload: str, params: Mapping[str, Any], dtype: str) -> str:
@@ -56,17 +57,19 @@ def shared_keys(cases: Iterable[Any], shared: Mapping[str, bool]) -> dict[str, i
     return {key: i for key, i in last.items() if len(workers[key]) > 1}
 
 
-def load(entry: Path) -> tuple[dict[str, np.ndarray], Any] | None:
-    """The inputs and reference a worker stored, or None where none is stored (yet)."""
+def _arrays(entry: Path, prefix: str) -> dict[str, np.ndarray]:
+    return {path.name[len(prefix) : -len(".npy")]: np.load(path, allow_pickle=False) for path in sorted(entry.glob(f"{prefix}*.npy"))}
+
+
+def load(entry: Path) -> tuple[dict[str, np.ndarray], Any, dict[str, np.ndarray]] | None:
+    """The inputs, reference and reference extras a worker stored, or None where none is
+    stored (yet)."""
     if not (entry / "complete").is_file():
         return None
-    inputs = {}
-    for path in sorted(entry.glob("input.*.npy")):
-        inputs[path.name[len("input.") : -len(".npy")]] = np.load(path, allow_pickle=False)
-    return inputs, np.load(entry / f"{REFERENCE}.npy", allow_pickle=False)
+    return _arrays(entry, "input."), np.load(entry / f"{REFERENCE}.npy", allow_pickle=False), _arrays(entry, EXTRA)
 
 
-def store(entry: Path, inputs: Mapping[str, np.ndarray], reference: Any) -> bool:
+def store(entry: Path, inputs: Mapping[str, np.ndarray], reference: Any, extras: Mapping[str, np.ndarray] | None = None) -> bool:
     """Write an entry atomically (temporary folder, then one rename). False, and nothing
     left behind, when it cannot be written or the reference is not one array."""
     if not isinstance(reference, np.ndarray) or entry.exists():
@@ -76,6 +79,8 @@ def store(entry: Path, inputs: Mapping[str, np.ndarray], reference: Any) -> bool
         tmp.mkdir(parents=False)
         for name, array in inputs.items():
             np.save(tmp / f"input.{name}.npy", np.asarray(array), allow_pickle=False)
+        for name, array in (extras or {}).items():
+            np.save(tmp / f"{EXTRA}{name}.npy", np.asarray(array), allow_pickle=False)
         np.save(tmp / f"{REFERENCE}.npy", reference, allow_pickle=False)
         (tmp / "complete").write_text("")
         tmp.rename(entry)

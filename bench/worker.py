@@ -76,7 +76,7 @@ def _device_time(adapter: Adapter, call: Any, per_call: float, protocol: measure
 
 
 def _check(adapter: Adapter, case: CaseMessage, prepared: Any, out: Any, inputs: dict[str, np.ndarray],
-           reference: Any, placement: Any, row: dict[str, Any]) -> tuple[dict[str, Any], int]:
+           reference: Any, extras: dict[str, np.ndarray], placement: Any, row: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Compare the first call's output with the float64 reference, apart from the timing so
     run_case reads as check-then-time: fills the row's error columns and reason, and returns
     the metrics so far and the output's size in bytes (the queued timing needs it)."""
@@ -88,7 +88,7 @@ def _check(adapter: Adapter, case: CaseMessage, prepared: Any, out: Any, inputs:
     metrics: dict[str, Any] = dict(prepared.metrics()) if prepared.metrics else {}
     if placement.host_ops:
         metrics["ops_on_host_cpu"] = dict(placement.host_ops)
-    problems = workload.assess(checked, inputs, params, dtype, metrics) if workload.assess else []
+    problems = workload.assess(checked, inputs, params, dtype, metrics, extras) if workload.assess else []
     row.update(
         max_rel_error=report.max_rel_error,
         rel_rms_error=report.rel_rms_error,
@@ -151,11 +151,12 @@ def _energy(adapter: Adapter, case: CaseMessage, prepared: Any, primary: measure
                                       protocol.energy_window_s, primary.summary.median, flops, rates)
 
 
-_LAST_CASE: dict[str, Any] = {}  # the last case's inputs and float64 reference, kept for its other modes
+_LAST_CASE: dict[str, Any] = {}  # the last case's inputs, float64 reference and extras, kept for its other modes
 
 
-def _inputs_and_reference(case: CaseMessage) -> tuple[dict[str, np.ndarray], Any]:
-    """The case's inputs (seeded: the same in every framework) and float64 reference.
+def _inputs_and_reference(case: CaseMessage) -> tuple[dict[str, np.ndarray], Any, dict[str, np.ndarray]]:
+    """The case's inputs (seeded: the same in every framework), float64 reference and the
+    workload's reference extras (empty without them).
     The modes of one case follow each other in a worker (bench.plan), so the last case's
     are kept and reused: one model build and one reference per case, not per mode (at
     Qwen2.5-0.5B's shape each costs seconds of CPU). Only one case is ever held. Where the
@@ -169,16 +170,19 @@ def _inputs_and_reference(case: CaseMessage) -> tuple[dict[str, np.ndarray], Any
         entry = Path(case.inputs_cache) if case.inputs_cache else None
         stored = case_cache.load(entry) if entry is not None else None  # another worker of this run built them
         if stored is not None:
-            inputs, reference = stored
+            inputs, reference, extras = stored
             print(f"{case.workload}: inputs and reference loaded from the run's case cache ({entry.name})", file=sys.stderr)
         else:
             rng = np.random.default_rng(case_seed(workload.name, case.params, case.dtype))
             inputs = stored_inputs(workload.make_inputs(case.params, rng), case.dtype)
-            reference = workload.reference(parallel.map_values(lambda v: v.astype(np.float64), inputs), case.params)
+            wide = parallel.map_values(lambda v: v.astype(np.float64), inputs)
+            reference = workload.reference(wide, case.params)
+            extras = dict(workload.reference_extras(wide, case.params)) if workload.reference_extras else {}
+            del wide
             if entry is not None:
-                case_cache.store(entry, inputs, reference)
-        _LAST_CASE.update(key=key, inputs=inputs, reference=reference)
-    return _LAST_CASE["inputs"], _LAST_CASE["reference"]
+                case_cache.store(entry, inputs, reference, extras)
+        _LAST_CASE.update(key=key, inputs=inputs, reference=reference, extras=extras)
+    return _LAST_CASE["inputs"], _LAST_CASE["reference"], _LAST_CASE["extras"]
 
 
 def run_case(adapter: Adapter, case: CaseMessage) -> dict[str, Any]:
@@ -212,7 +216,7 @@ def _run_case(adapter: Adapter, case: CaseMessage, phases: Phases) -> dict[str, 
             adapter.check_case_budget(workload.name, params, dtype)
 
     with phases("inputs"):
-        inputs, reference = _inputs_and_reference(case)
+        inputs, reference, extras = _inputs_and_reference(case)
 
     adapter.release()
     adapter.reset_peak_memory()
@@ -230,7 +234,7 @@ def _run_case(adapter: Adapter, case: CaseMessage, phases: Phases) -> dict[str, 
     if placement.ok is False:
         return {**row, "status": "error", "reason": f"placement check failed: {placement.where}"}
     with phases("check"):
-        metrics, output_bytes = _check(adapter, case, prepared, out, inputs, reference, placement, row)
+        metrics, output_bytes = _check(adapter, case, prepared, out, inputs, reference, extras, placement, row)
     del out
 
     before = conditions.snapshot(adapter.backend)

@@ -34,17 +34,18 @@ def test_the_second_worker_loads_what_the_first_built(tmp_path, monkeypatch):
     entry = tmp_path / "entry"
     message = CaseMessage("generate", tiny(bits=4), "bf16", inputs_cache=str(entry))
     worker._LAST_CASE.clear()
-    built, reference = worker._inputs_and_reference(message)
+    built, reference, extras = worker._inputs_and_reference(message)
     assert (entry / "complete").is_file()
     worker._LAST_CASE.clear()  # another process: nothing in memory
 
     def never(*args):
         raise AssertionError("the case was built again")
 
-    monkeypatch.setitem(WORKLOADS, "generate", dataclasses.replace(WORKLOADS["generate"], make_inputs=never, reference=never))
-    loaded, again = worker._inputs_and_reference(CaseMessage("generate", tiny(bits=4), "bf16", mode="compiled", inputs_cache=str(entry)))
+    monkeypatch.setitem(WORKLOADS, "generate", dataclasses.replace(WORKLOADS["generate"], make_inputs=never, reference=never, reference_extras=never))
+    loaded, again, extras_again = worker._inputs_and_reference(CaseMessage("generate", tiny(bits=4), "bf16", mode="compiled", inputs_cache=str(entry)))
     assert set(loaded) == set(built) and all(np.array_equal(loaded[k], built[k]) and loaded[k].dtype == built[k].dtype for k in built)
     assert np.array_equal(again, reference)
+    assert set(extras) == {"greedy_tokens"} and np.array_equal(extras_again["greedy_tokens"], extras["greedy_tokens"])
     worker._LAST_CASE.clear()
 
 

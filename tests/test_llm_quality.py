@@ -204,11 +204,10 @@ def test_the_float64_model_is_built_once_for_the_reference_and_the_greedy_checks
     monkeypatch.setattr(llama, "nest", lambda flat, p, *a: (built.append(p["bits"]), real(flat, p, *a))[1])
     generate._TREE.clear()
     worker._LAST_CASE.clear()
-    inputs, _ = worker._inputs_and_reference(CaseMessage("generate", tiny(bits=4), "bf16"))
-    greedy = generate._greedy_memo(inputs, tiny(bits=4))
-    free = greedy(8, None)
-    forced = greedy(8, tuple(free))
-    assert forced == free and built == [4]  # one float64 tree, for the reference and both decodings
+    inputs, _, extras = worker._inputs_and_reference(CaseMessage("generate", tiny(bits=4), "bf16"))
+    free = [int(t) for t in extras["greedy_tokens"]]  # the reference extras: free-running, from the float64 copies
+    forced = generate._float64_greedy(inputs, tiny(bits=4), tuple(free))  # assess's teacher-forced run, from the stored arrays
+    assert forced == free and len(free) == generate.CHECK_STEPS and built == [4]  # one float64 tree, for the reference and both decodings
     worker._LAST_CASE.clear()
 
 
@@ -261,3 +260,33 @@ def test_perplexity_of_uniform_logits_is_the_vocabulary_size():
     logits = np.full((3, 4), -30.0)
     logits[[0, 1], [2, 3]] = 30.0  # certain of the next token
     assert llm_quality.perplexity(logits, np.array([0, 2, 3])) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bits", [16, 4])
+def test_jax_checks_scan_the_blocks_and_agree_with_the_unrolled_forward(caplog, bits):
+    """The uncached forward of JAX's checks (cache vs recompute, the scorers) runs its blocks
+    under lax.scan: the same logits as the unrolled forward, and the timed prefill is
+    compiled once (for the context), not again at prompt+1 for the check."""
+    jax_generate = pytest.importorskip("bench.frameworks.jax.generate")
+    from bench import measure
+    from bench.frameworks.generation import uncached_forward
+    from tests.helpers import compiled_jax_generate, jax_compiles_logged
+
+    p = tiny(prompt=8, new_tokens=4, bits=bits)
+    adapter, x = compiled_jax_generate(p)
+    with jax_compiles_logged(caplog):
+        prepared = adapter.prepare("generate", p, "fp32", x)
+        out, _ = measure.time_first_call(prepared.call, adapter.barrier)
+        prepared.checked(out)
+        metrics = prepared.metrics()
+        prefill_compiles = sum("prefill_fn" in r.getMessage() and "Compiling" in r.getMessage() for r in caplog.records)
+    assert prefill_compiles == 1 and metrics["cache_vs_recompute_max_rel"] < 1e-5
+    if bits != 16:
+        assert metrics["quality_positions"] == p["new_tokens"] + 1 and metrics["quality_kl_mean"] >= 0.0  # the scanned scorers ran
+
+    model = jax_generate._Model(adapter, p, "fp32", x, compiled=True)
+    tokens = model.put(x["prompt"])
+    for scored_from in (None, 3):
+        scanned = np.asarray(jax_generate.scanned_forward(model.ops, model.tree, tokens, p, scored_from))
+        unrolled = np.asarray(uncached_forward(model.ops, model.tree, tokens, p, scored_from))
+        np.testing.assert_allclose(scanned, unrolled, rtol=1e-5, atol=1e-5)

@@ -57,12 +57,19 @@ class Workload:
     """False when the output cannot witness which number format ran: a scalar training
     loss averages thousands of roundings away, so its error is checked against the
     tolerance but not classified (the row says `not-classified`)."""
-    assess: Callable[[np.ndarray, Inputs, Params, str, dict[str, Any]], list[str]] | None = None
+    assess: Callable[[np.ndarray, Inputs, Params, str, dict[str, Any], Inputs], list[str]] | None = None
     """Workload-specific figures and verdicts beyond the reference check. Called with the
     checked output, the stored inputs, the params, the row's dtype (its tolerance is the
-    workload's own `tolerance[dtype]`) and the row's `metrics` (which already holds what
-    the adapter's `Prepared.metrics` gathered); it adds figures to `metrics` and returns
-    problems, each of which makes the row incorrect (e.g. "loss did not fall")."""
+    workload's own `tolerance[dtype]`), the row's `metrics` (which already holds what
+    the adapter's `Prepared.metrics` gathered) and the case's `reference_extras` (empty
+    where the workload has none); it adds figures to `metrics` and returns problems, each
+    of which makes the row incorrect (e.g. "loss did not fall")."""
+    reference_extras: Callable[[Inputs, Params], Inputs] | None = None
+    """Float64 results beyond the reference that `assess` reads and that every worker of a
+    case would compute alike (generate: the float64 greedy decoding of the prompt, seconds
+    of host CPU at a 0.5B shape). Computed beside the reference from the same float64
+    inputs; where the run shares a case's inputs (`shared_inputs`, bench.case_cache) they
+    are stored and loaded with the reference, so one worker per run pays for them."""
     rates: Callable[[Params, int], Mapping[str, float]] | None = None
     """Work per call in units other than FLOPs and bytes (tokens, samples, weight GB),
     given the params and the dtype's itemsize; the worker divides each by the per-call
@@ -97,7 +104,7 @@ class Workload:
         definition (maths, inputs, FLOP count) changed between two runs.
         """
         parts = [self.name, json.dumps(sorted(self.tolerance.items()))]
-        hooks = tuple(h for h in (self.assess, self.rates) if h is not None)
+        hooks = tuple(h for h in (self.assess, self.rates, self.reference_extras) if h is not None)
         for fn in (self.flops, self.bytes_moved, self.make_inputs, self.reference, *hooks, *self.depends_on):
             parts.append(_source_text(fn))
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]

@@ -80,15 +80,20 @@ def _inputs(p: Params, rng: np.random.Generator) -> Inputs:
 _TREE: dict[str, Any] = {}  # the last case's float64 model: its reference and greedy checks share it
 
 
+def _values_key(x: Inputs, p: Params) -> tuple[Any, ...]:
+    """A case's identity in this process: the params and the weights' values (a few entries
+    of the embedding and the final norm: a case's params and dtype fix its draw), not the
+    arrays' identity: the worker hands the reference and the reference extras float64
+    copies and `assess` the stored arrays."""
+    embed, norm = np.asarray(x["embed"]), np.asarray(x["norm"])
+    return (params_key(p), np.asarray(embed.reshape(-1)[:64], dtype=np.float64).tobytes(), np.asarray(norm, dtype=np.float64).tobytes())
+
+
 def _tree(x: Inputs, p: Params) -> dict[str, Any]:
     """The float64 model of a case's stored weights (quantized linears dequantized), built
     once per case and process: the reference and the greedy checks both read it (at
-    Qwen2.5-0.5B's shape it is 4 GB, and a quantized case dequantizes ~170 matrices).
-    The worker hands the reference float64 copies and `assess` the stored arrays, so the
-    key is the params and the weights' values (a few entries of the embedding and the
-    final norm: a case's params and dtype fix its draw), not the arrays' identity."""
-    embed, norm = np.asarray(x["embed"]), np.asarray(x["norm"])
-    key = (params_key(p), np.asarray(embed.reshape(-1)[:64], dtype=np.float64).tobytes(), np.asarray(norm, dtype=np.float64).tobytes())
+    Qwen2.5-0.5B's shape it is 4 GB, and a quantized case dequantizes ~170 matrices)."""
+    key = _values_key(x, p)
     if _TREE.get("key") != key:
         _TREE.clear()
         # 4 GB of float64, converted (and the quantized linears dequantized) side by side: workloads.parallel
@@ -131,38 +136,42 @@ def _rates(p: Params, itemsize: int) -> dict[str, float]:
     return {"decode_tokens_per_s": float(p["batch"])}
 
 
-_GREEDY: dict[str, Any] = {}  # the last case's float64 greedy decodings (its modes share them)
+_GREEDY: dict[str, Any] = {}  # the last case's float64 prefill and teacher-forced decodings
 
 
-def _greedy_memo(x: Inputs, p: Params) -> Any:
-    """float64 greedy decoding of sequence 0, free-running (forced=None) or teacher-forced
-    on a framework's tokens, remembered for the last case: its eager and compiled rows
-    (and rows that generated the same tokens) reuse one float64 run of a 0.5B model,
-    seconds of CPU each. The inputs are held so their identity stays theirs."""
-    key = (id(x), params_key(p))
+def _check_steps(p: Params) -> int:
+    return min(CHECK_STEPS, p["new_tokens"] + 1)
+
+
+def _float64_greedy(x: Inputs, p: Params, forced: tuple[int, ...] | None = None) -> list[int]:
+    """float64 greedy decoding of sequence 0's prompt, `_check_steps` picks: free-running
+    (forced=None) or teacher-forced on a framework's tokens. The prefill and the decodings
+    are remembered for the last case in this process (its eager and compiled rows read
+    them; a 0.5B float64 run is seconds of CPU)."""
+    key = _values_key(x, p)
     if _GREEDY.get("key") != key:
         _GREEDY.clear()
-        _GREEDY.update(key=key, x=x, runs={})
-
-    def run(steps: int, forced: tuple[int, ...] | None) -> list[int]:
-        runs = _GREEDY["runs"]
-        if (steps, forced) not in runs:
-            prompt = x["prompt"][0, : p["prompt"]]
-            if "prefill" not in _GREEDY:  # the free-running and the teacher-forced decodings start from one prefill
-                _GREEDY["prefill"] = llama.prefill(_tree(x, p), prompt, p["prompt"] + p["new_tokens"] + 1, p)
-            runs[(steps, forced)] = llama.greedy(_tree(x, p), prompt, steps, p, forced=list(forced) if forced else None, start=_GREEDY["prefill"])
-        return runs[(steps, forced)]
-
-    return run
+        prompt = np.asarray(x["prompt"][0, : p["prompt"]], dtype=np.int64)
+        _GREEDY.update(key=key, prompt=prompt, runs={}, prefill=llama.prefill(_tree(x, p), prompt, p["prompt"] + p["new_tokens"] + 1, p))
+    runs = _GREEDY["runs"]
+    if forced not in runs:
+        runs[forced] = llama.greedy(_tree(x, p), _GREEDY["prompt"], _check_steps(p), p, forced=list(forced) if forced else None, start=_GREEDY["prefill"])
+    return runs[forced]
 
 
-def _assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[str, Any]) -> list[str]:
+def _reference_extras(x: Inputs, p: Params) -> Inputs:
+    """The free-running float64 greedy tokens every row of the case is compared with:
+    computed once with the reference (bench.case_cache shares both across the run's
+    workers), so a framework that generated exactly these tokens costs no float64 work."""
+    return {"greedy_tokens": np.asarray(_float64_greedy(x, p), dtype=np.int64)}
+
+
+def _assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[str, Any], extras: Inputs) -> list[str]:
     problems = []
-    steps = min(CHECK_STEPS, p["new_tokens"] + 1)
+    steps = _check_steps(p)
     got = [int(t) for t in metrics.get("generated_tokens", [])][:steps]
     started = time.perf_counter()
-    greedy = _greedy_memo(x, p)
-    ref_tokens = greedy(steps, None)
+    ref_tokens = [int(t) for t in extras["greedy_tokens"]]
     metrics.update(reference_tokens=ref_tokens, check_steps=steps)
     if len(got) < steps:
         problems.append(f"the adapter generated {len(got)} tokens, {steps} needed for the check")
@@ -174,12 +183,12 @@ def _assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[
         same = next((i for i, (a, b) in enumerate(zip(got, ref_tokens)) if a != b), steps)
         # fed its own picks, float64 picks them again: a framework that generated exactly
         # float64's tokens needs no second float64 decoding (seconds of host CPU at 0.5B)
-        forced = ref_tokens if got == ref_tokens else greedy(steps, tuple(got))
+        forced = ref_tokens if got == ref_tokens else _float64_greedy(x, p, tuple(got))
         metrics["greedy_match_steps"] = same
         metrics["token_agreement"] = float(np.mean([a == b for a, b in zip(got, forced)]))
         if dtype == "fp32" and same < steps:
             problems.append(f"fp32 greedy tokens diverge from float64 at step {same} of {steps}")
-    metrics.setdefault("check_phase_s", {})["float64 greedy"] = round(time.perf_counter() - started, 3)  # host CPU, no framework
+    metrics.setdefault("check_phase_s", {})["float64 greedy"] = round(time.perf_counter() - started, 3)  # teacher-forced: host CPU, no framework
     gap = metrics.get("cache_vs_recompute_max_rel")
     tolerance = GENERATE.tolerance[dtype]
     if gap is None or not gap <= tolerance:
@@ -213,6 +222,7 @@ GENERATE = Workload(
     check_index=lambda p: (slice(0, 1),),
     precision_witness=False,
     assess=_assess,
+    reference_extras=_reference_extras,
     rates=_rates,
     depends_on=(llama, quant, checkpoint),
     modes=MODES,

@@ -59,26 +59,38 @@ def forward(ops: Ops, tree: Mapping[str, Any], tokens: Any, caches: list[Any] | 
     """Logits (B, V) of the last position of `tokens` (B, T), which sit at positions
     pos .. pos+T-1 after what the caches already hold; returns them with the new caches.
     `scored_from` = k: the logits of positions k .. T-1 of `tokens`, (B, T-k, V) (scoring a
-    sequence: quality, perplexity). The head runs only where a position is scored: over a
-    512-token prompt and a 151,936-word vocabulary the head of every prompt position is
-    ~70 GFLOP and a 0.3 GB fp32 array that the quality figures never read."""
+    sequence: quality, perplexity)."""
     h = ops.embed(tree["embed"], tokens)
     new_caches = [] if caches is not None else None
-    for i, block in enumerate(tree["blocks"]):
-        a = ops.rms_norm(h, block["attn_norm"])
-        q = ops.rope(ops.split_heads(ops.linear(a, block["wq"]), p["heads"]), pos)
-        k = ops.rope(ops.split_heads(ops.linear(a, block["wk"]), p["kv_heads"]), pos)
-        v = ops.split_heads(ops.linear(a, block["wv"]), p["kv_heads"])
-        o, cache = ops.attend(q, k, v, caches[i] if caches is not None else None, pos)
+    for i, weights in enumerate(tree["blocks"]):
+        h, cache = block(ops, weights, h, caches[i] if caches is not None else None, pos, p)
         if new_caches is not None:
             new_caches.append(cache)
-        h = h + ops.linear(ops.merge_heads(o), block["wo"])
-        m = ops.rms_norm(h, block["mlp_norm"])
-        h = h + ops.linear(ops.silu(ops.linear(m, block["w_gate"])) * ops.linear(m, block["w_up"]), block["w_down"])
+    return head(ops, tree, h, scored_from), new_caches
+
+
+def block(ops: Ops, weights: Mapping[str, Any], h: Any, cache: Any, pos: Any, p: Params) -> tuple[Any, Any]:
+    """One transformer block on the hidden states h (B, T, D): (new h, its new cache).
+    Apart from `forward` so a framework can run the blocks its own way (JAX scans them for
+    the uncached checks: one block compiled instead of every layer unrolled)."""
+    a = ops.rms_norm(h, weights["attn_norm"])
+    q = ops.rope(ops.split_heads(ops.linear(a, weights["wq"]), p["heads"]), pos)
+    k = ops.rope(ops.split_heads(ops.linear(a, weights["wk"]), p["kv_heads"]), pos)
+    v = ops.split_heads(ops.linear(a, weights["wv"]), p["kv_heads"])
+    o, cache = ops.attend(q, k, v, cache, pos)
+    h = h + ops.linear(ops.merge_heads(o), weights["wo"])
+    m = ops.rms_norm(h, weights["mlp_norm"])
+    return h + ops.linear(ops.silu(ops.linear(m, weights["w_gate"])) * ops.linear(m, weights["w_up"]), weights["w_down"]), cache
+
+
+def head(ops: Ops, tree: Mapping[str, Any], h: Any, scored_from: int | None = None) -> Any:
+    """The final norm and the head: logits (B, V) of the last position, or (B, T-k, V) of
+    positions k .. T-1 (`scored_from` = k). The head runs only where a position is scored:
+    over a 512-token prompt and a 151,936-word vocabulary the head of every prompt position
+    is ~70 GFLOP and a 0.3 GB fp32 array that the quality figures never read."""
     last = ops.rms_norm(h[:, -1:] if scored_from is None else h[:, scored_from:], tree["norm"])
-    head = tree["head"] if "head" in tree else tree["embed"]
-    logits = ops.logits(ops.linear(last, head))
-    return (logits[:, 0] if scored_from is None else logits), new_caches
+    logits = ops.logits(ops.linear(last, tree["head"] if "head" in tree else tree["embed"]))
+    return logits[:, 0] if scored_from is None else logits
 
 
 # -- shapes, sizes, initialisation ------------------------------------------------------

@@ -51,7 +51,7 @@ def _reference(x: Inputs, p: Params) -> np.ndarray:
     return a @ quant.dequantize(x["q"], x["scale"], x["bias"]).T
 
 
-def _assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[str, Any]) -> list[str]:
+def _assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[str, Any], extras: Inputs) -> list[str]:
     """Quantization error against the unquantized weight: the kernel's output and the
     scheme alone (float64 product with the dequantized weight), both normwise relative."""
     a = np.asarray(x["x"][:CHECK_ROWS], dtype=np.float64)

@@ -79,7 +79,7 @@ def rates(p: Params, itemsize: int) -> dict[str, float]:
     return {"tokens_per_s": float(p["batch"] * p["seq"]), "samples_per_s": float(p["batch"])}
 
 
-def assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[str, Any], lora: bool) -> list[str]:
+def assess(output: np.ndarray, x: Inputs, p: Params, dtype: str, metrics: dict[str, Any], extras: Inputs, lora: bool) -> list[str]:
     """Judge the curve the adapter recorded (its first point is the checked first step)."""
     problems = []
     curve = [float(v) for v in metrics.get("loss_curve", [])]

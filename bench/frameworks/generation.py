@@ -15,6 +15,9 @@ also takes the greedy pick (and the position's advance) inside the same graph pa
                                       in one call; the generation loop reads each pick back
                                       with `to_host` and feeds the device picks to the next step
 so no host work sits between two replays but the read-back every generator does.
+An adapter may pass `recompute(tokens) -> logits`, the last position's logits of a
+sequence computed without the cache, for the cache-vs-recompute check (default: its
+prefill of the sequence; JAX scans the blocks there, so the check compiles one block).
 Quantized rows pass `score(tokens)` and `dense_score(tokens)`: the logits at the scored
 positions of one sequence (the prompt's last onwards), through the quantized model and through the same weights unquantized
 (bench.frameworks.llm_quality compares them). Prefill, time to first token and
@@ -55,16 +58,24 @@ def weight_bits(p: Any, supported: tuple[int, ...] = (4, 8, 16)) -> int:
     return bits
 
 
+def uncached_forward(ops: Any, tree: Any, tokens: Any, p: Any, scored_from: int | None = None) -> Any:
+    """llama.forward without a cache: the logits of the last position of `tokens`, or of
+    positions `scored_from` onwards (an adapter may pass its own way of running the blocks)."""
+    return llama.forward(ops, tree, tokens, None, 0, p, scored_from=scored_from)[0]
+
+
 def quality_scorers(adapter: Any, p: Any, dtype: str, x: Any, ops: Any, tree: Any,
                     wrap: Callable[[Callable[..., Any]], Callable[..., Any]] = lambda f: f,
-                    finish: Callable[[Any], Any] = lambda t: t) -> dict[str, Callable[[Any], Any]]:
+                    finish: Callable[[Any], Any] = lambda t: t,
+                    forward: Callable[..., Any] = uncached_forward) -> dict[str, Callable[[Any], Any]]:
     """Quantized rows' scorers (bench.frameworks.llm_quality compares them): the logits at
     the scored positions of a sequence (the prompt's last and every generated one; the
     head runs nowhere else), no cache, through the row's own model (`tree`) and through
     the same weights unquantized. Every adapter's ops pick the quantized or the dense matmul
     from the weight itself, so one `ops` serves both trees. `wrap` is how the framework runs
     a scoring forward (jax.jit, torch.inference_mode, TF pinned to its device); `finish` what
-    the adapter does to a tree it builds (torch: RMSNorm gains in fp32).
+    the adapter does to a tree it builds (torch: RMSNorm gains in fp32); `forward` the
+    uncached forward itself (uncached_forward's signature; JAX scans the blocks).
 
     The dense model is built when it is scored, after the row's generation figures and its
     peak memory are read: built at prepare it sat on the device beside the quantized model
@@ -75,7 +86,7 @@ def quality_scorers(adapter: Any, p: Any, dtype: str, x: Any, ops: Any, tree: An
     found: dict[str, Callable[[Any], Any]] = {}
 
     def scorer(q: Any, first: int) -> Callable[..., Any]:
-        return wrap(lambda weights, tokens: llama.forward(ops, weights, tokens, None, 0, q, scored_from=first)[0])
+        return wrap(lambda weights, tokens: forward(ops, weights, tokens, q, first))
 
     if p.get("model"):
         text = scorer(p, 0)
@@ -128,6 +139,7 @@ def _generation_metrics(
     full: Any,
     first_logits: np.ndarray,
     prefill: Callable[[Any], Any],
+    recompute: Callable[[Any], Any],
     argmax: Callable[[Any], np.ndarray],
     decode_from: Callable[[np.ndarray], list[np.ndarray]],
     quality: Callable[[list[np.ndarray]], dict[str, Any]] | None = None,
@@ -138,10 +150,6 @@ def _generation_metrics(
     n_prompt, batch = p["prompt"], p["batch"]
     found: dict[str, Any] = {}
     phases = Phases()  # where the row's check time goes (bench.phases); assess adds its float64 greedy
-    # cache vs recompute: this framework's decode logits against its own prefill of prompt+1
-    with phases("cache vs recompute"):
-        recomputed = adapter.to_numpy(prefill(full))
-    found["cache_vs_recompute_max_rel"] = _rel(first_logits, recomputed)
     with phases("prefill"):
         pp = measure.repeat(lambda: prefill(context), adapter.barrier, PREFILL_REPEATS)
     with phases("ttft"):
@@ -161,6 +169,11 @@ def _generation_metrics(
         kv_cache_bytes=generate.kv_cache_bytes(p, FORMATS[dtype].itemsize, n_prompt + p["new_tokens"]),
     )
     found["peak_memory_bytes"] = adapter.peak_memory().device_bytes
+    # cache vs recompute (after the peak: a check, whose own buffers are not the generation's):
+    # this framework's decode logits against its own computation of prompt+1 without the cache
+    with phases("cache vs recompute"):
+        recomputed = adapter.to_numpy(recompute(full))
+    found["cache_vs_recompute_max_rel"] = _rel(first_logits, recomputed)
     if quality is not None:  # quantized rows: agreement with the same weights unquantized
         with phases("quality"):
             found.update(quality(tokens))
@@ -187,6 +200,7 @@ def generation_prepared(
     mode: str = "eager",
     step_greedy: Callable[[Any, int], Any] | None = None,
     to_host: Callable[[Any], np.ndarray] | None = None,
+    recompute: Callable[[Any], Any] | None = None,
     score: Callable[[Any], Any] | None = None,
     dense_score: Callable[[Any], Any] | None = None,
     text_score: Callable[[Any], Any] | None = None,
@@ -244,7 +258,7 @@ def generation_prepared(
             return {"perplexity": llm_quality.perplexity(logits, ids), "perplexity_tokens": int(ids.size), "perplexity_text": what}
 
     def metrics() -> dict[str, Any]:
-        found = _generation_metrics(adapter, p, dtype, context, full, first_out["logits"], prefill, argmax, decode_from, quality, text)
+        found = _generation_metrics(adapter, p, dtype, context, full, first_out["logits"], prefill, recompute or prefill, argmax, decode_from, quality, text)
         found["prepare_first_prefill_s"] = round(first_prefill_s, 3)
         return found
 

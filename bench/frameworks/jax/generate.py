@@ -150,10 +150,25 @@ class _Model:
         return jax.device_put(np.asarray(a, dtype=np.int32), self.adapter.device)
 
 
+def scanned_forward(ops: JaxLlamaOps, tree: Mapping[str, Any], tokens: jax.Array, p: Mapping[str, Any], scored_from: int | None = None) -> jax.Array:
+    """The uncached forward of the checks (cache vs recompute, the quantized rows' scorers)
+    with its blocks under `lax.scan` over the layers' weights stacked: XLA compiles one
+    block instead of every layer unrolled, and these forwards run once or twice per row,
+    untimed, each at a sequence length of its own (on the H200 each unrolled 24-layer
+    compile cost 6-10 s). The stack is a copy of the blocks' weights for the call's
+    duration, made after the row's peak memory is read. The timed prefill and decode step
+    stay unrolled: that is how the row's figures are meant (and fastest)."""
+    h = ops.embed(tree["embed"], tokens)
+    stacked = jax.tree.map(lambda *layers: jnp.stack(layers), *tree["blocks"])
+    h, _ = jax.lax.scan(lambda h, weights: (llama.block(ops, weights, h, None, 0, p)[0], None), h, stacked)
+    return llama.head(ops, tree, h, scored_from)
+
+
 def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[str, np.ndarray]) -> Prepared:
     compiled = adapter.compiled  # eager at a large shape was skipped before (JaxAdapter.check_case_budget)
     model = _Model(adapter, p, dtype, x, compiled)
     weights = dequant_fused_weights(model.bits, p["group"], dtype)
+    recompute = jax.jit(lambda tree, tokens: scanned_forward(model.ops, tree, tokens, p))
     return generation_prepared(
         adapter,
         dict(p),
@@ -168,7 +183,8 @@ def prepare_generate(adapter: Any, p: Mapping[str, Any], dtype: str, x: Mapping[
         + f" via lax.dynamic_update_slice, jax.nn.dot_product_attention (GQA); weights {weights}",
         mode=adapter.mode,
         **({"step_greedy": model.step_greedy, "to_host": np.asarray} if compiled else {}),
-        **quality_scorers(adapter, p, dtype, x, model.ops, model.tree, wrap=jax.jit),
+        recompute=lambda tokens: recompute(model.tree, tokens),
+        **quality_scorers(adapter, p, dtype, x, model.ops, model.tree, wrap=jax.jit, forward=scanned_forward),
     )
 
 
