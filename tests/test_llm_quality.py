@@ -290,3 +290,27 @@ def test_jax_checks_scan_the_blocks_and_agree_with_the_unrolled_forward(caplog, 
         scanned = np.asarray(jax_generate.scanned_forward(model.ops, model.tree, tokens, p, scored_from))
         unrolled = np.asarray(uncached_forward(model.ops, model.tree, tokens, p, scored_from))
         np.testing.assert_allclose(scanned, unrolled, rtol=1e-5, atol=1e-5)
+
+
+def test_mlx_compiled_rope_passes_an_offset_mlx_reads_for_every_sequence(monkeypatch):
+    """mx.fast.rope reads an array offset as a scalar or one per sequence (B,); a (1,) offset
+    at batch > 1 sent sequences 1.. past its end on MLX CUDA (cache-vs-recompute gap 0.43 on
+    the H200). The MLX CPU back end computes it right either way, so the documented
+    contract is what this checks, with the rotation against the eager ops' int offset."""
+    mx = pytest.importorskip("mlx.core")
+    from bench.frameworks.mlx import generate as mlx_generate
+
+    p = tiny(batch=3)
+    seen, real = [], mx.fast.rope
+
+    def recording(a, dims, **kw):
+        offset = kw["offset"]
+        seen.append(offset if isinstance(offset, int) else tuple(offset.shape))
+        return real(a, dims, **kw)
+
+    monkeypatch.setattr(mx.fast, "rope", recording)
+    x = mx.random.normal((3, p["heads"], 1, llama.head_dim(p)))
+    static = mlx_generate.MLXStaticLlamaOps(p).rope(x, mx.array([7], mx.int32))
+    eager = mlx_generate.MLXLlamaOps(p).rope(x, 7)
+    assert seen == [(), 7]  # 0-d: one position for the batch (not (1,): sequence 0's only)
+    np.testing.assert_allclose(np.array(static), np.array(eager), rtol=1e-5, atol=1e-6)

@@ -76,6 +76,14 @@ class MLXStaticLlamaOps(MLXLlamaOps):
     """One-token decode with every shape fixed (what mx.compile needs to trace once): the
     position `pos` is an int32 array of shape (1,), the cache a dict written functionally."""
 
+    def rope(self, x: mx.array, pos: Any) -> mx.array:
+        """`mx.fast.rope` takes an array offset as a scalar or as one offset per sequence (B,):
+        MLX's CUDA kernel (mlx/backend/cuda/rope.cu) and Metal's outside its one-token fast
+        path read sequence b's at offset[b * stride], so a (1,) offset at batch 4 sent
+        sequences 1-3 past its end (the H200 run's cache-vs-recompute gap was 0.43). A 0-d
+        offset is one position for the whole batch."""
+        return super().rope(x, pos.reshape(()))
+
     def attend(self, q: mx.array, k: mx.array, v: mx.array, cache: Any, pos: Any) -> tuple[mx.array, Any]:
         start = mx.concatenate([mx.zeros((2,), mx.int32), pos, mx.zeros((1,), mx.int32)])
         kc = mx.slice_update(cache["k"], k, start, (0, 1, 2, 3))
