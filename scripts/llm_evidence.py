@@ -9,8 +9,8 @@ less a reserve for the tables; a step with too little left is skipped and says s
   suite  `bench run -w generate -d bf16 --suite full -f torch,jax,mlx --mode eager,compiled
          --reference --processes 1 --energy off`: the full generate suite (pp512/tg128 at
          batch 1 dense, int8 and int4, and batch 4 dense), or the suite's cases numbered in
-         --cases (1-based; a device call is capped at 10 minutes, so the suite may take two
-         calls: --cases 1,2 then --cases 3,4, and the suite's wall is the sum)
+         --cases (1-based; parts run apart each start their own processes, so the suite's
+         wall is one run's: on the lent H200 it took 741.5 s, with --caps suite=1150)
   sweep  scripts/decode_targets.py --only sweep-jax,sweep-mlx,sweep-torch --batches ...:
          decode tokens/s at each batch, each framework at its best mode, with the KV cache
          each needs
