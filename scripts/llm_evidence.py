@@ -44,13 +44,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT / "scripts"))  # llm_table, for the table at the end
 
 from bench.argtypes import positive_ints  # noqa: E402
+from bench.runner import new_run_id  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
 TABLE_RESERVE_S = 15.0  # kept back from the deadline for the tables at the end
 MIN_STEP_S = 30.0  # a step with less than this left is skipped: it could not finish one case
 CAPS = {"suite": 560.0, "sweep": 300.0}
 SWEEP_GROUPS = "sweep-jax,sweep-mlx,sweep-torch"  # cheapest compile first
-RUN_ID = "llm-suite"
+RUN_PREFIX = "llm-suite-"  # the suite's run id: this and bench.runner.new_run_id (one id per run: a baseline pools a run's processes)
 
 
 def params_arg(p: dict[str, Any]) -> str:
@@ -71,7 +72,7 @@ def bench_run(cases: list[dict[str, Any]], results: Path, args: argparse.Namespa
     slow case may use the step, never more."""
     cmd = [sys.executable, "-m", "bench", "run", "-w", "generate", "-d", "bf16", "--suite", "quick" if args.tiny else "full",
            "--processes", str(args.processes), "--energy", "off", "-f", "torch,jax,mlx", "--mode", "eager,compiled", "--reference",
-           "-o", str(results), "--run-id", RUN_ID, "--case-timeout", f"{max(timeout, 1.0):.0f}"]  # fmt: skip
+           "-o", str(results), "--run-id", RUN_PREFIX + new_run_id(), "--case-timeout", f"{max(timeout, 1.0):.0f}"]  # fmt: skip
     for p in cases:
         cmd += ["-p", params_arg(p)]
     return cmd
