@@ -236,7 +236,8 @@ def group_sweep(framework: str) -> Callable[[str, int], None]:
     def run(shape: str, repeats: int) -> None:
         if framework == "jax":
             os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-        batches = [int(b) for b in os.environ.get("DECODE_TARGETS_BATCHES", "").split(",") if b] or SWEEP_BATCHES
+        given = os.environ.get("DECODE_TARGETS_BATCHES")  # --batches, as the parent read it
+        batches = positive_ints(given) if given else SWEEP_BATCHES
         for b in batches:
             ours(framework, BEST_MODE[framework], 16, shape, repeats, batch=b, group=f"sweep-{framework}")
 
